@@ -1,0 +1,47 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The CPU wheel of torch that lies on this machine; setup.py keeps a range for GPU users.
+TORCH  ?= torch==2.13.0
+
+.PHONY: install demo test lint format bench slurm-start slurm-stop clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate setup.py
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	WANDB_MODE=offline $(BIN)/python -m runway_for_ml.demo demo-project
+
+test: install
+	bash scripts/local-slurm.sh start || echo "local SLURM not started; slurm tests will skip (fail under CI=true)"
+	WANDB_MODE=offline $(BIN)/ruff check runway_for_ml tests benchmarks
+	WANDB_MODE=offline $(BIN)/python -m pytest -q
+
+lint:
+	$(BIN)/ruff check runway_for_ml tests benchmarks
+	$(BIN)/ruff format --check runway_for_ml tests benchmarks
+
+format:
+	$(BIN)/ruff format runway_for_ml tests benchmarks
+	$(BIN)/ruff check --fix runway_for_ml tests benchmarks
+
+bench: install
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+slurm-start:
+	bash scripts/local-slurm.sh start
+
+slurm-stop:
+	bash scripts/local-slurm.sh stop
+
+clean:
+	rm -rf $(VENV) demo-project .pytest_cache build *.egg-info

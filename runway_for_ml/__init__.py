@@ -1,0 +1,54 @@
+"""runway_for_ml: cached data pipelines, versioned experiments, loggers and SLURM for ML research.
+
+What a project imports::
+
+    from runway_for_ml import BaseTransform, HFDatasetTransform, register_transform_functor, DataPipeline
+    from runway_for_ml import BaseExecutor, register_executor, register_metric
+
+Names resolve lazily so that ``import runway_for_ml`` (and ``runway --help``) does not load torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from runway_for_ml.version import __version__
+
+_EXPORTS = {
+    "BaseTransform": "runway_for_ml.pipeline.transform",
+    "HFDatasetTransform": "runway_for_ml.pipeline.transform",
+    "register_transform_functor": "runway_for_ml.pipeline.transform",
+    "DataPipeline": "runway_for_ml.pipeline.runner",
+    "BaseExecutor": "runway_for_ml.executors.base",
+    "register_executor": "runway_for_ml.executors.base",
+    "register_metric": "runway_for_ml.metrics.registry",
+    "EvalRecorder": "runway_for_ml.metrics.recorder",
+    "load_config": "runway_for_ml.config.loader",
+    "ResolvedConfig": "runway_for_ml.config.loader",
+    "RunwayError": "runway_for_ml.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from runway_for_ml.config.loader import ResolvedConfig, load_config
+    from runway_for_ml.errors import RunwayError
+    from runway_for_ml.executors.base import BaseExecutor, register_executor
+    from runway_for_ml.metrics.recorder import EvalRecorder
+    from runway_for_ml.metrics.registry import register_metric
+    from runway_for_ml.pipeline.runner import DataPipeline
+    from runway_for_ml.pipeline.transform import BaseTransform, HFDatasetTransform, register_transform_functor
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runway_for_ml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1 @@
+"""Command-line front end. See :mod:`runway_for_ml.cli.main`."""

@@ -1,0 +1,135 @@
+"""The ``runway`` command and the hyphenated ``runway-*`` commands.
+
+Each subcommand lives in its own module under ``runway_for_ml.cli`` and exposes::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace) -> int: ...
+
+Command modules import only light modules at import time; torch, lightning, datasets and
+transformers are imported inside ``run`` so that ``runway --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+# name -> (module under runway_for_ml.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init_cmd", "create a new runway project from the template"),
+    "config": ("config_cmd", "print the resolved config (JSON) with overrides marked"),
+    "prepare": ("prepare_cmd", "run the data pipeline of a config or experiment"),
+    "dag": ("dag_cmd", "show the data pipeline DAG with each node's cache status"),
+    "cache": ("cache_cmd", "list or garbage-collect cache entries"),
+    "experiment": ("experiment_cmd", "create an experiment config (optionally --from another)"),
+    "train": ("train_cmd", "train an experiment in a new version folder"),
+    "infer": ("infer_cmd", "run inference (and evaluation) with a trained experiment"),
+    "eval": ("eval_cmd", "recompute metrics from saved predictions"),
+    "run": ("run_cmd", "train, infer on the test split, and evaluate"),
+    "ls": ("ls_cmd", "list experiments, versions, status and key metric"),
+    "diff": ("diff_cmd", "compare two experiment versions"),
+    "jobs": ("jobs_cmd", "list SLURM jobs submitted by runway"),
+    "sweep": ("sweep_cmd", "status of a sweep; --retry-failed resubmits failed points"),
+}
+
+
+def _build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    prog = f"runway-{only}" if only else "runway"
+    parser = argparse.ArgumentParser(prog=prog, description="runway_for_ml: cached data pipelines and experiments")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    if only is None:
+        from runway_for_ml.version import __version__
+
+        parser.add_argument("--version", action="version", version=f"runway_for_ml {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    built: dict[str, argparse.ArgumentParser] = {}
+    for name, (_module, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        built[name] = subparsers.add_parser(name, help=help_text, description=help_text)
+    return parser, built
+
+
+def _load_command(name: str):
+    module_name, _ = COMMANDS[name]
+    return importlib.import_module(f"runway_for_ml.cli.{module_name}")
+
+
+def main(argv: Sequence[str] | None = None, *, only: str | None = None) -> int:
+    """Entry point of ``runway``; ``only`` selects a single command for the ``runway-*`` scripts."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if only is not None:
+        argv = [only, *argv]
+    parser, subparsers = _build_parser(only)
+    # Only the chosen command's module is imported, and only it adds its arguments.
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    if chosen in subparsers:
+        _load_command(chosen).add_arguments(subparsers[chosen])
+        subparsers[chosen].add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    if only is not None:
+        # `runway-train --help` shows the train command's own help.
+        parser = subparsers[only]
+        argv = argv[1:]
+    args = parser.parse_args(argv)
+    if only is not None:
+        args.command = only
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    return run_command(args.command, args, debug=debug or getattr(args, "debug", False))
+
+
+def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> int:
+    """Run one parsed command, turning user errors into exit code 2 with one clear message."""
+    from runway_for_ml.errors import RunwayError
+
+    if debug:
+        os.environ["RUNWAY_DEBUG"] = "1"
+    try:
+        code = _load_command(name).run(args)
+        return int(code or 0)
+    except RunwayError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        return 130
+
+
+def _print_error(message: str) -> None:
+    first, _, rest = message.partition("\n")
+    sys.stderr.write(f"error: {first}\n")
+    if rest:
+        sys.stderr.write(rest + "\n")
+    if not os.environ.get("RUNWAY_DEBUG"):
+        sys.stderr.write("  (run with --debug for the full traceback)\n")
+
+
+def _entry(name: str):
+    def _main() -> None:
+        sys.exit(main(only=name))
+
+    _main.__name__ = f"{name}_main"
+    return _main
+
+
+def _runway_main() -> None:
+    sys.exit(main())
+
+
+experiment_main = _entry("experiment")
+train_main = _entry("train")
+infer_main = _entry("infer")
+eval_main = _entry("eval")
+run_main = _entry("run")
+
+if __name__ == "__main__":
+    _runway_main()

@@ -1,0 +1,184 @@
+"""The manifest of a run: what ran, where, with what, and how it ended.
+
+Every training version keeps ``train/manifest.json``; every inference run keeps
+``infer-<suffix>/manifest.json``. The manifest records the command line, the ``--opts`` overrides, the
+parent experiment, the project's git commit and dirty diff, the versions of the main libraries, the
+seed, the cache key of every data node used, the host, start/end times and the status
+(``created``, ``queued``, ``running``, ``completed``, ``failed``, ``interrupted``).
+
+Writes are atomic (temp file + ``os.replace``) and serialised with a file lock, so a SLURM job and a
+``runway jobs`` in another shell never see a half-written file.
+
+>>> update_manifest(version_dir, status="running", started_at=now_iso())  # doctest: +SKIP
+>>> read_manifest(version_dir)["status"]  # doctest: +SKIP
+'running'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from runway_for_ml.errors import RunwayError
+
+__all__ = [
+    "MANIFEST_NAME",
+    "STATUSES",
+    "capture_environment",
+    "manifest_path",
+    "now_iso",
+    "read_manifest",
+    "update_manifest",
+    "write_json_atomic",
+]
+
+MANIFEST_NAME = "manifest.json"
+STATUSES = ("created", "queued", "running", "completed", "failed", "interrupted")
+# Libraries whose versions decide whether a result can be reproduced.
+_TRACKED_PACKAGES = ("torch", "pytorch-lightning", "lightning", "datasets", "transformers", "torchmetrics", "runway_for_ml")
+# A dirty diff can be huge (notebooks, data committed by mistake); keep the manifest readable.
+_MAX_DIFF_CHARS = 200_000
+
+
+def manifest_path(run_dir: Path) -> Path:
+    """Where the manifest of ``run_dir`` lives.
+
+    A version folder (``experiments/digits_V0``) keeps it in ``train/``; an inference folder
+    (``infer-test``) or a ``train/`` folder keeps it directly inside.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.name == "train" or run_dir.name.startswith("infer-"):
+        return run_dir / MANIFEST_NAME
+    return run_dir / "train" / MANIFEST_NAME
+
+
+def read_manifest(version_dir: Path) -> dict[str, Any]:
+    """Return the manifest of ``version_dir`` (``{}`` when it has none yet).
+
+    A corrupt manifest is a :class:`RunwayError` naming the file, not a JSON traceback.
+    """
+    path = manifest_path(version_dir)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as exc:
+        raise RunwayError(
+            f"manifest {path} is not valid JSON ({exc.msg} at line {exc.lineno})",
+            hint="the file was edited by hand or the disk is full; restore it or delete the version folder",
+        ) from exc
+
+
+def update_manifest(version_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into the manifest of ``version_dir`` atomically and return the new manifest.
+
+    Nested dicts are merged one level deep (``update_manifest(d, slurm={"job_id": "12"})`` keeps the
+    other ``slurm`` keys). The status must be one of :data:`STATUSES`.
+
+    >>> update_manifest(Path("experiments/digits_V0"), status="completed")  # doctest: +SKIP
+    """
+    from filelock import FileLock
+
+    status = fields.get("status")
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"manifest status must be one of {STATUSES}, got {status!r}")
+    path = manifest_path(version_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=60):
+        current = read_manifest(version_dir)
+        for key, value in fields.items():
+            if isinstance(value, dict) and isinstance(current.get(key), dict):
+                current[key] = {**current[key], **value}
+            else:
+                current[key] = value
+        write_json_atomic(path, current)
+    return current
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` through a temp file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False, default=_json_default)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def now_iso() -> str:
+    """The current time as an ISO-8601 string with timezone (what the manifest stores)."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def capture_environment(project_root: Path | None) -> dict[str, Any]:
+    """Host, python, library versions and the project's git state, without importing torch.
+
+    >>> env = capture_environment(Path("."))  # doctest: +SKIP
+    >>> sorted(env)  # doctest: +SKIP
+    ['git', 'host', 'platform', 'python', 'versions']
+    """
+    versions: dict[str, str | None] = {}
+    for name in _TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "versions": versions,
+        "git": _git_state(project_root) if project_root is not None else None,
+    }
+
+
+def _git_state(root: Path) -> dict[str, Any] | None:
+    """Commit, dirty flag and diff of the git repo containing ``root``; ``None`` outside git."""
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=20, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return None
+    # `git diff HEAD` covers staged and unstaged changes; untracked files are listed by name.
+    diff = git("diff", "HEAD", "--", ".") or ""
+    untracked = (git("ls-files", "--others", "--exclude-standard", "--", ".") or "").split()
+    truncated = len(diff) > _MAX_DIFF_CHARS
+    return {
+        "commit": commit.strip(),
+        "dirty": bool(diff.strip() or untracked),
+        "diff": diff[:_MAX_DIFF_CHARS],
+        "diff_truncated": truncated,
+        "untracked": untracked[:200],
+    }
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return obj.item()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    return str(obj)

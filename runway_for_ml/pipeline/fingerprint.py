@@ -1,0 +1,272 @@
+"""Content-addressed keys of pipeline nodes.
+
+The key of a node is the SHA-256 of the canonical JSON of its *components*:
+
+- ``transform``: the transform class's qualified name ``<module>.<qualname>``,
+- ``version``: the class's ``VERSION`` attribute if set, else a hash of its source code (and of the
+  user-defined base classes between it and the framework's ``BaseTransform``),
+- ``setup_kwargs``: the node's kwargs, top-level keys starting with ``_`` left out,
+- ``input_keys``: the keys of its input nodes, in declared order.
+
+Because an input's key is part of a node's key, a change anywhere upstream changes every key
+downstream of it, and nothing else. Python's salted ``hash()`` is never used: keys are the same in
+every process and on every machine.
+
+>>> components = node_key_components(dict, "dict", {"test_size": 0.2, "_note": "ignored"}, [])
+>>> components["setup_kwargs"]
+{'test_size': 0.2}
+>>> len(node_key(components))
+64
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import hashlib
+import inspect
+import json
+import logging
+import os
+import sys
+import sysconfig
+import weakref
+from pathlib import PurePath
+from typing import Any
+
+__all__ = ["canonical_json", "explain_change", "node_key", "node_key_components", "transform_version"]
+
+log = logging.getLogger(__name__)
+
+# Classes whose source is *not* part of a transform's version: the framework's own base classes
+# (their code changes with the framework version, which would invalidate every cache for nothing).
+_FRAMEWORK_BASE_MODULE = "runway_for_ml.pipeline.transform"
+
+_version_cache: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise ``value`` deterministically: sorted keys, no whitespace, ASCII only.
+
+    Values JSON does not know are converted to a stable form (paths and enums to strings, sets to
+    sorted lists, classes and functions to their qualified names).
+
+    >>> canonical_json({"b": 1, "a": (1, 2)})
+    '{"a":[1,2],"b":1}'
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, enum.Enum):
+        return f"{type(obj).__qualname__}.{obj.name}"
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=canonical_json)
+    if isinstance(obj, bytes):
+        return obj.hex()
+    if isinstance(obj, type) or inspect.isroutine(obj):
+        return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {"__dataclass__": type(obj).__qualname__, **dataclasses.asdict(obj)}
+    item = getattr(obj, "item", None)  # numpy / torch scalars
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError):
+            pass
+    tolist = getattr(obj, "tolist", None)  # numpy arrays
+    if callable(tolist):
+        return tolist()
+    text = repr(obj)
+    if " at 0x" in text:
+        # A default repr contains a memory address: the key would differ on every run.
+        log.warning("setup_kwargs value %s has no stable representation; its node will never hit the cache", text)
+    return {"__repr__": text}
+
+
+def transform_version(cls: type) -> str:
+    """Return the version of a transform class: ``str(cls.VERSION)`` if set, else a hash of its code.
+
+    The hash covers the source of ``cls`` and of every user-defined base class up to (not including)
+    the framework's ``BaseTransform`` / ``HFDatasetTransform``, so editing a shared user base class
+    invalidates its subclasses too. When a class's source cannot be read (defined in a REPL or
+    ``exec``), its qualified name stands in and a warning says that code edits will not be noticed.
+
+    >>> class Tokenize:
+    ...     VERSION = 3
+    >>> transform_version(Tokenize)
+    '3'
+    """
+    explicit = getattr(cls, "VERSION", None)
+    if explicit is not None:
+        return str(explicit)
+    try:
+        return _version_cache[cls]
+    except (KeyError, TypeError):
+        pass
+    digest = hashlib.sha256()
+    for klass in _versioned_classes(cls):
+        digest.update(f"{klass.__module__}.{klass.__qualname__}\n".encode())
+        digest.update(_class_source(klass).encode())
+    version = digest.hexdigest()
+    with contextlib.suppress(TypeError):  # classes that refuse weak references are not cached
+        _version_cache[cls] = version
+    return version
+
+
+def _versioned_classes(cls: type) -> list[type]:
+    """``cls`` and the bases whose code belongs to the user's transform (not framework, stdlib, libraries)."""
+    classes = []
+    for klass in cls.__mro__:
+        if klass is object or klass.__module__ == _FRAMEWORK_BASE_MODULE:
+            continue
+        if klass is not cls and _is_library_class(klass):
+            continue
+        classes.append(klass)
+    return classes
+
+
+def _is_library_class(klass: type) -> bool:
+    """True for classes of the standard library and installed third-party packages (not runway_for_ml)."""
+    module_name = klass.__module__ or ""
+    if module_name == "builtins" or module_name.split(".")[0] in sys.builtin_module_names:
+        return True
+    if module_name.split(".")[0] == "runway_for_ml":
+        return False
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return False
+    path = os.path.realpath(path)
+    library_dirs = {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(path.startswith(os.path.realpath(d) + os.sep) for d in library_dirs)
+
+
+def _class_source(klass: type) -> str:
+    try:
+        return inspect.getsource(klass)
+    except (OSError, TypeError) as exc:
+        log.warning(
+            "cannot read the source of transform %s.%s (%s); code edits will not invalidate its cache — "
+            "set a VERSION class attribute and bump it when the code changes",
+            klass.__module__,
+            klass.__qualname__,
+            exc,
+        )
+        return f"<source unavailable: {klass.__module__}.{klass.__qualname__}>"
+
+
+def node_key_components(transform_cls: type, transform_name: str, setup_kwargs: dict, input_keys: list[str]) -> dict:
+    """Collect what a node's key is made of.
+
+    ``transform_name`` is the name the config used (a registered name or a dotted path); the key uses
+    the class's qualified name so that both spellings of one class share their cache entries.
+
+    >>> node_key_components(dict, "dict", {"k": 1, "_tmp": 2}, ["ab12"])["input_keys"]
+    ['ab12']
+    """
+    del transform_name  # the resolved class, not the spelling in the config, identifies the transform
+    kwargs = {k: v for k, v in (setup_kwargs or {}).items() if not str(k).startswith("_")}
+    # Round-trip through canonical JSON so the components (stored in meta.json) compare equal to
+    # what a later run computes, e.g. tuples become lists.
+    kwargs = json.loads(canonical_json(kwargs))
+    return {
+        "transform": f"{transform_cls.__module__}.{transform_cls.__qualname__}",
+        "version": transform_version(transform_cls),
+        "setup_kwargs": kwargs,
+        "input_keys": list(input_keys),
+    }
+
+
+def node_key(components: dict) -> str:
+    """Hex SHA-256 of the canonical JSON of ``components``.
+
+    >>> node_key({"a": 1}) == node_key({"a": 1})
+    True
+    """
+    return hashlib.sha256(canonical_json(components).encode("ascii")).hexdigest()
+
+
+def explain_change(previous_meta: dict, components: dict, input_nodes: list[str]) -> list[str]:
+    """Say in words why ``components`` differ from those of the newest entry of the same node.
+
+    ``previous_meta`` is that entry's ``meta.json`` (its ``components`` are compared); ``input_nodes``
+    names the node's inputs in the order of ``components["input_keys"]``. Returns an empty list when
+    nothing differs.
+
+    >>> old = {"components": {"transform": "m.Split", "version": "1", "setup_kwargs": {"test_size": 0.2},
+    ...        "input_keys": ["k1"]}}
+    >>> new = dict(old["components"], setup_kwargs={"test_size": 0.3})
+    >>> explain_change(old, new, ["input:Load"])
+    ['setup_kwargs.test_size: 0.2 -> 0.3']
+    """
+    previous = previous_meta.get("components") or {
+        k: previous_meta.get(k) for k in ("transform", "version", "setup_kwargs", "input_keys")
+    }
+    reasons: list[str] = []
+    old_transform, new_transform = previous.get("transform"), components.get("transform")
+    if old_transform != new_transform:
+        reasons.append(f"transform changed {old_transform} -> {new_transform}")
+    elif previous.get("version") != components.get("version"):
+        short = str(new_transform).rsplit(".", 1)[-1]
+        old_v, new_v = str(previous.get("version")), str(components.get("version"))
+        if _looks_like_code_hash(old_v) and _looks_like_code_hash(new_v):
+            reasons.append(f"code of {short} changed")
+        else:
+            reasons.append(f"version of {short} changed {_short_version(old_v)} -> {_short_version(new_v)}")
+    reasons.extend(
+        _diff_values("setup_kwargs", previous.get("setup_kwargs") or {}, components.get("setup_kwargs") or {})
+    )
+    reasons.extend(
+        _diff_inputs(list(previous.get("input_keys") or []), list(components.get("input_keys") or []), input_nodes)
+    )
+    return reasons
+
+
+def _looks_like_code_hash(version: str) -> bool:
+    return len(version) == 64 and all(c in "0123456789abcdef" for c in version)
+
+
+def _short_version(version: str) -> str:
+    return f"code {version[:8]}" if _looks_like_code_hash(version) else repr(version)
+
+
+_ABSENT = object()
+
+
+def _diff_values(path: str, old: Any, new: Any) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            out.extend(_diff_values(f"{path}.{key}", old.get(key, _ABSENT), new.get(key, _ABSENT)))
+        return out
+    if _same(old, new):
+        return []
+    return [f"{path}: {_show(old)} -> {_show(new)}"]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is not _ABSENT and b is not _ABSENT and canonical_json(a) == canonical_json(b)
+
+
+def _show(value: Any) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _diff_inputs(old: list[str], new: list[str], input_nodes: list[str]) -> list[str]:
+    if old == new:
+        return []
+    if sorted(old) == sorted(new):
+        return ["inputs reordered"]
+    names = list(input_nodes) + [f"#{i}" for i in range(len(input_nodes), len(new))]
+    if len(old) != len(new):
+        reasons = [f"number of inputs changed {len(old)} -> {len(new)}"]
+        reasons += [f"input '{names[i]}' changed" for i, key in enumerate(new) if key not in old]
+        return reasons
+    return [f"input '{names[i]}' changed" for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]

@@ -1,0 +1,231 @@
+"""Data transforms: the units a pipeline node runs.
+
+A transform is a small functor: :meth:`BaseTransform.setup` configures it from the node's
+``setup_kwargs``, :meth:`BaseTransform._call` does the work. Calling the instance runs the hooks in
+order ``_preprocess -> _check_input -> _call -> _check_output``; an exception in any of them fails the
+node, and the runner names the node, the transform and the hook.
+
+>>> @register_transform_functor
+... class AddOne(BaseTransform):
+...     def setup(self, amount=1):
+...         self.amount = amount
+...     def _call(self, data):
+...         return [x + self.amount for x in data]
+>>> t = AddOne()
+>>> t.configure(amount=2)
+>>> t([1, 2])
+[3, 4]
+
+``datasets`` is imported lazily (only when an HF object is actually handled) so that importing the
+package stays fast.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+from runway_for_ml.errors import RunwayError
+from runway_for_ml.registry import Registry
+
+__all__ = ["TRANSFORMS", "BaseTransform", "HFDatasetTransform", "register_transform_functor"]
+
+TRANSFORMS: Registry[type[BaseTransform]] = Registry("transform")
+
+T = TypeVar("T", bound=type)
+
+
+class BaseTransform:
+    """Base class of every transform; works on any picklable Python object.
+
+    Subclasses override ``setup`` (keyword arguments = the node's ``setup_kwargs``) and ``_call``.
+    ``VERSION`` may be set by hand: when set, the cache key uses it instead of a hash of the class
+    source, so cosmetic code edits don't invalidate the cache (bump it when the output changes).
+    """
+
+    VERSION: ClassVar[str | None] = None
+    # setup_kwargs handled by the base class itself, not passed to the subclass's setup().
+    _GENERIC_OPTIONS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        # Which hook is running; the runner reads it to say where a node failed.
+        self.stage = "setup"
+
+    # ----------------------------------------------------------------- configuration
+    def setup(self) -> None:
+        """Configure the transform; override with the keyword arguments your transform takes."""
+
+    def configure(self, **setup_kwargs: Any) -> None:
+        """Apply the generic options of this class, then call :meth:`setup` with the rest."""
+        self.stage = "setup"
+        generic = {k: setup_kwargs.pop(k) for k in list(setup_kwargs) if k in self._GENERIC_OPTIONS}
+        self._set_generic_options(**generic)
+        self.setup(**setup_kwargs)
+
+    def _set_generic_options(self, **options: Any) -> None:
+        """Store the class's generic options (see ``_GENERIC_OPTIONS``)."""
+
+    @classmethod
+    def check_setup_kwargs(cls, setup_kwargs: Mapping[str, Any]) -> str | None:
+        """Return why ``setup_kwargs`` cannot be passed to ``setup`` (None when they bind).
+
+        Used to validate a config before anything runs (``setup(**kwargs)`` is only called later).
+        """
+        rest = {k: v for k, v in setup_kwargs.items() if k not in cls._GENERIC_OPTIONS}
+        try:
+            signature = inspect.signature(cls.setup)
+        except (TypeError, ValueError):  # builtins without a signature: nothing to check
+            return None
+        try:
+            signature.bind(None, **rest)
+        except TypeError as exc:
+            accepted = [
+                p.name
+                for p in list(signature.parameters.values())[1:]
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            ]
+            accepted += list(cls._GENERIC_OPTIONS)
+            return f"{exc}; {cls.__name__}.setup accepts: {', '.join(accepted) or '(no arguments)'}"
+        return None
+
+    # ----------------------------------------------------------------- running
+    def __call__(self, data: Any) -> Any:
+        """Run ``_preprocess -> _check_input -> _call -> _check_output`` and return the output."""
+        self.stage = "_preprocess"
+        data = self._preprocess(data)
+        self.stage = "_check_input"
+        self._check_input(data)
+        self.stage = "_call"
+        out = self._run(data)
+        self.stage = "_check_output"
+        self._check_output(out)
+        self.stage = "done"
+        return out
+
+    def _run(self, data: Any) -> Any:
+        # Subclasses wrap _call with generic behaviour (e.g. per-split application).
+        return self._call(data)
+
+    def _call(self, data: Any) -> Any:
+        """Transform ``data`` and return the result. Must be overridden."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _call(self, data)")
+
+    def _preprocess(self, data: Any) -> Any:
+        """Optional: normalise the input before it is checked and transformed."""
+        return data
+
+    def _check_input(self, data: Any) -> None:
+        """Optional: raise (e.g. ``ValueError``) when the input is not what ``_call`` expects."""
+
+    def _check_output(self, data: Any) -> None:
+        """Optional: raise when the output is wrong; the node then fails instead of being cached."""
+
+    def _apply_mapping(self, data: Any, in_out_col_mapping: Mapping[str, str]) -> Any:
+        """Select fields of ``data`` and rename them: ``{"in_name": "out_name"}``.
+
+        Works on a mapping (returns a new dict) or a list of mappings (one per item).
+
+        >>> BaseTransform()._apply_mapping({"a": 1, "b": 2}, {"a": "x"})
+        {'x': 1}
+        """
+        if isinstance(data, Mapping):
+            return {out: data[src] for src, out in in_out_col_mapping.items()}
+        if isinstance(data, list):
+            return [self._apply_mapping(item, in_out_col_mapping) for item in data]
+        raise TypeError(f"_apply_mapping expects a dict or a list of dicts, got {type(data).__name__}")
+
+
+def _is_dataset_dict(data: Any) -> bool:
+    # Duck-typed so that datasets is not imported just to check a type.
+    module = type(data).__module__ or ""
+    return module.startswith("datasets") and type(data).__name__ in ("DatasetDict", "IterableDatasetDict")
+
+
+def _is_dataset(data: Any) -> bool:
+    module = type(data).__module__ or ""
+    return module.startswith("datasets") and type(data).__name__ in ("Dataset", "IterableDataset")
+
+
+class HFDatasetTransform(BaseTransform):
+    """A transform of a ``datasets.Dataset`` or ``DatasetDict``.
+
+    Two generic setup options are handled around ``_call`` for every subclass:
+
+    - ``splits_to_process``: list of split names. For a ``DatasetDict`` input, ``_call`` then receives
+      each listed split (a ``Dataset``) in turn and the other splits pass through unchanged. Without
+      it, ``_call`` receives the whole input.
+    - ``rename_col_dict``: ``{"old": "new"}`` renaming applied to ``_call``'s output (every split).
+
+    >>> class Upper(HFDatasetTransform):
+    ...     def _call(self, ds):
+    ...         return ds.map(lambda r: {"text": r["text"].upper()})
+    """
+
+    _GENERIC_OPTIONS: ClassVar[tuple[str, ...]] = ("splits_to_process", "rename_col_dict")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.splits_to_process: list[str] | None = None
+        self.rename_col_dict: dict[str, str] = {}
+
+    def _set_generic_options(
+        self, splits_to_process: list[str] | str | None = None, rename_col_dict: Mapping[str, str] | None = None
+    ) -> None:
+        if isinstance(splits_to_process, str):
+            splits_to_process = [splits_to_process]
+        self.splits_to_process = list(splits_to_process) if splits_to_process is not None else None
+        self.rename_col_dict = dict(rename_col_dict or {})
+
+    def _run(self, data: Any) -> Any:
+        if self.splits_to_process is not None and _is_dataset_dict(data):
+            missing = [s for s in self.splits_to_process if s not in data]
+            if missing:
+                raise KeyError(f"splits_to_process names {missing} but the input has splits {list(data)}")
+            out = type(data)(data)  # shallow copy: untouched splits pass through
+            for split in self.splits_to_process:
+                out[split] = self._rename(self._call(data[split]))
+            return out
+        return self._rename(self._call(data))
+
+    def _rename(self, data: Any) -> Any:
+        if not self.rename_col_dict or data is None:
+            return data
+        if _is_dataset_dict(data):
+            return type(data)({split: self._rename(ds) for split, ds in data.items()})
+        missing = [c for c in self.rename_col_dict if c not in data.column_names]
+        if missing:
+            raise KeyError(f"rename_col_dict names columns {missing} that are not in {data.column_names}")
+        return data.rename_columns(self.rename_col_dict)
+
+    def _apply_mapping(self, data: Any, in_out_col_mapping: Mapping[str, str]) -> Any:
+        """Keep only the columns in ``in_out_col_mapping`` and rename them (every split)."""
+        if _is_dataset_dict(data):
+            return type(data)({k: self._apply_mapping(v, in_out_col_mapping) for k, v in data.items()})
+        if _is_dataset(data):
+            return data.select_columns(list(in_out_col_mapping)).rename_columns(dict(in_out_col_mapping))
+        return super()._apply_mapping(data, in_out_col_mapping)
+
+
+def register_transform_functor(cls: T | None = None, *, name: str | None = None) -> Any:
+    """Register a :class:`BaseTransform` subclass so configs can name it in ``transform_name``.
+
+    Usable bare (``@register_transform_functor``) or with an explicit name
+    (``@register_transform_functor(name="Tokenize")``). A duplicate name is refused, naming both modules.
+    """
+
+    def _do(target: T) -> T:
+        if not (isinstance(target, type) and issubclass(target, BaseTransform)):
+            raise RunwayError(
+                f"cannot register {target!r} as a transform: it must be a subclass of BaseTransform",
+                hint="from runway_for_ml import BaseTransform (or HFDatasetTransform) and subclass it",
+            )
+        return TRANSFORMS.register(target, name=name)
+
+    return _do(cls) if cls is not None else _do
+
+
+def transform_label(cls: type) -> str:
+    """``module.QualName`` of a transform class, for messages."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+

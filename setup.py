@@ -1,0 +1,51 @@
+"""Install runway_for_ml: ``pip install -e .[test]``."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+version: dict[str, str] = {}
+exec((HERE / "runway_for_ml" / "version.py").read_text(), version)  # noqa: S102 - our own file
+
+setup(
+    name="runway_for_ml",
+    version=version["__version__"],
+    description="Configurable cached data pipelines, versioned experiments, loggers and SLURM for ML research",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    # The top-level project_template/ folder (what `runway init` copies) ships inside the package.
+    packages=[*find_packages(include=["runway_for_ml", "runway_for_ml.*"]), "runway_for_ml.project_template"],
+    package_dir={"runway_for_ml.project_template": "project_template"},
+    include_package_data=True,
+    package_data={"runway_for_ml": ["py.typed"], "runway_for_ml.project_template": ["**/*", "**/.*", ".*", "*"]},
+    install_requires=[
+        # A range, not a pin: users with GPUs pick their own CUDA build. The Makefile pins the CPU wheel.
+        "torch>=2.1,<3",
+        "pytorch-lightning>=2.1,<3",
+        "torchmetrics>=1.2",
+        "datasets>=2.16",
+        "transformers>=4.36",
+        "jsonnet>=0.20",
+        "wandb>=0.16",
+        "networkx>=3.0",
+        "submitit>=1.5",
+        "rich>=13",
+        "filelock>=3.12",
+        "scikit-learn>=1.3",
+        "matplotlib>=3.7",
+        "tensorboard>=2.14",
+    ],
+    extras_require={"test": ["pytest>=7.4", "ruff>=0.5"]},
+    entry_points={
+        "console_scripts": [
+            "runway=runway_for_ml.cli.main:_runway_main",
+            "runway-experiment=runway_for_ml.cli.main:experiment_main",
+            "runway-train=runway_for_ml.cli.main:train_main",
+            "runway-infer=runway_for_ml.cli.main:infer_main",
+            "runway-eval=runway_for_ml.cli.main:eval_main",
+            "runway-run=runway_for_ml.cli.main:run_main",
+        ]
+    },
+)
