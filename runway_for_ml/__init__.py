@@ -29,7 +29,20 @@ _EXPORTS = {
     "RunwayError": "runway_for_ml.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "BaseExecutor",
+    "BaseTransform",
+    "DataPipeline",
+    "EvalRecorder",
+    "HFDatasetTransform",
+    "ResolvedConfig",
+    "RunwayError",
+    "__version__",
+    "load_config",
+    "register_executor",
+    "register_metric",
+    "register_transform_functor",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from runway_for_ml.config.loader import ResolvedConfig, load_config
