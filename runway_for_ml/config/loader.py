@@ -142,7 +142,7 @@ def _missing_hint(path: Path) -> str:
 
 
 def _jsonnet_hint(message: str) -> str | None:
-    if "Undefined external variable" in message:
+    if "undefined external variable" in message.lower():
         return "set it in the environment or pass --ext-var NAME=VALUE"
     if "couldn't open import" in message or "could not open import" in message.lower():
         return "imports resolve relative to the file and to the project's configs/ folder"
