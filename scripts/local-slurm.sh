@@ -89,6 +89,8 @@ JobAcctGatherFrequency=30
 MpiDefault=none
 SwitchType=switch/none
 SchedulerType=sched/backfill
+# Re-check pending jobs every few seconds (defaults: 60 s / 30 s) so requeued jobs restart quickly.
+SchedulerParameters=sched_interval=2,bf_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 # Requeue (preemption / scontrol requeue) must work; signals arrive fast in tests.

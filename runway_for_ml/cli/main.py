@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None, *, only: str | None = None) -> int:
     debug = "--debug" in argv
     if only is not None:
         argv = [only, *argv]
+    # The launcher replays this command line inside a SLURM job (runway_for_ml.launcher.job_argv).
+    full_argv = list(argv)
     parser, subparsers = _build_parser(only)
     # Only the chosen command's module is imported, and only it adds its arguments.
     chosen = next((a for a in argv if not a.startswith("-")), None)
@@ -75,6 +77,7 @@ def main(argv: Sequence[str] | None = None, *, only: str | None = None) -> int:
         parser = subparsers[only]
         argv = argv[1:]
     args = parser.parse_args(argv)
+    args._runway_argv = full_argv
     if only is not None:
         args.command = only
     if not getattr(args, "command", None):

@@ -172,12 +172,13 @@ class BaseExecutor(pl.LightningModule):
         init_kwargs: ``executor.init_kwargs``, kept in ``self.init_kwargs``.
 
     Attributes:
-        reseed_each_epoch: re-seed torch/numpy/random from ``(meta.seed, epoch)`` at the start of every
-            training epoch, so that a run resumed from an epoch-end checkpoint (dropout, augmentation)
-            matches an uninterrupted one. Set to ``False`` in a subclass to keep one global stream.
+        reseed_each_step: re-seed torch/numpy/random from ``(meta.seed, epoch, batch_idx)`` before every
+            training batch, so that a run resumed from a checkpoint draws the same dropout masks as an
+            uninterrupted one. Set to ``False`` in a subclass to keep one global random stream. (A subclass
+            overriding ``on_train_batch_start`` calls ``super().on_train_batch_start(batch, batch_idx)``.)
     """
 
-    reseed_each_epoch: bool = True
+    reseed_each_step: bool = True
 
     def __init__(
         self,
@@ -258,6 +259,8 @@ class BaseExecutor(pl.LightningModule):
             sampler=sampler,
             collate_fn=self.collate_fn,
             num_workers=workers,
+            # The loader draws its workers' base seed from this generator instead of the global stream.
+            generator=torch.Generator().manual_seed(self.seed),
             persistent_workers=workers > 0,
         )
 
@@ -290,12 +293,14 @@ class BaseExecutor(pl.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
 
-    def on_train_epoch_start(self) -> None:
-        if self.reseed_each_epoch:
-            epoch_seed = (self.seed * 1_000_003 + self.current_epoch) % (2**32)
-            random.seed(epoch_seed)
-            np.random.seed(epoch_seed)
-            torch.manual_seed(epoch_seed)
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Seeding from (seed, epoch, batch) makes dropout and other random draws of a step independent of
+        # what ran before it in the process, so a resumed run repeats the uninterrupted one exactly.
+        if self.reseed_each_step:
+            step_seed = ((self.seed * 1_000_003 + self.current_epoch) * 1_000_033 + batch_idx) % (2**32)
+            random.seed(step_seed)
+            np.random.seed(step_seed)
+            torch.manual_seed(step_seed)
 
     def log_metrics(self, metrics: Mapping[str, Any], prefix: str = "", **log_kwargs: Any) -> None:
         """``self.log`` every scalar in ``metrics`` (per-class lists become ``name_0``, ``name_1``, ...).

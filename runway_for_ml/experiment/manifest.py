@@ -34,6 +34,7 @@ __all__ = [
     "MANIFEST_NAME",
     "STATUSES",
     "capture_environment",
+    "default_file_mode",
     "manifest_path",
     "now_iso",
     "read_manifest",
@@ -44,7 +45,15 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 STATUSES = ("created", "queued", "running", "completed", "failed", "interrupted")
 # Libraries whose versions decide whether a result can be reproduced.
-_TRACKED_PACKAGES = ("torch", "pytorch-lightning", "lightning", "datasets", "transformers", "torchmetrics", "runway_for_ml")
+_TRACKED_PACKAGES = (
+    "torch",
+    "pytorch-lightning",
+    "lightning",
+    "datasets",
+    "transformers",
+    "torchmetrics",
+    "runway_for_ml",
+)
 # A dirty diff can be huge (notebooks, data committed by mistake); keep the manifest readable.
 _MAX_DIFF_CHARS = 200_000
 
@@ -56,7 +65,7 @@ def manifest_path(run_dir: Path) -> Path:
     (``infer-test``) or a ``train/`` folder keeps it directly inside.
     """
     run_dir = Path(run_dir)
-    if run_dir.name == "train" or run_dir.name.startswith("infer-"):
+    if run_dir.name == "train" or run_dir.name.startswith(("infer-", ".infer-")):
         return run_dir / MANIFEST_NAME
     return run_dir / "train" / MANIFEST_NAME
 
@@ -113,10 +122,18 @@ def write_json_atomic(path: Path, data: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=False, default=_json_default)
             fh.write("\n")
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def default_file_mode() -> int:
+    # mkstemp creates 0600 files; results should be as readable as any file the user writes.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def now_iso() -> str:
@@ -151,9 +168,7 @@ def _git_state(root: Path) -> dict[str, Any] | None:
 
     def git(*args: str) -> str | None:
         try:
-            proc = subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=20, check=False
-            )
+            proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
         return proc.stdout if proc.returncode == 0 else None

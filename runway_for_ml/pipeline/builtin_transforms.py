@@ -212,7 +212,9 @@ class SplitHFDataset(HFDatasetTransform):
         n_test = _count(self.test_size, n, "test_size")
         n_val = _count(self.validation_size or 0, n, "validation_size")
         if n_test + n_val >= n:
-            raise ValueError(f"test_size ({n_test} rows) + validation_size ({n_val} rows) leave no training rows of {n}")
+            raise ValueError(
+                f"test_size ({n_test} rows) + validation_size ({n_val} rows) leave no training rows of {n}"
+            )
         kwargs = {"seed": self.seed, "stratify_by_column": self.stratify_by_column}
         first = ds.train_test_split(test_size=n_test, **kwargs)
         out = {"train": first["train"], "test": first["test"]}
@@ -378,5 +380,8 @@ class NormalizeColumns(HFDatasetTransform):
             }
 
         if isinstance(data, list):
-            return [{**row, **{k: v[0].tolist() for k, v in scale({c: [row[c]] for c in self.columns}).items()}} for row in data]
+            return [
+                {**row, **{k: v[0].tolist() for k, v in scale({c: [row[c]] for c in self.columns}).items()}}
+                for row in data
+            ]
         return data.map(scale, batched=True)

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # (their code changes with the framework version, which would invalidate every cache for nothing).
 _FRAMEWORK_BASE_MODULE = "runway_for_ml.pipeline.transform"
 
+_CORE_COMPONENTS = frozenset({"transform", "version", "setup_kwargs", "input_keys"})
+
 _version_cache: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
 
 
@@ -223,6 +225,9 @@ def explain_change(previous_meta: dict, components: dict, input_nodes: list[str]
     reasons.extend(
         _diff_inputs(list(previous.get("input_keys") or []), list(components.get("input_keys") or []), input_nodes)
     )
+    # Parts a caller added to the components (e.g. a transform's fingerprint of its input files).
+    for name in sorted((set(previous) | set(components)) - _CORE_COMPONENTS, key=str):
+        reasons.extend(_diff_values(name, previous.get(name, _ABSENT), components.get(name, _ABSENT)))
     return reasons
 
 

@@ -26,7 +26,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
-from runway_for_ml.errors import RunwayError
+from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.registry import Registry
 
 __all__ = ["TRANSFORMS", "BaseTransform", "HFDatasetTransform", "register_transform_functor"]
@@ -77,16 +77,18 @@ class BaseTransform:
             signature = inspect.signature(cls.setup)
         except (TypeError, ValueError):  # builtins without a signature: nothing to check
             return None
+        params = list(signature.parameters.values())[1:]  # drop self
+        accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        accepted += list(cls._GENERIC_OPTIONS)
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in params)
+        unknown = [k for k in rest if k not in accepted] if not takes_any else []
+        listing = f"{cls.__name__}.setup accepts: {', '.join(accepted) or '(no arguments)'}"
+        if unknown:
+            return f"unknown argument '{unknown[0]}'{did_you_mean(unknown[0], accepted)}; {listing}"
         try:
             signature.bind(None, **rest)
         except TypeError as exc:
-            accepted = [
-                p.name
-                for p in list(signature.parameters.values())[1:]
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-            ]
-            accepted += list(cls._GENERIC_OPTIONS)
-            return f"{exc}; {cls.__name__}.setup accepts: {', '.join(accepted) or '(no arguments)'}"
+            return f"{exc}; {listing}"
         return None
 
     # ----------------------------------------------------------------- running
@@ -228,4 +230,3 @@ def register_transform_functor(cls: T | None = None, *, name: str | None = None)
 def transform_label(cls: type) -> str:
     """``module.QualName`` of a transform class, for messages."""
     return f"{cls.__module__}.{cls.__qualname__}"
-

@@ -1,0 +1,186 @@
+"""Pipeline benchmarks (issue 2, targets #2 and #4), measured side by side in one run.
+
+#2  Fingerprint and plan a 1,000-node DAG (cold cache, and every node stale with reasons): <= 1 s.
+#4  Pipeline overhead vs calling the same transforms by hand with datasets' .map: <= 1.10x.
+    Two comparisons, both must pass:
+      in-memory: every node ``cache: false``  vs  by hand;
+      cached:    only the output node cached   vs  by hand + ``save_to_disk`` of the output.
+
+Run: .venv/bin/python benchmarks/bench_pipeline.py   (exit code 1 when a target is missed)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import datasets
+
+from runway_for_ml.pipeline import BaseTransform, HFDatasetTransform, register_transform_functor
+from runway_for_ml.pipeline.runner import DataPipeline
+
+ROWS = 300_000
+REPEATS = 5
+PLAN_NODES = 1_000
+
+
+@register_transform_functor
+class BenchPass(BaseTransform):
+    """A no-op transform for the planning benchmark."""
+
+    def setup(self, i: int = 0, scale: int = 1) -> None:
+        self.i = i
+
+    def _call(self, data):
+        return [self.i]
+
+
+@register_transform_functor
+class BenchMake(HFDatasetTransform):
+    def setup(self, rows: int) -> None:
+        self.rows = rows
+
+    def _call(self, data):
+        return make_dataset(self.rows)
+
+
+@register_transform_functor
+class BenchAddLength(HFDatasetTransform):
+    def _call(self, ds):
+        return ds.map(add_length, batched=True)
+
+
+@register_transform_functor
+class BenchUpper(HFDatasetTransform):
+    def _call(self, ds):
+        return ds.map(upper, batched=True)
+
+
+@register_transform_functor
+class BenchKeepLong(HFDatasetTransform):
+    def _call(self, ds):
+        return ds.filter(keep_long, batched=True)
+
+
+def make_dataset(rows: int) -> datasets.Dataset:
+    return datasets.Dataset.from_dict(
+        {"text": [f"row {i} " + "x" * (i % 17) for i in range(rows)], "id": list(range(rows))}
+    )
+
+
+def add_length(batch):
+    return {"length": [len(t) for t in batch["text"]]}
+
+
+def upper(batch):
+    return {"text": [t.upper() for t in batch["text"]]}
+
+
+def keep_long(batch):
+    return [n > 12 for n in batch["length"]]
+
+
+def by_hand(rows: int, save_to: Path | None) -> int:
+    ds = make_dataset(rows)
+    ds = ds.map(add_length, batched=True).map(upper, batched=True).filter(keep_long, batched=True)
+    if save_to is not None:
+        ds.save_to_disk(str(save_to))
+    return ds.num_rows
+
+
+def pipeline_config(rows: int, cache_dir: Path, cache_output: bool) -> dict:
+    nodes = {
+        "input:Make": {"transform_name": "BenchMake", "setup_kwargs": {"rows": rows}, "cache": False},
+        "process:Length": {"transform_name": "BenchAddLength", "input_node": "input:Make", "cache": False},
+        "process:Upper": {"transform_name": "BenchUpper", "input_node": "process:Length", "cache": False},
+        "output:Long": {"transform_name": "BenchKeepLong", "input_node": "process:Upper", "cache": cache_output},
+    }
+    return {"meta": {"default_cache_dir": str(cache_dir)}, "data_pipeline": {"transforms": nodes}}
+
+
+def by_pipeline(rows: int, cache_dir: Path, cache_output: bool) -> int:
+    shutil.rmtree(cache_dir, ignore_errors=True)  # always a cold run
+    return DataPipeline(pipeline_config(rows, cache_dir, cache_output)).apply_transforms()["Long"].num_rows
+
+
+def plan_config(cache_dir: Path, scale: int) -> dict:
+    nodes = {}
+    for i in range(PLAN_NODES):
+        spec = {"transform_name": "BenchPass", "setup_kwargs": {"i": i, "scale": scale}}
+        if i:
+            # A layered DAG: each node reads its predecessor and, every 3rd node, one further back.
+            spec["input_node"] = [node_id(i - 1)] + ([node_id(i // 2)] if i % 3 == 0 and i // 2 != i - 1 else [])
+        nodes[node_id(i)] = spec
+    return {"meta": {"default_cache_dir": str(cache_dir)}, "data_pipeline": {"transforms": nodes}}
+
+
+def node_id(i: int) -> str:
+    role = "input" if i == 0 else ("output" if i == PLAN_NODES - 1 else "process")
+    return f"{role}:N{i}"
+
+
+def time_plan(cfg: dict) -> tuple[float, list]:
+    started = time.perf_counter()
+    pipeline = DataPipeline(cfg)
+    plan = pipeline.plan()
+    return time.perf_counter() - started, plan
+
+
+def main() -> int:
+    ok = True
+    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    try:
+        # ---- #2 plan a 1,000-node DAG
+        cache = work / "plan-cache"
+        cold_seconds, plan = time_plan(plan_config(cache, scale=1))
+        assert len(plan) == PLAN_NODES and all(p.status == "will run" for p in plan)
+        DataPipeline(plan_config(cache, scale=1)).run()  # fill the cache: 1,000 entries
+        warm_seconds, plan = time_plan(plan_config(cache, scale=1))
+        assert all(p.status == "cached" for p in plan)
+        stale_seconds, plan = time_plan(plan_config(cache, scale=2))  # every node stale, with reasons
+        assert all(p.status == "stale" and p.reasons for p in plan)
+        worst = max(cold_seconds, warm_seconds, stale_seconds)
+        passed = worst <= 1.0
+        ok &= passed
+        print(
+            f"#2 plan {PLAN_NODES}-node DAG: cold {cold_seconds:.3f}s, all cached {warm_seconds:.3f}s, "
+            f"all stale {stale_seconds:.3f}s; worst {worst:.3f}s (target <= 1 s) {'PASS' if passed else 'FAIL'}"
+        )
+
+        # ---- #4 overhead vs by hand (median of REPEATS alternating runs)
+        expected = by_hand(ROWS, None)  # warm-up: imports, first-call costs
+        for label, cache_output in (("in-memory", False), ("cached output", True)):
+            hand, pipe = [], []
+            for r in range(REPEATS):
+                save_to = work / f"hand-{label}-{r}" if cache_output else None
+                # Alternate which goes first so warm-up and memory effects don't favour one side.
+                order = [("hand", hand), ("pipe", pipe)] if r % 2 == 0 else [("pipe", pipe), ("hand", hand)]
+                for side, times in order:
+                    started = time.perf_counter()
+                    if side == "hand":
+                        assert by_hand(ROWS, save_to) == expected
+                    else:
+                        assert by_pipeline(ROWS, work / "pipe-cache", cache_output) == expected
+                    times.append(time.perf_counter() - started)
+            ratio = statistics.median(pipe) / statistics.median(hand)
+            passed = ratio <= 1.10
+            ok &= passed
+            print(
+                f"#4 {label}, {ROWS:,} rows, 4 nodes: by hand {statistics.median(hand):.3f}s, "
+                f"pipeline {statistics.median(pipe):.3f}s, ratio {ratio:.3f} (target <= 1.10) {'PASS' if passed else 'FAIL'}"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+// Settings shared by every experiment of this project.
+{
+  meta: {
+    // One seed for everything: data splits, weight init, dataloader order, dropout.
+    seed: 42,
+    // Cached data pipeline outputs (relative to the project folder).
+    default_cache_dir: 'local_cache',
+    // Add 'wandb' to log to Weights & Biases (offline unless you are logged in).
+    logger_enable: ['csv', 'tensorboard'],
+  },
+}

@@ -1,0 +1,49 @@
+"""Project data transforms.
+
+A transform is a functor: ``setup`` takes the node's ``setup_kwargs``, ``_call`` does the work.
+Registered transforms can be named in a config's ``transform_name``; their outputs are cached by
+content, and editing this file invalidates exactly the nodes that use the changed transform.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from data_processing.feature_loaders import column_mean_std
+
+from runway_for_ml import HFDatasetTransform, register_transform_functor
+
+
+@register_transform_functor
+class StandardizeColumn(HFDatasetTransform):
+    """Standardise a list-of-floats column to zero mean / unit variance using one split's statistics.
+
+    Input and output: a ``DatasetDict``. The statistics come from ``fit_split`` only (no test leakage)
+    and are applied to every split.
+
+    setup_kwargs:
+        column: the column to standardise (e.g. ``pixels``).
+        fit_split: the split whose statistics are used (default ``train``).
+    """
+
+    # The cache key uses VERSION instead of a hash of this class's source; bump it whenever the output
+    # changes, including through helpers such as column_mean_std in feature_loaders.py.
+    VERSION = "1"
+
+    def setup(self, column: str, fit_split: str = "train") -> None:
+        self.column = column
+        self.fit_split = fit_split
+
+    def _check_input(self, data: Any) -> None:
+        if self.fit_split not in data:
+            raise KeyError(f"fit_split '{self.fit_split}' is not a split of the input (splits: {list(data)})")
+
+    def _call(self, data: Any) -> Any:
+        mean, std = column_mean_std(data[self.fit_split], self.column)
+
+        def scale(batch: dict[str, Any]) -> dict[str, Any]:
+            values = np.asarray(batch[self.column], dtype=np.float32)
+            return {self.column: (values - mean) / std}
+
+        return data.map(scale, batched=True)

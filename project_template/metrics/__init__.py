@@ -1,0 +1,1 @@
+"""Project metrics; runway imports every module here so their @register_metric runs."""

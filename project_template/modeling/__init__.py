@@ -1,0 +1,1 @@
+"""Project models (plain torch.nn.Modules used by the executors)."""

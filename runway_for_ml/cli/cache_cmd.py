@@ -1,0 +1,202 @@
+"""``runway cache ls|gc``: list cache entries, or remove the ones not used for a while.
+
+    runway cache ls                          # every namespace of the project's local_cache/
+    runway cache ls --namespace dummy --json
+    runway cache gc --older-than 7d --dry-run
+    runway cache gc --older-than 12h --cache-dir /shared/cache
+
+The cache folder is, in order: ``--cache-dir``; ``meta.default_cache_dir`` of ``--config``; else
+``local_cache/`` in the project root (or the working directory outside a project).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from runway_for_ml.errors import RunwayError
+
+DEFAULT_CACHE_DIR = "local_cache"
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="cache_action", metavar="ACTION")
+    ls = sub.add_parser("ls", help="list cache entries (key, node, transform, size, rows, age)")
+    gc = sub.add_parser("gc", help="remove entries not used for a while, and leftovers of killed writers")
+    gc.add_argument(
+        "--older-than", required=True, metavar="DURATION", help="e.g. 7d, 12h, 30m, 90s (units s, m, h, d, w)"
+    )
+    gc.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    for p in (ls, gc):
+        p.add_argument("--cache-dir", help="cache folder (default: meta.default_cache_dir, else local_cache/)")
+        p.add_argument("--config", help="read meta.default_cache_dir from this config")
+        p.add_argument("--namespace", help="only this namespace (e.g. default, dummy); default: all")
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    action = getattr(args, "cache_action", None)
+    if action is None:
+        raise RunwayError(
+            "missing action for 'runway cache'", hint="use 'runway cache ls' or 'runway cache gc --older-than 7d'"
+        )
+    root = resolve_cache_dir(args.cache_dir, args.config)
+    if action == "ls":
+        return _ls(root, args.namespace, as_json=args.json)
+    return _gc(root, args.namespace, parse_duration(args.older_than), dry_run=args.dry_run, as_json=args.json)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``7d``, ``12h``, ``30m``, ``90s`` or ``2w``.
+
+    >>> parse_duration("12h")
+    43200.0
+    """
+    match = _DURATION_RE.match(str(text))
+    if not match:
+        raise RunwayError(
+            f"invalid duration '{text}' for --older-than: expected a number and a unit",
+            hint="for example --older-than 7d (units: s, m, h, d, w — 90s, 30m, 12h, 7d, 2w)",
+        )
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def resolve_cache_dir(cache_dir: str | None, config: str | None) -> Path:
+    """The cache folder the command works on (see the module docstring for the order)."""
+    if cache_dir:
+        return Path(cache_dir).expanduser().resolve()
+    if config:
+        from runway_for_ml.config import load_config
+        from runway_for_ml.project import resolve_config_arg
+
+        config_path = resolve_config_arg(config)
+        configured = (load_config(config_path).data.get("meta") or {}).get("default_cache_dir")
+        if configured:
+            path = Path(configured).expanduser()
+            # Relative to the config's project, as the pipeline runner resolves it.
+            base = _project_root(config_path.resolve().parent) or Path.cwd()
+            return path if path.is_absolute() else (base / path).resolve()
+    return ((_project_root(None) or Path.cwd()) / DEFAULT_CACHE_DIR).resolve()
+
+
+def _project_root(start: Path | None) -> Path | None:
+    try:
+        from runway_for_ml.project import find_project_root
+
+        return find_project_root(start)
+    except ImportError:
+        return None
+
+
+def _stores(root: Path, namespace: str | None) -> list:
+    from runway_for_ml.pipeline.cache import CacheStore
+
+    if namespace:
+        return [CacheStore(root, namespace)]
+    if not root.is_dir():
+        return []
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [CacheStore(root, name) for name in names]
+
+
+def _ls(root: Path, namespace: str | None, *, as_json: bool) -> int:
+    now = time.time()
+    rows = [(store.namespace, entry) for store in _stores(root, namespace) for entry in store.entries()]
+    if as_json:
+        sys.stdout.write(json.dumps([_entry_json(ns, e, now) for ns, e in rows], indent=2) + "\n")
+        return 0
+    if not rows:
+        where = f"namespace '{namespace}' of " if namespace else ""
+        sys.stdout.write(f"no cache entries in {where}{root}\n")
+        return 0
+    _print_table(f"cache {root}", rows, now)
+    total = sum(e.size_bytes for _, e in rows)
+    sys.stdout.write(f"{len(rows)} entries, {human_size(total)}\n")
+    return 0
+
+
+def _gc(root: Path, namespace: str | None, older_than: float, *, dry_run: bool, as_json: bool) -> int:
+    now = time.time()
+    removed = [
+        (store.namespace, e) for store in _stores(root, namespace) for e in store.gc(older_than, dry_run=dry_run)
+    ]
+    if as_json:
+        payload = {"dry_run": dry_run, "removed": [_entry_json(ns, e, now) for ns, e in removed]}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return 0
+    verb = "would remove" if dry_run else "removed"
+    if removed:
+        _print_table(f"{verb} (not used for {_age(older_than)})", removed, now)
+    total = sum(e.size_bytes for _, e in removed)
+    sys.stdout.write(f"{verb} {len(removed)} entries, {human_size(total)} from {root}\n")
+    return 0
+
+
+def _entry_json(namespace: str, entry: Any, now: float) -> dict:
+    return {
+        "namespace": namespace,
+        "key": entry.key,
+        "node": entry.node,
+        "transform": entry.meta.get("transform"),
+        "size_bytes": entry.size_bytes,
+        "rows": entry.rows,
+        "created": entry.meta.get("created"),
+        "age_seconds": round(now - entry.created_epoch, 3) if entry.created_epoch else None,
+        "last_used_seconds_ago": round(now - entry.last_used_epoch, 3),
+        "path": str(entry.path),
+    }
+
+
+def _print_table(title: str, rows: list, now: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    show_ns = len({ns for ns, _ in rows}) > 1
+    if show_ns:
+        table.add_column("namespace")
+    for name, justify in (("key", "left"), ("node", "left"), ("transform", "left"), ("size", "right")):
+        table.add_column(name, justify=justify)
+    table.add_column("rows", justify="right")
+    table.add_column("age", justify="right")
+    table.add_column("used", justify="right")
+    for ns, entry in rows:
+        transform = str(entry.meta.get("transform") or "")
+        cells = [
+            entry.key[:12],
+            entry.node,
+            transform.rsplit(".", 1)[-1],
+            human_size(entry.size_bytes),
+            "" if entry.rows is None else f"{entry.rows:,}",
+            _age(now - entry.created_epoch) if entry.created_epoch else "",
+            _age(now - entry.last_used_epoch) + " ago",
+        ]
+        table.add_row(*([ns] if show_ns else []), *cells)
+    # Piped output would be squeezed to 80 columns; a table only takes the width it needs anyway.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def human_size(num_bytes: float) -> str:
+    """``1536 -> '1.5 KB'``."""
+    size = float(num_bytes)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}" if seconds / size >= 10 else f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"

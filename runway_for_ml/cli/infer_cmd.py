@@ -1,0 +1,93 @@
+"""``runway-infer <exp> <infer_suffix> [--version N] [--checkpoint best|last|PATH] [--config FILE] [--opts ...] [--no-eval]``.
+
+Writes ``<exp>_V<n>/infer-<suffix>/`` and prints its run name (what ``runway-eval`` takes) on stdout.
+
+>>> main(["infer", "digits", "test", "--checkpoint", "best"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from runway_for_ml.cli.train_cmd import (
+    add_launch_arguments,
+    add_opts_argument,
+    command_line,
+    print_metrics,
+    submit_or_none,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment", help="experiment name (or <exp>_V<n>)")
+    parser.add_argument("infer_suffix", help="name of this inference run: the folder is infer-<suffix>")
+    parser.add_argument("--version", type=int, default=None, metavar="N", help="version to use (default: the latest)")
+    parser.add_argument("--checkpoint", default=None, help="best (default), last, or a .ckpt path")
+    parser.add_argument(
+        "--config", dest="config_file", type=Path, default=None, help="use this config file instead of the version's"
+    )
+    add_opts_argument(parser)
+    parser.add_argument("--no-eval", dest="evaluate", action="store_false", help="only save predictions")
+    parser.add_argument("--in-dir", dest="in_dir", default=None, help=argparse.SUPPRESS)
+    add_launch_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from runway_for_ml.experiment.experiment import require_project_root, resolve_experiment, split_version_name
+    from runway_for_ml.experiment.inference import prepare_inference
+
+    root = require_project_root()
+    if args.in_dir:
+        infer_dir = Path(args.in_dir)
+    else:
+        name, number = split_version_name(args.experiment)
+        version = args.version if args.version is not None else number
+        version_dir = resolve_experiment(name, root).version(version)
+        queued = _queued_infer_dir(version_dir, args.infer_suffix)
+        if queued is not None:  # a SLURM job running the command submitted earlier
+            infer_dir = queued
+            return _run_here(infer_dir)
+        infer_dir = prepare_inference(
+            version_dir,
+            args.infer_suffix,
+            checkpoint=args.checkpoint,
+            config_file=args.config_file,
+            opts=args.opts,
+            evaluate=args.evaluate,
+            command_line=command_line(),
+        )
+        import json
+
+        from runway_for_ml.config import ResolvedConfig
+
+        config = ResolvedConfig(
+            json.loads((infer_dir / "config.json").read_text(encoding="utf-8")), infer_dir / "config.json"
+        )
+        code = submit_or_none("infer", args, config, infer_dir)
+        if code is not None:
+            return code
+    return _run_here(infer_dir)
+
+
+def _queued_infer_dir(version_dir: Path, suffix: str) -> Path | None:
+    """The infer folder created at submit time, when this process is the SLURM job that runs it."""
+    import os
+
+    from runway_for_ml.experiment.manifest import read_manifest
+
+    infer_dir = version_dir / f"infer-{suffix}"
+    if os.environ.get("RUNWAY_LAUNCHER") != "slurm" or not infer_dir.is_dir():
+        return None
+    status = read_manifest(infer_dir).get("status")
+    return infer_dir if status in ("created", "queued", "running", "interrupted") else None
+
+
+def _run_here(infer_dir: Path) -> int:
+    from runway_for_ml.experiment.inference import infer_in_dir, infer_run_name
+
+    metrics = infer_in_dir(infer_dir)
+    if metrics:
+        print_metrics(f"{infer_run_name(infer_dir)}: metrics", metrics, stderr=True)
+    print(infer_run_name(infer_dir))
+    return 0

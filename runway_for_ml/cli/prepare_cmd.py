@@ -1,0 +1,109 @@
+"""``runway prepare <config|experiment> [--opts …] [--regenerate NODE …] [--dummy] [--targets NODE …]``.
+
+Runs the data pipeline of a config: loads cached nodes, runs the others, prints one line per node
+while it works and a table at the end (node, hit/ran, seconds, rows).
+
+    runway prepare configs/experiments/digits.jsonnet --opts data_pipeline.transforms.output:Split.setup_kwargs.test_size=0.2
+    runway prepare digits --regenerate process:Normalize --dummy
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from runway_for_ml.cli.config_cmd import add_config_arguments, ext_vars_from
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    add_pipeline_arguments(parser)
+    from runway_for_ml.launcher import add_launcher_arguments
+
+    add_launcher_arguments(parser)
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by commands that run or plan the pipeline (``prepare``, ``dag``)."""
+    parser.add_argument(
+        "--targets", nargs="+", default=None, metavar="NODE", help="nodes to produce (default: every output: node)"
+    )
+    parser.add_argument(
+        "--regenerate", nargs="+", default=[], metavar="NODE", help="re-run these nodes and everything downstream"
+    )
+    parser.add_argument("--dummy", action="store_true", default=None, help="dummy-data mode (small data, own cache)")
+    parser.add_argument("--cache-dir", default=None, help="cache folder (default: meta.default_cache_dir)")
+
+
+def build_pipeline(args: argparse.Namespace, progress: Any = None) -> Any:
+    """Resolve the config argument, import user modules, and build the DataPipeline (nothing runs)."""
+    from runway_for_ml.config import load_config
+    from runway_for_ml.pipeline.runner import DataPipeline
+    from runway_for_ml.project import find_project_root, import_user_modules, resolve_config_arg
+
+    path = resolve_config_arg(args.config)
+    config = load_config(path, args.opts, ext_vars_from(args))
+    root = find_project_root(path.resolve().parent) or find_project_root()
+    import_user_modules(root, (config.data.get("meta") or {}).get("user_modules") or ())
+    return DataPipeline(
+        config,
+        cache_dir=args.cache_dir,
+        dummy=args.dummy,
+        regenerate_nodes=args.regenerate,
+        progress=progress,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=False, highlight=False)
+
+    def progress(node: str, event: str, record: Any) -> None:
+        if event == "start":
+            console.print(f"[bold]→[/bold] running {node}")
+        elif record is not None:
+            mark = "[green]✓ hit[/green]" if record.status == "hit" else "[yellow]✓ ran[/yellow]"
+            console.print(f"{mark} {node}  {record.seconds:.2f}s  {_rows_text(record.rows)} rows")
+
+    pipeline = build_pipeline(args, progress)
+    from runway_for_ml.launcher import maybe_submit
+
+    code = maybe_submit("prepare", args, pipeline.config, version_dir=None)
+    if code is not None:  # submitted to SLURM (validated above): the job runs the pipeline
+        return code
+    mode = " (dummy data)" if pipeline.dummy else ""
+    console.print(f"data pipeline [bold]{pipeline.graph.name or args.config}[/bold]{mode}, cache {pipeline.store.dir}")
+    report = pipeline.run(args.targets)
+    console.print(run_table(report))
+    for node, info in report.inspections.items():
+        from runway_for_ml.pipeline.inspect import render_inspection
+
+        render_inspection(node, info, console)
+    return 0
+
+
+def run_table(report: Any) -> Any:
+    """The closing table of ``runway prepare``: node, hit/ran, seconds, rows."""
+    from rich.table import Table
+
+    table = Table(title="prepared", title_justify="left")
+    table.add_column("node")
+    table.add_column("hit/ran")
+    table.add_column("seconds", justify="right")
+    table.add_column("rows", justify="right")
+    styles = {"hit": "green", "ran": "yellow", "skipped": "dim"}
+    for record in report.nodes:
+        style = styles.get(record.status, "")
+        status = record.status if record.status != "skipped" else "skipped (downstream cached)"
+        seconds = f"{record.seconds:.2f}" if record.status != "skipped" else "-"
+        table.add_row(record.node, f"[{style}]{status}[/{style}]", seconds, _rows_text(record.rows))
+    return table
+
+
+def _rows_text(rows: Any) -> str:
+    if rows is None:
+        return "-"
+    if isinstance(rows, dict):
+        return f"{sum(rows.values())} (" + ", ".join(f"{k}={v}" for k, v in rows.items()) + ")"
+    return str(rows)

@@ -1,0 +1,113 @@
+"""``runway-run <exp> [--from EXISTING] [--opts ...]``: train, infer on the test split, evaluate, report.
+
+Prints a results table and writes ``report.html`` into the version folder.
+
+>>> main(["run", "digits_lr3", "--from", "digits", "--opts", "train.optimizer_config.optimizer_params.lr=3e-3"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from runway_for_ml.cli.train_cmd import add_launch_arguments, add_opts_argument, command_line, submit_or_none
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment", help="experiment name (configs/experiments/<name>.jsonnet)")
+    parser.add_argument(
+        "--from", dest="from_name", metavar="EXISTING", help="first clone this experiment's config into <experiment>"
+    )
+    add_opts_argument(parser)
+    parser.add_argument("--in-version", dest="in_version", default=None, help=argparse.SUPPRESS)
+    add_launch_arguments(parser, sweep=True)
+
+
+def run_in_version(version_dir: Path) -> dict[str, Any]:
+    """Train (or resume), infer on ``test.split``, evaluate and write the report, in one version folder.
+
+    Returns ``{"version_dir", "train_metrics", "infer_dir", "metrics", "report"}``.
+    """
+    import json
+
+    from runway_for_ml.experiment.inference import infer_in_dir, prepare_inference
+    from runway_for_ml.experiment.report import build_report
+    from runway_for_ml.experiment.training import train_in_version
+
+    train_metrics = train_in_version(version_dir)
+    config = json.loads((version_dir / "train" / "config.json").read_text(encoding="utf-8"))
+    test = config.get("test") or {}
+    suffix = str(test.get("split") or "test")
+    infer_dir = version_dir / f"infer-{suffix}"
+    if not (infer_dir / "predictions.jsonl").is_file():
+        if infer_dir.exists():  # a previous attempt died mid-inference (e.g. a requeued job)
+            import shutil
+
+            shutil.rmtree(infer_dir)
+        infer_dir = prepare_inference(
+            version_dir, suffix, checkpoint=test.get("checkpoint"), command_line=command_line()
+        )
+        metrics = infer_in_dir(infer_dir)
+    else:
+        from runway_for_ml.experiment.inference import evaluate_infer_dir
+
+        metrics = evaluate_infer_dir(infer_dir)
+    report = build_report(version_dir)
+    return {
+        "version_dir": version_dir,
+        "train_metrics": train_metrics,
+        "infer_dir": infer_dir,
+        "metrics": metrics,
+        "report": report,
+    }
+
+
+def print_results(result: dict[str, Any]) -> None:
+    """The rich results table of a run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from runway_for_ml.experiment.manifest import read_manifest
+
+    version_dir = result["version_dir"]
+    manifest = read_manifest(version_dir)
+    key = manifest.get("key_metric")
+    table = Table(title=f"runway-run {version_dir.name}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result["metrics"].items():
+        if isinstance(value, (list, dict)):
+            continue
+        label = f"[bold]{name}[/] (key)" if name == key else name
+        table.add_row(f"test {label}", f"{value:.4f}" if isinstance(value, float) else str(value))
+    train = result["train_metrics"]
+    for name in sorted(train):
+        if name.startswith("val_"):
+            table.add_row(name, f"{train[name]:.4f}")
+    if manifest.get("train_seconds") is not None:
+        table.add_row("training time", f"{manifest['train_seconds']:.1f} s")
+    console = Console()
+    console.print(table)
+    console.print(f"version folder: {version_dir}")
+    console.print(f"report:         {result['report']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from runway_for_ml.experiment.experiment import require_project_root
+    from runway_for_ml.experiment.training import prepare_training
+
+    root = require_project_root()
+    if args.in_version:
+        print_results(run_in_version(Path(args.in_version).resolve()))
+        return 0
+    _, config, version_dir = prepare_training(
+        args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line()
+    )
+    print(f"version folder: {version_dir}", file=sys.stderr)
+    code = submit_or_none("run", args, config, version_dir)
+    if code is not None:
+        return code
+    print_results(run_in_version(version_dir))
+    return 0

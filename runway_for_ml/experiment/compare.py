@@ -1,0 +1,193 @@
+"""Listing and comparing experiment versions (``runway ls``, ``runway diff``).
+
+Both read only JSON files in the version folders (no torch, no jsonnet), so ``runway ls`` stays fast
+with hundreds of versions.
+
+>>> rows = list_runs(project_root)  # doctest: +SKIP
+>>> rows[0]["run_name"], rows[0]["status"], rows[0]["key_metric"]  # doctest: +SKIP
+('digits_V0', 'completed', {'name': 'accuracy', 'value': 0.97, 'source': 'infer-test'})
+>>> d = diff_versions(a_dir, b_dir)  # doctest: +SKIP
+>>> d["config"][0]  # doctest: +SKIP
+{'path': 'train.optimizer_config.optimizer_params.lr', 'a': 0.001, 'b': 0.003}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from runway_for_ml.experiment.experiment import experiments_dir, list_experiment_names
+from runway_for_ml.experiment.manifest import read_manifest
+
+__all__ = ["diff_versions", "flatten", "list_runs", "read_metrics"]
+
+_VERSION_DIR_RE = re.compile(r"^(?P<exp>.+)_V(?P<n>\d+)$")
+_MISSING = "<missing>"
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """The flat ``{name: value}`` metrics of an ``infer-*`` folder (``{}`` when not evaluated)."""
+    try:
+        data = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
+        data = data["metrics"]
+    return {k: v for k, v in flatten(data).items() if isinstance(v, (int, float, str, bool)) or v is None}
+
+
+def _infer_dirs(version_dir: Path) -> list[Path]:
+    try:
+        entries = [Path(e.path) for e in os.scandir(version_dir) if e.name.startswith("infer-") and e.is_dir()]
+    except FileNotFoundError:
+        return []
+    # infer-test first: it is what `runway-run` evaluates and what the key metric usually means.
+    return sorted(entries, key=lambda p: (p.name != "infer-test", p.name))
+
+
+def _key_metric(manifest: dict[str, Any], version_dir: Path) -> dict[str, Any] | None:
+    name = manifest.get("key_metric")
+    for infer_dir in _infer_dirs(version_dir):
+        metrics = read_metrics(infer_dir)
+        if not metrics:
+            continue
+        value = _pick(metrics, name) if name else None
+        if value is not None:
+            return {"name": name, "value": value, "source": infer_dir.name}
+    final = manifest.get("final_metrics") or {}
+    if name:
+        value = _pick(final, name) or _pick(final, f"val_{name}")
+        if value is not None:
+            return {"name": name, "value": value, "source": "train"}
+    return {"name": name, "value": None, "source": None} if name else None
+
+
+def _pick(metrics: dict[str, Any], name: str | None) -> Any:
+    if not name:
+        return None
+    if name in metrics:
+        return metrics[name]
+    # A metric with kwargs may be saved under a qualified name (e.g. "f1_macro", "test/accuracy").
+    for key, value in metrics.items():
+        if key.endswith(f"/{name}") or key.endswith(f".{name}") or key.startswith(f"{name}_"):
+            return value
+    return None
+
+
+def list_runs(project_root: Path) -> list[dict[str, Any]]:
+    """One row per version folder (and one per experiment config never trained), sorted by experiment and version.
+
+    Each row has ``experiment``, ``version``, ``run_name``, ``status``, ``created_at``, ``key_metric``,
+    ``infer_runs`` and ``path``.
+    """
+    root = Path(project_root)
+    base = experiments_dir(root)
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    if base.is_dir():
+        for entry in os.scandir(base):
+            match = _VERSION_DIR_RE.match(entry.name)
+            if not match or not entry.is_dir():
+                continue
+            version_dir = Path(entry.path)
+            try:
+                manifest = read_manifest(version_dir)
+            except Exception:  # a corrupt manifest must not hide the other rows
+                manifest = {"status": "corrupt"}
+            seen.add(match["exp"])
+            rows.append(
+                {
+                    "experiment": match["exp"],
+                    "version": int(match["n"]),
+                    "run_name": entry.name,
+                    "status": manifest.get("status", "unknown"),
+                    "created_at": manifest.get("created_at"),
+                    "parent_experiment": manifest.get("parent_experiment"),
+                    "key_metric": _key_metric(manifest, version_dir),
+                    "infer_runs": [p.name for p in _infer_dirs(version_dir)],
+                    "slurm_job_id": (manifest.get("slurm") or {}).get("job_id"),
+                    "path": str(version_dir),
+                }
+            )
+    for name in list_experiment_names(root):
+        if name not in seen:
+            rows.append(
+                {
+                    "experiment": name,
+                    "version": None,
+                    "run_name": None,
+                    "status": "not trained",
+                    "created_at": None,
+                    "parent_experiment": None,
+                    "key_metric": None,
+                    "infer_runs": [],
+                    "slurm_job_id": None,
+                    "path": None,
+                }
+            )
+    rows.sort(key=lambda r: (r["experiment"], -1 if r["version"] is None else r["version"]))
+    return rows
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}, "c": [1, 2]}`` -> ``{"a.b": 1, "c": [1, 2]}`` (lists stay whole).
+
+    >>> flatten({"train": {"batch_size": 32}, "meta": {"seed": 0}})
+    {'train.batch_size': 32, 'meta.seed': 0}
+    """
+    if isinstance(data, dict) and data:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: data} if prefix else {}
+
+
+def _side_by_side(a: dict[str, Any], b: dict[str, Any], *, only_changed: bool) -> list[dict[str, Any]]:
+    rows = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key, _MISSING), b.get(key, _MISSING)
+        if only_changed and va == vb:
+            continue
+        rows.append({"path": key, "a": va, "b": vb})
+    return rows
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def diff_versions(a_dir: Path, b_dir: Path) -> dict[str, Any]:
+    """Compare two version folders: changed config keys, data node cache keys, metrics side by side.
+
+    Returns ``{"a": name, "b": name, "config": [...], "data_nodes": [...], "metrics": [...], "status": {...}}``;
+    every list item is ``{"path", "a", "b"}`` with ``"<missing>"`` for absent values. ``metrics`` keys
+    are ``<infer-run>/<metric>``.
+    """
+    a_dir, b_dir = Path(a_dir), Path(b_dir)
+    config_a = flatten(_load_json(a_dir / "train" / "config.json"))
+    config_b = flatten(_load_json(b_dir / "train" / "config.json"))
+    man_a, man_b = read_manifest(a_dir), read_manifest(b_dir)
+    nodes_a = {k: (v.get("key") if isinstance(v, dict) else v) for k, v in (man_a.get("data_nodes") or {}).items()}
+    nodes_b = {k: (v.get("key") if isinstance(v, dict) else v) for k, v in (man_b.get("data_nodes") or {}).items()}
+
+    def all_metrics(version_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+        out = {f"train/{k}": v for k, v in (manifest.get("final_metrics") or {}).items()}
+        for infer_dir in _infer_dirs(version_dir):
+            out.update({f"{infer_dir.name}/{k}": v for k, v in read_metrics(infer_dir).items()})
+        return out
+
+    return {
+        "a": a_dir.name,
+        "b": b_dir.name,
+        "status": {"a": man_a.get("status"), "b": man_b.get("status")},
+        "config": _side_by_side(config_a, config_b, only_changed=True),
+        "data_nodes": _side_by_side(nodes_a, nodes_b, only_changed=False),
+        "metrics": _side_by_side(all_metrics(a_dir, man_a), all_metrics(b_dir, man_b), only_changed=False),
+    }

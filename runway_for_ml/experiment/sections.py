@@ -1,0 +1,135 @@
+"""Validation of the experiment sections of a config: ``executor``, ``train``, ``test``, ``eval``.
+
+The config loader validates ``meta`` and ``data_pipeline``; these sections belong to the experiment
+stage and are checked here, declaratively, before any version folder is created or job queued.
+Free-form sub-sections (``init_kwargs``, ``model_config``, ``trainer_paras``, ...) are only
+type-checked: they go to user code and to Lightning unchanged.
+
+>>> validate_sections({"train": {"batch_size": 32}})
+>>> validate_sections({"train": {"batchsize": 32}})
+Traceback (most recent call last):
+...
+runway_for_ml.errors.ConfigError: train.batchsize: unknown key (did you mean 'batch_size'?)
+  hint: valid keys here: batch_size, data_node, dataloader_workers, early_stopping, model_checkpoint_callback_paras, optimizer_config, splits, torch_num_threads, trainer_paras
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runway_for_ml.errors import ConfigError, did_you_mean
+
+__all__ = ["SECTION_KEYS", "data_source", "validate_sections"]
+
+_NONE = type(None)
+# section -> key -> accepted types
+SECTION_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
+    "executor": {"ExecutorClass": (str,), "init_kwargs": (dict, _NONE), "model_config": (dict, _NONE)},
+    "train": {
+        "data_node": (str,),
+        "splits": (dict,),
+        "batch_size": (int,),
+        "dataloader_workers": (int,),
+        "torch_num_threads": (int, _NONE),
+        "trainer_paras": (dict,),
+        "optimizer_config": (dict,),
+        "model_checkpoint_callback_paras": (dict, _NONE),
+        "early_stopping": (dict, bool, _NONE),
+    },
+    "test": {
+        "data_node": (str,),
+        "splits": (dict,),
+        "split": (str,),
+        "batch_size": (int,),
+        "checkpoint": (str,),
+    },
+    "eval": {"metrics": (list,), "key_metric": (str, _NONE)},
+}
+_SPLIT_REF_KEYS = ("node", "split")
+_CHECKPOINT_PARAS_FORCED = ("dirpath",)
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join(
+        "null" if t is _NONE else {"dict": "object", "str": "string", "int": "integer"}.get(t.__name__, t.__name__)
+        for t in types
+    )
+
+
+def validate_sections(config: Mapping[str, Any], source: str | None = None) -> None:
+    """Raise :class:`ConfigError` at the first unknown key or wrong type in the experiment sections."""
+    where = f"{source}: " if source else ""
+    for section, spec in SECTION_KEYS.items():
+        value = config.get(section)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}{section}: expected an object, found {type(value).__name__}")
+        for key, item in value.items():
+            path = f"{section}.{key}"
+            if key not in spec:
+                raise ConfigError(
+                    f"{where}{path}: unknown key{did_you_mean(key, spec)}",
+                    hint=f"valid keys here: {', '.join(sorted(spec))}",
+                )
+            # bool is an int in Python; a batch size of `true` is still a mistake.
+            if not isinstance(item, spec[key]) or (isinstance(item, bool) and bool not in spec[key]):
+                raise ConfigError(f"{where}{path}: expected {_type_names(spec[key])}, found {item!r}")
+        for split, ref in (value.get("splits") or {}).items():
+            _check_split_ref(ref, f"{where}{section}.splits.{split}")
+    paras = (config.get("train") or {}).get("model_checkpoint_callback_paras") or {}
+    for key in _CHECKPOINT_PARAS_FORCED:
+        if key in paras:
+            raise ConfigError(
+                f"{where}train.model_checkpoint_callback_paras.{key}: runway sets it (checkpoints go to <version>/train/checkpoints/)",
+                hint=f"remove '{key}'",
+            )
+    train = config.get("train") or {}
+    if train and "data_node" not in train and "splits" not in train:
+        raise ConfigError(
+            f"{where}train: say where the training data comes from with 'data_node' (a pipeline node whose "
+            "DatasetDict has train/validation/test splits) or 'splits' ({train: {node, split}, ...})",
+            hint="e.g. train: { data_node: 'output:Normalised' }",
+        )
+
+
+def _check_split_ref(ref: Any, path: str) -> None:
+    if isinstance(ref, str):
+        return
+    if not isinstance(ref, dict) or "node" not in ref:
+        raise ConfigError(f"{path}: expected a node name or {{node, split}}, found {ref!r}")
+    for key in ref:
+        if key not in _SPLIT_REF_KEYS:
+            raise ConfigError(
+                f"{path}.{key}: unknown key{did_you_mean(key, _SPLIT_REF_KEYS)}", hint="valid keys: node, split"
+            )
+
+
+def data_source(config: Mapping[str, Any], stage: str = "train") -> dict[str, dict[str, str | None]]:
+    """Where each split of ``stage`` comes from: ``{"train": {"node": "output:X", "split": "train"}, ...}``.
+
+    ``data_node: N`` means "the splits of N's DatasetDict" and is returned as ``{"*": {"node": N, "split": None}}``.
+    The test stage falls back to the train section's source.
+
+    >>> data_source({"train": {"data_node": "output:Split"}})
+    {'*': {'node': 'output:Split', 'split': None}}
+    """
+    section = config.get(stage) or {}
+    if stage != "train" and "data_node" not in section and "splits" not in section:
+        section = config.get("train") or {}
+    if "splits" in section:
+        out = {}
+        for split, ref in section["splits"].items():
+            out[split] = (
+                {"node": ref, "split": None}
+                if isinstance(ref, str)
+                else {"node": ref["node"], "split": ref.get("split")}
+            )
+        return out
+    if "data_node" in section:
+        return {"*": {"node": section["data_node"], "split": None}}
+    raise ConfigError(
+        f"{stage}.data_node is missing: the experiment does not say which pipeline node feeds the executor",
+        hint="e.g. train: { data_node: 'output:Normalised' }",
+    )

@@ -1,0 +1,264 @@
+"""The registry of SLURM jobs runway submitted, and their states.
+
+Every submission writes one small JSON record ``<experiments>/.jobs/<job_id>.json`` (job id, command,
+experiment version folder, submission time, log paths, sweep point). One file per job means no lock
+and no lost update when several shells submit at once.
+
+States come from ``squeue --states=all`` (live jobs and those that ended in the last few minutes),
+then ``sacct`` (the accounting database: older jobs), then ``scontrol show job``, and last from
+submitit's result file in the log folder (``COMPLETED`` / ``FAILED``), so finished jobs keep a state
+even on a cluster without accounting. One call of each tool covers all jobs.
+
+>>> records = list_jobs(Path("experiments"))  # doctest: +SKIP
+>>> job_states([r.job_id for r in records])  # doctest: +SKIP
+{'12': JobState(state='COMPLETED', elapsed='00:00:41', exit_code='0:0')}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runway_for_ml.errors import RunwayError
+
+__all__ = [
+    "FAILED_STATES",
+    "FINISHED_STATES",
+    "JobRecord",
+    "JobState",
+    "job_states",
+    "jobs_dir",
+    "list_jobs",
+    "read_job",
+    "save_job",
+    "tail",
+]
+
+FINISHED_STATES = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+}
+FAILED_STATES = FINISHED_STATES - {"COMPLETED"}
+_JOBS_FOLDER = ".jobs"
+_CMD_TIMEOUT_S = 20
+
+
+@dataclass
+class JobRecord:
+    """What runway knows about one submitted job (array tasks are ``<array>_<index>``)."""
+
+    job_id: str
+    command: str
+    submitted_at: str
+    stdout: str
+    stderr: str
+    folder: str
+    experiment: str | None = None
+    version_dir: str | None = None
+    sweep: str | None = None
+    point: int | None = None
+    argv: list[str] = field(default_factory=list)
+
+    @property
+    def version(self) -> str | None:
+        """The version folder's name (``digits_V3``), or None for jobs without one."""
+        return Path(self.version_dir).name if self.version_dir else None
+
+
+@dataclass
+class JobState:
+    """A job's SLURM state (``PENDING``, ``RUNNING``, ``COMPLETED``, ``FAILED``, …)."""
+
+    state: str
+    elapsed: str = ""
+    exit_code: str = ""
+
+
+def jobs_dir(experiments_root: Path) -> Path:
+    """``<experiments>/.jobs``: one JSON record per submitted job."""
+    return Path(experiments_root) / _JOBS_FOLDER
+
+
+def save_job(experiments_root: Path, record: JobRecord) -> Path:
+    """Write ``record`` atomically into the registry and return its path."""
+    from runway_for_ml.experiment.manifest import write_json_atomic
+
+    path = jobs_dir(experiments_root) / f"{record.job_id}.json"
+    write_json_atomic(path, asdict(record))
+    return path
+
+
+def read_job(path: Path) -> JobRecord | None:
+    """The record stored in ``path`` (None when it is not a readable record)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return JobRecord(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def list_jobs(experiments_root: Path) -> list[JobRecord]:
+    """All registered jobs, oldest submission first."""
+    folder = jobs_dir(experiments_root)
+    if not folder.is_dir():
+        return []
+    records = [r for p in folder.glob("*.json") if (r := read_job(p)) is not None]
+    return sorted(records, key=lambda r: (r.submitted_at, _id_key(r.job_id)))
+
+
+def _id_key(job_id: str) -> tuple[int, int]:
+    main, _, index = job_id.partition("_")
+    return (int(main) if main.isdigit() else 0, int(index) if index.isdigit() else -1)
+
+
+def _run(cmd: list[str]) -> str | None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_CMD_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def job_states(job_ids: list[str], records: list[JobRecord] | None = None) -> dict[str, JobState]:
+    """States of ``job_ids`` (``UNKNOWN`` when nothing knows the job any more).
+
+    ``records`` (the jobs' registry entries) enable the last fallback: submitit's result files.
+    """
+    wanted = [str(j) for j in job_ids]
+    states: dict[str, JobState] = {}
+    if not wanted:
+        return states
+    # squeue first: it is the controller's live view (sacct lags behind slurmdbd by a few seconds) and,
+    # with --states=all, it still lists jobs that ended less than MinJobAge (default 300 s) ago.
+    mains = ",".join(sorted({j.split("_")[0] for j in wanted}))
+    out = _run(["squeue", "-h", "-r", "--states=all", "-o", "%i|%T|%M|", "-j", mains])
+    if out is not None:
+        _parse_table(out, wanted, states)
+    missing = [j for j in wanted if j not in states]
+    if missing:
+        ids = [f"-j{m}" for m in sorted({j.split("_")[0] for j in missing})]
+        out = _run(["sacct", "-X", "-n", "-P", "-o", "JobID,State,Elapsed,ExitCode", *ids])
+        if out is not None:
+            _parse_table(out, missing, states)
+    for job_id in [j for j in wanted if j not in states]:
+        out = _run(["scontrol", "-o", "show", "job", job_id])
+        if out:
+            match = re.search(r"JobState=(\S+)", out)
+            elapsed = re.search(r"RunTime=(\S+)", out)
+            exit_code = re.search(r"ExitCode=(\S+)", out)
+            if match:
+                states[job_id] = JobState(match[1], elapsed[1] if elapsed else "", exit_code[1] if exit_code else "")
+    by_id = {r.job_id: r for r in records or []}
+    for job_id in [j for j in wanted if j not in states]:
+        states[job_id] = JobState(_state_from_result(by_id.get(job_id)))
+    return states
+
+
+def _parse_table(text: str, wanted: list[str], states: dict[str, JobState]) -> None:
+    """Read ``id|state|elapsed|exit`` lines; a pending array line ``12_[0-3%4]`` covers its tasks."""
+    wanted_set = set(wanted)
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 2 or not parts[0]:
+            continue
+        job_id, state = parts[0], parts[1].split()[0]  # "CANCELLED by 0" -> "CANCELLED"
+        elapsed = parts[2] if len(parts) > 2 else ""
+        exit_code = parts[3] if len(parts) > 3 else ""
+        if job_id in wanted_set:
+            # sacct lists a requeued job once per run; the last line is the current run.
+            states[job_id] = JobState(state, elapsed, exit_code)
+            continue
+        array = re.fullmatch(r"(\d+)_\[([^\]]+)\]", job_id)
+        if array:
+            for task in _expand_ranges(array[2]):
+                key = f"{array[1]}_{task}"
+                if key in wanted_set and key not in states:
+                    states[key] = JobState(state, elapsed, exit_code)
+
+
+def _expand_ranges(text: str) -> list[int]:
+    text = text.split("%")[0]
+    out: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            if lo.isdigit() and hi.isdigit():
+                out.extend(range(int(lo), int(hi) + 1))
+        elif part.isdigit():
+            out.append(int(part))
+    return out
+
+
+def _state_from_result(record: JobRecord | None) -> str:
+    """COMPLETED / FAILED from submitit's result pickle of a job SLURM has forgotten."""
+    if record is None:
+        return "UNKNOWN"
+    result = Path(record.folder) / f"{record.job_id}_0_result.pkl"
+    if not result.is_file():
+        return "UNKNOWN"
+    import pickle
+
+    try:
+        with result.open("rb") as fh:
+            outcome = pickle.load(fh)  # written by submitit for our own job
+    except Exception:  # a half-written or foreign file says nothing about the job
+        return "UNKNOWN"
+    return "COMPLETED" if outcome and outcome[0] == "success" else "FAILED"
+
+
+def tail(path: str | Path | None, lines: int = 10) -> list[str]:
+    """The last ``lines`` non-empty lines of a log file ([] when it does not exist yet)."""
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            data = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    # Progress bars redraw with carriage returns; keep what a terminal would show last.
+    rows = [row.rsplit("\r", 1)[-1].rstrip() for row in data.splitlines()]
+    return [row for row in rows if row.strip()][-lines:]
+
+
+def record_to_dict(record: JobRecord, state: JobState | None) -> dict[str, Any]:
+    """A JSON-friendly row for ``runway jobs --json``."""
+    row = asdict(record)
+    row["version"] = record.version
+    row.update(
+        {
+            "state": state.state if state else "UNKNOWN",
+            "elapsed": state.elapsed if state else "",
+            "exit_code": state.exit_code if state else "",
+        }
+    )
+    return row
+
+
+def require_records(records: list[JobRecord], selector: str | None, experiments_root: Path) -> list[JobRecord]:
+    """Records matching a version name (``digits_V3``), an experiment name, or a job id."""
+    if not selector:
+        return records
+    chosen = [r for r in records if selector in (r.version, r.experiment, r.job_id, r.job_id.split("_")[0], r.sweep)]
+    if not chosen:
+        from runway_for_ml.errors import did_you_mean
+
+        known = sorted({r.version or r.job_id for r in records})
+        raise RunwayError(
+            f"no SLURM job of runway matches {selector!r} in {jobs_dir(experiments_root)}{did_you_mean(selector, known)}",
+            hint="`runway jobs` lists every submitted job",
+        )
+    return chosen

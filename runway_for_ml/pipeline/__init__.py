@@ -1,0 +1,48 @@
+"""The data pipeline: transforms, the DAG, cache keys, the cache store and the runner.
+
+Light names (transforms and their registry) import eagerly; ``DataPipeline`` and ``PipelineGraph``
+load networkx and are resolved on first use so ``import runway_for_ml`` stays fast.
+
+>>> from runway_for_ml.pipeline import DataPipeline
+>>> outputs = DataPipeline.from_config("configs/experiments/digits.jsonnet").apply_transforms()
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from runway_for_ml.pipeline import builtin_transforms  # noqa: F401  (registers the built-in transforms)
+from runway_for_ml.pipeline.transform import TRANSFORMS, BaseTransform, HFDatasetTransform, register_transform_functor
+
+_LAZY = {
+    "DataPipeline": "runway_for_ml.pipeline.runner",
+    "NodePlan": "runway_for_ml.pipeline.runner",
+    "PipelineGraph": "runway_for_ml.pipeline.graph",
+    "render_dag": "runway_for_ml.pipeline.render",
+}
+
+__all__ = [  # noqa: RUF022
+    "TRANSFORMS",
+    "BaseTransform",
+    "HFDatasetTransform",
+    "register_transform_functor",
+    "DataPipeline",
+    "NodePlan",
+    "PipelineGraph",
+    "render_dag",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runway_for_ml.pipeline.graph import PipelineGraph
+    from runway_for_ml.pipeline.render import render_dag
+    from runway_for_ml.pipeline.runner import DataPipeline, NodePlan
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runway_for_ml.pipeline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,135 @@
+"""Summaries of a node's output for ``inspect: true``: type, splits, rows, columns, samples, stats.
+
+>>> info = inspect_data([{"a": 1}, {"a": 3}])
+>>> info["rows"], info["stats"]["a"]["mean"]
+(2, 2.0)
+
+The runner saves the summary as ``inspect.json`` beside the node's cache entry and prints it with
+:func:`render_inspection` (a rich table).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["inspect_data", "render_inspection", "write_inspection"]
+
+SAMPLE_ROWS = 3
+_STATS_ROWS = 10_000  # numeric stats on at most this many rows: inspecting must stay cheap
+
+
+def inspect_data(data: Any, samples: int = SAMPLE_ROWS) -> dict[str, Any]:
+    """Describe ``data`` as a JSON-able dict (works on Dataset, DatasetDict, lists, dicts, anything)."""
+    kind = type(data).__name__
+    names = getattr(data, "keys", None)
+    if type(data).__module__.startswith("datasets") and kind == "DatasetDict" and callable(names):
+        splits = {split: _inspect_dataset(ds, samples) for split, ds in data.items()}
+        return {"type": kind, "rows": sum(s["rows"] for s in splits.values()), "splits": splits}
+    if type(data).__module__.startswith("datasets") and kind == "Dataset":
+        return {"type": kind, **_inspect_dataset(data, samples)}
+    if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
+        columns = sorted({k for r in data[:_STATS_ROWS] for k in r})
+        table = {c: [r.get(c) for r in data[:_STATS_ROWS]] for c in columns}
+        return {
+            "type": kind,
+            "rows": len(data),
+            "columns": {c: type(data[0].get(c)).__name__ for c in columns},
+            "samples": [_jsonable(r) for r in data[:samples]],
+            "stats": _numeric_stats(table),
+        }
+    info: dict[str, Any] = {"type": kind}
+    try:
+        info["rows"] = len(data)
+    except TypeError:
+        info["rows"] = None
+    if isinstance(data, (list, tuple)):
+        info["samples"] = [_jsonable(x) for x in list(data)[:samples]]
+    else:
+        info["repr"] = repr(data)[:200]
+    return info
+
+
+def _inspect_dataset(ds: Any, samples: int) -> dict[str, Any]:
+    head = ds.select(range(min(len(ds), _STATS_ROWS))).to_dict() if len(ds) else {c: [] for c in ds.column_names}
+    return {
+        "rows": len(ds),
+        "columns": {name: str(feature) for name, feature in ds.features.items()},
+        "samples": [_jsonable({c: head[c][i] for c in head}) for i in range(min(samples, len(ds)))],
+        "stats": _numeric_stats(head),
+    }
+
+
+def _numeric_stats(table: Mapping[str, list[Any]]) -> dict[str, dict[str, float]]:
+    stats = {}
+    for column, values in table.items():
+        # Lists of numbers (e.g. pixels) are flattened: their stats describe the values inside.
+        flat = [x for v in values for x in (v if isinstance(v, (list, tuple)) else [v])]
+        nums = [float(v) for v in flat if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if not nums or len(nums) != len(flat):
+            continue
+        mean = sum(nums) / len(nums)
+        std = math.sqrt(sum((x - mean) ** 2 for x in nums) / len(nums))
+        stats[column] = {"min": min(nums), "max": max(nums), "mean": round(mean, 6), "std": round(std, 6)}
+    return stats
+
+
+def _jsonable(value: Any, limit: int = 120) -> Any:
+    """Make a sample JSON-able and short (long lists and strings are cut)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_jsonable(v, limit) for v in value[:8]]
+        return [*items, f"... ({len(value)} items)"] if len(value) > 8 else items
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "..."
+    if value is None or isinstance(value, (int, float, bool)):
+        return value
+    return repr(value)[:limit]
+
+
+def write_inspection(path: Path, info: Mapping[str, Any]) -> None:
+    """Write ``info`` to ``path`` atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".inspect-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(info, fh, indent=2, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_inspection(node: str, info: Mapping[str, Any], console: Any = None) -> None:
+    """Print ``info`` as rich tables: one row per column (feature, min/mean/max, first samples), per split."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
+    parts = info.get("splits") or {None: info}
+    for split, part in parts.items():
+        where = f"{node} / split {split}" if split else f"{node}: {info.get('type')}"
+        table = Table(title=escape(f"inspect {where}, {part.get('rows')} rows"), title_justify="left")
+        samples = (part.get("samples") or [])[:1]
+        table.add_column("column", no_wrap=True)
+        table.add_column("feature", overflow="ellipsis", no_wrap=True, max_width=18)
+        table.add_column("min / mean / max", no_wrap=True)
+        for i in range(len(samples)):
+            table.add_column(f"sample {i}", overflow="ellipsis", no_wrap=True, max_width=24)
+        columns = part.get("columns") or {}
+        stats = part.get("stats") or {}
+        for column, ctype in columns.items():
+            s = stats.get(column)
+            stat = f"{s['min']:.4g} / {s['mean']:.4g} / {s['max']:.4g}" if s else ""
+            cells = [json.dumps(row.get(column), default=str) for row in samples]
+            table.add_row(escape(column), escape(str(ctype)), stat, *map(escape, cells))
+        if not columns:
+            table.add_row("(value)", escape(str(info.get("type"))), "", *[escape(str(x)) for x in samples])
+        console.print(table)

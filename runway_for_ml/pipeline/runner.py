@@ -1,0 +1,401 @@
+"""Running the data pipeline: plan with cache keys, then load or compute each needed node once.
+
+>>> pipeline = DataPipeline.from_config("configs/experiments/digits.jsonnet")
+>>> [(p.node, p.status) for p in pipeline.plan()]          # nothing runs
+[('input:Digits', 'cached'), ('output:Split', 'stale')]
+>>> data = pipeline.get_data(["output:Split"])["output:Split"]
+
+How a run works: every needed node gets a key from the fingerprint module (transform, version,
+setup_kwargs, input keys) before anything runs. A node is then *demand-driven*: when its key is in the
+cache it is loaded and its ancestors are not touched at all; otherwise its inputs are produced first
+(recursively) and the transform runs under the cache's per-key lock. ``regenerate`` forces a node and
+everything downstream of it to run in this run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runway_for_ml.errors import ConfigError, RunwayError, TransformError
+from runway_for_ml.pipeline import fingerprint
+from runway_for_ml.pipeline.cache import CacheStore
+from runway_for_ml.pipeline.graph import NodeSpec, PipelineGraph
+
+__all__ = ["DataPipeline", "NodePlan", "NodeRun", "RunReport"]
+
+DEFAULT_CACHE_DIR = "local_cache"
+DEFAULT_DUMMY_ROWS = 100
+
+
+@dataclass
+class NodePlan:
+    """What a run would do with one node, computed without running anything."""
+
+    node: str
+    transform: str
+    key: str
+    status: str  # "cached" | "will run" | "stale"
+    reasons: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    cache: bool = True
+
+
+@dataclass
+class NodeRun:
+    """What a run did with one node: ``status`` is "hit", "ran" or "skipped" (a downstream node hit)."""
+
+    node: str
+    status: str
+    seconds: float = 0.0
+    rows: int | dict[str, int] | None = None
+    key: str = ""
+
+
+@dataclass
+class RunReport:
+    """Outputs of a run (by node id) and what happened to each needed node, in run order."""
+
+    outputs: dict[str, Any]
+    nodes: list[NodeRun]
+    inspections: dict[str, dict] = field(default_factory=dict)
+
+
+# A progress callback receives (node id, event, NodeRun | None); events: "start", "hit", "ran".
+ProgressCallback = Callable[[str, str, "NodeRun | None"], None]
+
+
+class DataPipeline:
+    """The data pipeline of a config: plan it, run it, get its outputs.
+
+    Args:
+        config: a ``ResolvedConfig`` or a plain config dict (with a ``data_pipeline`` section).
+        cache_dir: overrides ``meta.default_cache_dir``.
+        dummy: overrides ``meta.use_dummy_data`` (small data, own cache namespace).
+        regenerate_nodes: nodes to re-run (with everything downstream), like ``--regenerate``.
+        progress: optional callback for per-node progress.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        cache_dir: str | Path | None = None,
+        dummy: bool | None = None,
+        regenerate_nodes: Iterable[str] = (),
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        data, source = _config_dict(config)
+        self.config: dict[str, Any] = data
+        self.source: Path | None = source
+        meta = data.get("meta") or {}
+        self.graph = PipelineGraph.from_config(data.get("data_pipeline"))
+        self.dummy = bool(meta.get("use_dummy_data", False) if dummy is None else dummy)
+        self.dummy_rows = int(meta.get("dummy_data_rows") or DEFAULT_DUMMY_ROWS)
+        self.seed: int | None = meta.get("seed")
+        self.cache_dir = _resolve_cache_dir(cache_dir or meta.get("default_cache_dir") or DEFAULT_CACHE_DIR, source)
+        self.store = CacheStore(self.cache_dir, "dummy" if self.dummy else "default")
+        self.regenerate_nodes = list(regenerate_nodes)
+        for node in self.regenerate_nodes:
+            self.graph.check_node(node, what="node to regenerate")
+        self.progress = progress
+        self._components: dict[str, dict] = {}
+        self._keys: dict[str, str] = {}
+
+    @classmethod
+    def from_config(cls, path_or_dict: Any, opts: Iterable[str] = (), **kwargs: Any) -> DataPipeline:
+        """Load a config file (or validate a dict), import the project's user modules, build the pipeline.
+
+        >>> DataPipeline.from_config("configs/experiments/x.jsonnet", ["meta.seed=3"], dummy=True)
+        """
+        from runway_for_ml.config import ResolvedConfig, load_config
+        from runway_for_ml.project import find_project_root, import_user_modules
+
+        if isinstance(path_or_dict, ResolvedConfig):
+            config = ResolvedConfig.from_dict(path_or_dict.data, opts, path=path_or_dict.path) if opts else path_or_dict
+        elif isinstance(path_or_dict, Mapping):
+            config = ResolvedConfig.from_dict(path_or_dict, opts)
+        else:
+            config = load_config(path_or_dict, opts)
+        start = config.path.resolve().parent if config.path else None
+        import_user_modules(find_project_root(start), (config.data.get("meta") or {}).get("user_modules") or ())
+        return cls(config, **kwargs)
+
+    # ----------------------------------------------------------------- keys and plan
+    def _forced(self, needed: list[str]) -> dict[str, str]:
+        """Nodes that must run this run -> why (regenerate flags propagate downstream)."""
+        forced: dict[str, str] = {}
+        if self.graph.regenerate:
+            return dict.fromkeys(needed, "data_pipeline.regenerate: true")
+        sources = [(n, "regenerate: true") for n in needed if self.graph.nodes[n].regenerate]
+        sources += [(n, "--regenerate") for n in self.regenerate_nodes]
+        for node, why in sources:
+            forced.setdefault(node, why)
+            for child in self.graph.descendants(node):
+                forced.setdefault(child, f"upstream '{node}' regenerates")
+        return {n: forced[n] for n in needed if n in forced}
+
+    def _key(self, node_id: str) -> str:
+        if node_id not in self._keys and all(u in self._keys for u in self.graph.nodes[node_id].inputs):
+            self._compute_key(node_id)
+        elif node_id not in self._keys:
+            # Ancestors first, in run order: iterative, so a 1,000-node chain needs no deep recursion.
+            for ancestor in self.graph.needed([node_id]):
+                if ancestor not in self._keys:
+                    self._compute_key(ancestor)
+        return self._keys[node_id]
+
+    def _compute_key(self, node_id: str) -> None:
+        spec = self.graph.nodes[node_id]
+        input_keys = [self._keys[upstream] for upstream in spec.inputs]
+        components = fingerprint.node_key_components(
+            spec.transform_cls, spec.transform_name, spec.setup_kwargs, input_keys
+        )
+        # Extra parts only when they apply, so ordinary keys stay exactly the fingerprint's.
+        extra = _fingerprint_extra(spec)
+        if extra is not None:
+            components["extra"] = extra
+        if spec.input_is_list:
+            components["input_as_list"] = True
+        if self.dummy and spec.role == "input":
+            components["dummy_rows"] = self.dummy_rows
+        self._components[node_id] = components
+        self._keys[node_id] = fingerprint.node_key(components)
+
+    def plan(self, targets: Iterable[str] | None = None) -> list[NodePlan]:
+        """Each needed node with its key and status, computed without running anything.
+
+        Status: ``cached`` (an entry with this key exists), ``will run`` (no entry, or forced), or
+        ``stale`` (an older entry of the node exists; ``reasons`` say what changed).
+        """
+        needed = self.graph.needed(None if targets is None else list(targets))
+        forced = self._forced(needed)
+        latest: dict[str, Any] | None = None  # node -> newest entry, read once (entries() scans the folder)
+        plans = []
+        for node_id in needed:
+            spec = self.graph.nodes[node_id]
+            key = self._key(node_id)
+            plan = NodePlan(
+                node=node_id,
+                transform=spec.transform_name,
+                key=key,
+                status="will run",
+                inputs=list(spec.inputs),
+                cache=spec.cache,
+            )
+            if node_id in forced:
+                plan.reasons = [forced[node_id]]
+            elif not spec.cache:
+                plan.reasons = ["cache: false"]
+            elif self.store.contains(key):
+                plan.status = "cached"
+            else:
+                if latest is None:
+                    latest = {entry.node: entry for entry in self.store.entries()}  # oldest first: newest wins
+                previous = latest.get(node_id)
+                if previous is None:
+                    plan.reasons = ["not in cache"]
+                else:
+                    plan.status = "stale"
+                    plan.reasons = self._explain(node_id, previous.meta) or ["cache entry differs"]
+            plans.append(plan)
+        return plans
+
+    def _explain(self, node_id: str, previous_meta: dict) -> list[str]:
+        components = self._components[node_id]
+        spec = self.graph.nodes[node_id]
+        reasons = fingerprint.explain_change(previous_meta, components, list(spec.inputs))
+        old = previous_meta.get("components") or {}
+        for part, label in (("extra", "input files changed"), ("input_as_list", "input_node list/string form changed")):
+            if old.get(part) != components.get(part):
+                reasons.append(label)
+        if old.get("dummy_rows") != components.get("dummy_rows"):
+            reasons.append(f"dummy_data_rows: {old.get('dummy_rows')} -> {components.get('dummy_rows')}")
+        return reasons
+
+    # ----------------------------------------------------------------- running
+    def run(self, targets: Iterable[str] | None = None) -> RunReport:
+        """Produce ``targets`` (default: every ``output:`` node); each needed node runs at most once.
+
+        Each target is checked first (unknown node -> error with did-you-mean).
+        """
+        targets = self.graph.default_targets() if targets is None else list(targets)
+        needed = self.graph.needed(targets)
+        forced = self._forced(needed)
+        run = _Run(self, needed, forced)
+        # Walk up from the targets: a node whose entry is cached (and not forced) is loaded and its
+        # ancestors are not touched. Then produce the touched nodes in run order (no deep recursion).
+        touched: set[str] = set()
+        stack = list(targets)
+        while stack:
+            node_id = stack.pop()
+            if node_id in touched:
+                continue
+            touched.add(node_id)
+            spec = self.graph.nodes[node_id]
+            if not (spec.cache and node_id not in forced and self.store.contains(self._key(node_id))):
+                stack.extend(spec.inputs)
+        for node_id in needed:
+            if node_id in touched:
+                run.produce(node_id)
+        outputs = {target: run.results[target] for target in targets}
+        nodes = [run.records.get(n) or NodeRun(n, "skipped", key=self._key(n)) for n in needed]
+        return RunReport(outputs=outputs, nodes=nodes, inspections=run.inspections)
+
+    def get_data(self, node_ids: Iterable[str] | str) -> dict[str, Any]:
+        """The outputs of the named nodes: ``{"output:Tokenized": data}``."""
+        ids = [node_ids] if isinstance(node_ids, str) else list(node_ids)
+        self.last_report = self.run(ids)
+        return self.last_report.outputs
+
+    def apply_transforms(self) -> dict[str, Any]:
+        """Run the pipeline and return every ``output:`` node's data by short name (``{"Tokenized": data}``)."""
+        self.last_report = self.run(self.graph.outputs())
+        return {self.graph.nodes[n].name: data for n, data in self.last_report.outputs.items()}
+
+
+class _Run:
+    """State of one run: results so far (so a shared ancestor runs once) and the report."""
+
+    def __init__(self, pipeline: DataPipeline, needed: list[str], forced: dict[str, str]) -> None:
+        self.p = pipeline
+        self.needed = needed
+        self.forced = forced
+        self.results: dict[str, Any] = {}
+        self.records: dict[str, NodeRun] = {}
+        self.inspections: dict[str, dict] = {}
+
+    def produce(self, node_id: str) -> Any:
+        if node_id in self.results:
+            return self.results[node_id]
+        p = self.p
+        spec = p.graph.nodes[node_id]
+        key = p._key(node_id)
+        force = node_id in self.forced
+        started = time.perf_counter()
+        data, hit = None, False
+        if spec.cache and not force and p.store.contains(key):
+            try:
+                data, hit = p.store.load(key), True
+            except KeyError:  # removed (gc) between contains() and load(): compute it
+                hit = False
+        if not hit:
+            # Inputs first, outside the node's lock and timing; a hit above never touches them.
+            inputs = [self.produce(upstream) for upstream in spec.inputs]
+            arg = inputs if spec.input_is_list else (inputs[0] if inputs else None)
+            started = time.perf_counter()
+
+            def compute() -> Any:
+                self._notify(node_id, "start", None)
+                return self._call(spec, arg)
+
+            if spec.cache:
+                meta = {
+                    "node": node_id,
+                    "transform": spec.transform_name,
+                    "setup_kwargs": spec.setup_kwargs,
+                    "input_keys": [p._key(u) for u in spec.inputs],
+                    "input_nodes": list(spec.inputs),
+                    "components": p._components[node_id],
+                    "pipeline": p.graph.name,
+                }
+                data, hit = p.store.get_or_compute(key, compute, meta, regenerate=force)
+            else:
+                data = compute()
+        record = NodeRun(node_id, "hit" if hit else "ran", time.perf_counter() - started, _rows(data), key)
+        self.records[node_id] = record
+        self.results[node_id] = data
+        if spec.inspect:
+            self._inspect(spec, key, data)
+        self._notify(node_id, record.status, record)
+        return data
+
+    def _call(self, spec: NodeSpec, arg: Any) -> Any:
+        if self.p.seed is not None:
+            _seed_everything(self.p.seed, spec.id)
+        transform = spec.transform_cls()
+        try:
+            transform.configure(**spec.setup_kwargs)
+            out = transform(arg)
+            if self.p.dummy and spec.role == "input":
+                from runway_for_ml.pipeline.builtin_transforms import ShuffleAndTake
+
+                take = ShuffleAndTake()
+                take.configure(n=self.p.dummy_rows, seed=self.p.seed or 0)
+                out = take(out)
+        except RunwayError as exc:
+            raise TransformError(f"{spec.path} ({spec.transform_name}): {exc.message}", hint=exc.hint) from exc
+        except Exception as exc:
+            stage = getattr(transform, "stage", "_call")
+            raise TransformError(
+                f"{spec.path} (transform {spec.transform_name}) failed in {stage}: {type(exc).__name__}: {exc}",
+                hint="check the node's setup_kwargs" if stage == "setup" else None,
+            ) from exc
+        return out
+
+    def _inspect(self, spec: NodeSpec, key: str, data: Any) -> None:
+        from runway_for_ml.pipeline.inspect import inspect_data, write_inspection
+
+        info = {"node": spec.id, "key": key, **inspect_data(data)}
+        self.inspections[spec.id] = info
+        if spec.cache and self.p.store.contains(key):
+            write_inspection(self.p.store.entry_dir(key) / "inspect.json", info)
+
+    def _notify(self, node_id: str, event: str, record: NodeRun | None) -> None:
+        if self.p.progress is not None:
+            self.p.progress(node_id, event, record)
+
+
+def _config_dict(config: Any) -> tuple[dict[str, Any], Path | None]:
+    data = getattr(config, "data", None)
+    if isinstance(data, dict):
+        return data, getattr(config, "path", None)
+    if isinstance(config, Mapping):
+        return dict(config), None
+    raise ConfigError(f"DataPipeline expects a ResolvedConfig or a config dict, got {type(config).__name__}")
+
+
+def _resolve_cache_dir(cache_dir: str | Path, source: Path | None) -> Path:
+    """Relative cache dirs are relative to the project root (if any), else to the working directory."""
+    path = Path(cache_dir).expanduser()
+    if path.is_absolute():
+        return path
+    from runway_for_ml.project import find_project_root
+
+    root = find_project_root(source.resolve().parent if source else None)
+    return (root or Path.cwd()) / path
+
+
+def _fingerprint_extra(spec: NodeSpec) -> Any:
+    extra = getattr(spec.transform_cls, "fingerprint_extra", None)
+    return extra(spec.setup_kwargs) if callable(extra) else None
+
+
+def _seed_everything(seed: int, node_id: str) -> None:
+    """Seed python/numpy (and torch if loaded) with a per-node seed derived from ``meta.seed``."""
+    digest = hashlib.sha256(f"{seed}:{node_id}".encode()).hexdigest()
+    node_seed = int(digest[:8], 16)
+    random.seed(node_seed)
+    import numpy
+
+    numpy.random.seed(node_seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(node_seed)
+
+
+def _rows(data: Any) -> int | dict[str, int] | None:
+    num_rows = getattr(data, "num_rows", None)
+    if isinstance(num_rows, int):
+        return num_rows
+    if isinstance(num_rows, dict):
+        return {str(k): int(v) for k, v in num_rows.items()}
+    try:
+        return len(data)
+    except TypeError:
+        return None
