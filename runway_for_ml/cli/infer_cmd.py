@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             config_file=args.config_file,
             opts=args.opts,
             evaluate=args.evaluate,
-            command_line=command_line(),
+            command_line=command_line(args),
         )
         import json
 

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_launch_arguments(parser, sweep=True)
 
 
-def run_in_version(version_dir: Path) -> dict[str, Any]:
+def run_in_version(version_dir: Path, command: list[str] | None = None) -> dict[str, Any]:
     """Train (or resume), infer on ``test.split``, evaluate and write the report, in one version folder.
 
     Returns ``{"version_dir", "train_metrics", "infer_dir", "metrics", "report"}``.
@@ -47,7 +47,7 @@ def run_in_version(version_dir: Path) -> dict[str, Any]:
 
             shutil.rmtree(infer_dir)
         infer_dir = prepare_inference(
-            version_dir, suffix, checkpoint=test.get("checkpoint"), command_line=command_line()
+            version_dir, suffix, checkpoint=test.get("checkpoint"), command_line=command or []
         )
         metrics = infer_in_dir(infer_dir)
     else:
@@ -100,14 +100,14 @@ def run(args: argparse.Namespace) -> int:
 
     root = require_project_root()
     if args.in_version:
-        print_results(run_in_version(Path(args.in_version).resolve()))
+        print_results(run_in_version(Path(args.in_version).resolve(), command_line(args)))
         return 0
     _, config, version_dir = prepare_training(
-        args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line()
+        args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line(args)
     )
     print(f"version folder: {version_dir}", file=sys.stderr)
     code = submit_or_none("run", args, config, version_dir)
     if code is not None:
         return code
-    print_results(run_in_version(version_dir))
+    print_results(run_in_version(version_dir, command_line(args)))
     return 0

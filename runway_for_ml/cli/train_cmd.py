@@ -48,8 +48,11 @@ def submit_or_none(command: str, args: argparse.Namespace, config: Any, version_
     return maybe_submit(command, args, config, version_dir=version_dir)
 
 
-def command_line() -> list[str]:
-    """The command line as typed (recorded in manifests)."""
+def command_line(args: argparse.Namespace | None = None) -> list[str]:
+    """The command line (recorded in manifests): ``["runway", "train", "digits", ...]``."""
+    argv = getattr(args, "_runway_argv", None)
+    if argv:
+        return ["runway", *argv]
     return [Path(sys.argv[0]).name, *sys.argv[1:]]
 
 
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     from runway_for_ml.experiment.training import prepare_training, train_in_version
 
     _, config, version_dir = prepare_training(
-        args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line()
+        args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line(args)
     )
     print(f"version folder: {version_dir}", file=sys.stderr)
     code = submit_or_none("train", args, config, version_dir)

@@ -92,7 +92,12 @@ def build_executor(config: Mapping[str, Any], data: Mapping[str, Any] | None = N
     cls = get_executor_class(str(name))
     init_kwargs = dict(section.get("init_kwargs") or {})
     try:
-        return cls(dict(config), data=dict(data) if data is not None else None, model_config=section.get("model_config"), **init_kwargs)
+        return cls(
+            dict(config),
+            data=dict(data) if data is not None else None,
+            model_config=section.get("model_config"),
+            **init_kwargs,
+        )
     except TypeError as exc:
         raise ConfigError(f"cannot build executor {name} with executor.init_kwargs={init_kwargs}: {exc}") from exc
 
@@ -243,14 +248,15 @@ class BaseExecutor(pl.LightningModule):
     def dataloader_for(self, split: str, shuffle: bool = False, batch_size: int | None = None) -> DataLoader:
         """A DataLoader over ``split`` with the configured batch size and workers.
 
-        Training batches use ``train.batch_size``; the others use ``test.batch_size`` (default: the
-        training one). ``shuffle=True`` draws a fresh order each epoch from ``(meta.seed, epoch)``.
+        The shuffled training loader uses ``train.batch_size``; evaluation loaders (``shuffle=False``:
+        validation, test, predict) use ``test.batch_size`` (default: the training one).
+        ``shuffle=True`` draws a fresh order each epoch from ``(meta.seed, epoch)``.
         """
         dataset = self.get_split(split)
         train = self.train_config
         if batch_size is None:
             train_bs = int(train.get("batch_size", 32))
-            batch_size = train_bs if split == "train" else int(self.test_config.get("batch_size", train_bs))
+            batch_size = train_bs if shuffle else int(self.test_config.get("batch_size", train_bs))
         workers = int(train.get("dataloader_workers", 0) or 0)
         sampler = _EpochSeededSampler(len(dataset), self.seed) if shuffle else None
         return DataLoader(

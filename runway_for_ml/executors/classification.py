@@ -30,7 +30,16 @@ from runway_for_ml.executors.base import BaseExecutor, register_executor
 
 __all__ = ["ClassificationExecutor", "build_classifier"]
 
-_MODEL_CONFIG_KEYS = ("model", "input_column", "label_column", "input_dim", "hidden_dims", "num_classes", "dropout", "channels")
+_MODEL_CONFIG_KEYS = (
+    "model",
+    "input_column",
+    "label_column",
+    "input_dim",
+    "hidden_dims",
+    "num_classes",
+    "dropout",
+    "channels",
+)
 
 
 def build_classifier(

@@ -172,5 +172,7 @@ def build_scheduler(
     warmup = params.get("num_warmup_steps")
     if warmup is None:
         warmup = int(float(params.get("warmup_ratio", 0.0)) * total)
-    factor = SCHEDULES[name](int(warmup), total, float(params.get("min_lr_ratio", 0.0)), float(params.get("num_cycles", 0.5)))
+    factor = SCHEDULES[name](
+        int(warmup), total, float(params.get("min_lr_ratio", 0.0)), float(params.get("num_cycles", 0.5))
+    )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

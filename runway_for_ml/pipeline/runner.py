@@ -14,11 +14,12 @@ everything downstream of it to run in this run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -322,7 +323,8 @@ class _Run:
         transform = spec.transform_cls()
         try:
             transform.configure(**spec.setup_kwargs)
-            out = transform(arg)
+            with _datasets_caching_off():
+                out = transform(arg)
             if self.p.dummy and spec.role == "input":
                 from runway_for_ml.pipeline.builtin_transforms import ShuffleAndTake
 
@@ -375,6 +377,26 @@ def _resolve_cache_dir(cache_dir: str | Path, source: Path | None) -> Path:
 def _fingerprint_extra(spec: NodeSpec) -> Any:
     extra = getattr(spec.transform_cls, "fingerprint_extra", None)
     return extra(spec.setup_kwargs) if callable(extra) else None
+
+
+@contextlib.contextmanager
+def _datasets_caching_off() -> Iterator[None]:
+    """Turn off datasets' own cache files while a transform runs.
+
+    Our cache replaces it: with it on, ``.map`` on an input loaded from our cache would write
+    ``cache-*.arrow`` files into that (complete, immutable) entry's folder, and a regenerated node
+    could silently reuse datasets' cached result instead of running. Off, datasets writes
+    intermediate results to a temporary folder. Only touched when datasets is already loaded.
+    """
+    hf = sys.modules.get("datasets")
+    if hf is None or not hf.is_caching_enabled():
+        yield
+        return
+    hf.disable_caching()
+    try:
+        yield
+    finally:
+        hf.enable_caching()
 
 
 def _seed_everything(seed: int, node_id: str) -> None:

@@ -15,7 +15,11 @@ def digits_splits(seed: int = 42) -> dict:
     pixels = (digits.data / 16.0).tolist()
     labels = digits.target.tolist()
     n = len(order)
-    cuts = {"train": order[: int(0.8 * n)], "validation": order[int(0.8 * n) : int(0.9 * n)], "test": order[int(0.9 * n) :]}
+    cuts = {
+        "train": order[: int(0.8 * n)],
+        "validation": order[int(0.8 * n) : int(0.9 * n)],
+        "test": order[int(0.9 * n) :],
+    }
     return {
         split: datasets.Dataset.from_dict({"pixels": [pixels[i] for i in idx], "label": [labels[i] for i in idx]})
         for split, idx in cuts.items()

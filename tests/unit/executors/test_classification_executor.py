@@ -94,7 +94,9 @@ def test_resume_from_epoch_checkpoint_matches_uninterrupted_run(digits, make_con
 
 
 def test_predict_without_labels_and_bad_columns():
-    executor = ClassificationExecutor({"meta": {"seed": 0}}, model_config={"input_dim": 4, "num_classes": 3, "hidden_dims": []})
+    executor = ClassificationExecutor(
+        {"meta": {"seed": 0}}, model_config={"input_dim": 4, "num_classes": 3, "hidden_dims": []}
+    )
     out = executor.predict_step({"pixels": torch.zeros(5, 4)}, 0)
     assert set(out) == {"prediction", "probabilities"}
     assert out["probabilities"].shape == (5, 3)

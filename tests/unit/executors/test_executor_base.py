@@ -44,7 +44,9 @@ def _config(**train):
 def test_registry_and_dotted_path_lookup():
     assert get_executor_class("TinyRegressionExecutor") is TinyRegressionExecutor
     assert get_executor_class("runway_for_ml.executors.ClassificationExecutor") is ClassificationExecutor
-    with pytest.raises(RunwayError, match=r"unknown executor 'ClasificationExecutor'.*did you mean 'ClassificationExecutor'"):
+    with pytest.raises(
+        RunwayError, match=r"unknown executor 'ClasificationExecutor'.*did you mean 'ClassificationExecutor'"
+    ):
         get_executor_class("ClasificationExecutor")
     with pytest.raises(ConfigError, match="not a LightningModule"):
         get_executor_class("runway_for_ml.executors.default_collate")
@@ -53,7 +55,9 @@ def test_registry_and_dotted_path_lookup():
 
 
 def test_build_executor_passes_model_config_and_init_kwargs():
-    config = {"executor": {"ExecutorClass": "TinyRegressionExecutor", "model_config": {"a": 1}, "init_kwargs": {"b": 2}}}
+    config = {
+        "executor": {"ExecutorClass": "TinyRegressionExecutor", "model_config": {"a": 1}, "init_kwargs": {"b": 2}}
+    }
     executor = build_executor(config, {"train": ROWS})
     assert executor.model_config == {"a": 1}
     assert executor.init_kwargs == {"b": 2}
@@ -72,7 +76,8 @@ def test_collate_makes_tensors_of_numbers_and_keeps_strings():
 
 def test_dataloaders_follow_config_and_seeded_shuffle():
     executor = TinyRegressionExecutor(_config(), {"train": ROWS, "val": ROWS[:6], "test": ROWS[:7]})
-    assert executor.dataloader_for("train").batch_size == 4
+    assert executor.train_dataloader().batch_size == 4
+    assert executor.dataloader_for("train").batch_size == 5  # evaluation loaders use test.batch_size
     assert executor.predict_dataloader().batch_size == 5
     assert len(executor.predict_dataloader("test").dataset) == 7
     assert len(executor.val_dataloader().dataset) == 6  # "val" is accepted for "validation"

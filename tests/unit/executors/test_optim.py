@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -47,7 +49,7 @@ def test_linear_schedule_warms_up_then_decays_to_zero():
     lrs = _lrs(opt, sched, 9)
     assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # warm-up rises to the configured lr
     assert lrs[3:] == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2, 0.0])  # then linear decay to 0 at step 8
-    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(lrs[3:]))
 
 
 def test_cosine_constant_none_and_ratio():

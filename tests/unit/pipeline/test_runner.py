@@ -260,3 +260,21 @@ def test_relative_cache_dir_resolves_against_cwd_without_project(tmp_path, monke
     cfg["meta"] = {}
     pipeline = DataPipeline(cfg)
     assert pipeline.cache_dir == tmp_path / "local_cache"
+
+
+def test_map_on_a_cached_input_writes_nothing_into_its_entry(tmp_path):
+    nodes = {
+        "input:D": {"transform_name": "LoadSklearnDigits", "setup_kwargs": {"max_rows": 30}},
+        "output:N": {
+            "transform_name": "NormalizeColumns",
+            "input_node": "input:D",
+            "setup_kwargs": {"columns": ["pixels"], "divide_by": 16},
+        },
+    }
+    cfg = {"meta": {"default_cache_dir": str(tmp_path)}, "data_pipeline": {"transforms": nodes}}
+    DataPipeline(cfg).run(["input:D"])
+    pipeline = DataPipeline(cfg, regenerate_nodes=["output:N"])
+    assert max(max(r) for r in pipeline.get_data("output:N")["output:N"]["pixels"]) <= 1.0
+    entry = pipeline.store.entry_dir(pipeline.plan(["input:D"])[0].key)
+    assert not list(entry.rglob("cache-*.arrow"))  # datasets' own cache stays out of our entries
+    assert datasets.is_caching_enabled()  # and is restored afterwards
