@@ -381,22 +381,28 @@ def _fingerprint_extra(spec: NodeSpec) -> Any:
 
 @contextlib.contextmanager
 def _datasets_caching_off() -> Iterator[None]:
-    """Turn off datasets' own cache files while a transform runs.
+    """Turn off datasets' own cache files and progress bars while a transform runs.
 
-    Our cache replaces it: with it on, ``.map`` on an input loaded from our cache would write
-    ``cache-*.arrow`` files into that (complete, immutable) entry's folder, and a regenerated node
-    could silently reuse datasets' cached result instead of running. Off, datasets writes
-    intermediate results to a temporary folder. Only touched when datasets is already loaded.
+    Our cache replaces datasets' cache: with it on, ``.map`` on an input loaded from our cache would
+    write ``cache-*.arrow`` files into that (complete, immutable) entry's folder, and a regenerated
+    node could silently reuse datasets' cached result instead of running. Off, datasets writes
+    intermediate results to a temporary folder. Its per-``.map`` progress bars would interleave with
+    the per-node progress the runner shows. Only touched when datasets is already loaded.
     """
     hf = sys.modules.get("datasets")
-    if hf is None or not hf.is_caching_enabled():
+    if hf is None:
         yield
         return
+    caching, bars = hf.is_caching_enabled(), hf.is_progress_bar_enabled()
     hf.disable_caching()
+    hf.disable_progress_bars()
     try:
         yield
     finally:
-        hf.enable_caching()
+        if caching:
+            hf.enable_caching()
+        if bars:
+            hf.enable_progress_bars()
 
 
 def _seed_everything(seed: int, node_id: str) -> None:
