@@ -4,10 +4,10 @@ Needs the local SLURM cluster (bash scripts/local-slurm.sh start). In one proces
 of each path (so both have their modules imported), it measures the time to a job id of
 
 1. one job: ``runway train digits --slurm`` (load + validate the config, create the version folder,
-   write the manifest and the job registry, submit) vs ``SlurmExecutor.submit`` of a callable with the
-   same sbatch parameters;
+   write the manifest and the job registry, submit) vs loading the same config file and calling
+   ``submitit.SlurmExecutor.submit`` with the same sbatch parameters;
 2. a 16-point sweep: ``runway train digits --slurm --sweep …`` (16 validated version folders, one job
-   array) vs 16 submits in ``executor.batch()`` (one job array).
+   array) vs loading the config and 16 submits in ``executor.batch()`` (one job array).
 
 It also prints, for information, the cold wall time of the ``runway-train`` process (interpreter start
 and the import of the project's torch code for validation) next to a cold plain-submitit script.
@@ -54,8 +54,9 @@ def main() -> int:
         return 2
     os.environ.setdefault("WANDB_MODE", "offline")
     from runway_for_ml.cli.main import main as runway
+    from runway_for_ml.config import load_config
     from runway_for_ml.launcher.jobs import list_jobs
-    from runway_for_ml.launcher.slurm import make_executor, sbatch_parameters
+    from runway_for_ml.launcher.slurm import sbatch_parameters
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_slurm_"))
     project = tmp / "proj"
@@ -70,9 +71,21 @@ def main() -> int:
         assert _quiet(runway, ["train", "digits", "--slurm", *opts]) == 0
         return time.perf_counter() - start
 
+    config_path = project / "configs" / "experiments" / "digits.jsonnet"
+    config_opts = opts[1:]
+
+    def direct_executor(folder: Path):
+        # What a user calling submitit directly does: read the experiment config, submit with its values.
+        import submitit
+
+        config = load_config(config_path, config_opts)
+        executor = submitit.SlurmExecutor(folder=folder)
+        executor.update_parameters(**{**params, "time": config.data["slurm"]["time_min"]})
+        return executor
+
     def submitit_single() -> float:
         start = time.perf_counter()
-        executor = make_executor(tmp / "direct" / "%j", params)
+        executor = direct_executor(tmp / "direct" / "%j")
         job = executor.submit(_noop)
         submitted.append(str(job.job_id))
         return time.perf_counter() - start
@@ -87,7 +100,7 @@ def main() -> int:
 
     def submitit_sweep() -> float:
         start = time.perf_counter()
-        executor = make_executor(tmp / "direct_array" / "%j", params)
+        executor = direct_executor(tmp / "direct_array" / "%j")
         with executor.batch():
             jobs = [executor.submit(_noop) for _ in range(SWEEP_POINTS)]
         submitted.extend(str(j.job_id) for j in jobs)

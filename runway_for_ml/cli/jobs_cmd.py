@@ -38,7 +38,7 @@ def _experiments_root() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.launcher.jobs import FAILED_STATES, job_states, list_jobs, record_to_dict, require_records, tail
+    from runway_for_ml.launcher.jobs import FAILED_STATES, job_states, list_jobs, record_to_dict, require_records
 
     root = _experiments_root()
     records = require_records(list_jobs(root), args.target, root)
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         rows = [record_to_dict(r, states.get(r.job_id)) for r in records]
         for row in rows:
-            row["stderr_tail"] = tail(row["stderr"], _TAIL_LINES) if row["state"] in FAILED_STATES else []
+            row["stderr_tail"] = _stderr_tail(row["stderr"]) if row["state"] in FAILED_STATES else []
         print(json.dumps(rows, indent=2))
         return 0
     if args.log:
@@ -81,9 +81,19 @@ def run(args: argparse.Namespace) -> int:
                 f"\n[red]{states[record.job_id].state}[/red] job {record.job_id} ({record.version or record.command}); "
                 f"stderr tail ({record.stderr}):"
             )
-            for line in tail(record.stderr, _TAIL_LINES) or ["(empty)"]:
+            for line in _stderr_tail(record.stderr) or ["(empty)"]:
                 console.print("  " + line, markup=False)
     return 0
+
+
+def _stderr_tail(path: str) -> list[str]:
+    """runway's own error message (``error:`` / ``hint:`` lines) if any, then the last lines of stderr."""
+    from runway_for_ml.launcher.jobs import tail
+
+    lines = tail(path, 200)
+    errors = [line for line in lines if line.startswith(("error:", "  hint:"))][-4:]
+    last = lines[-_TAIL_LINES:]
+    return errors + (["..."] if errors and last else []) + [line for line in last if line not in errors]
 
 
 def _last_line(record) -> list[str]:

@@ -202,10 +202,9 @@ class BaseExecutor(pl.LightningModule):
         meta = self.config.get("meta") or {}
         self.seed: int = int(meta.get("seed", 0) if meta.get("seed") is not None else 0)
         # Saved into every checkpoint and sent to every logger (hparams.yaml, TensorBoard, W&B config);
-        # the data splits are not hyperparameters.
-        self.save_hyperparameters(
-            {"config": self.config, "model_config": self.model_config, "init_kwargs": init_kwargs}, logger=True
-        )
+        # the data splits are not hyperparameters. The layout matches __init__'s arguments, so
+        # ``MyExecutor.load_from_checkpoint(path, data=...)`` rebuilds the same executor.
+        self.save_hyperparameters({"config": self.config, "model_config": self.model_config, **init_kwargs})
 
     # ----------------------------------------------------------------- data
 

@@ -20,7 +20,6 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -226,6 +225,8 @@ def resolve_infer_dir(text: str, project_root: Path) -> Path:
 
 
 def _template_config_text() -> str:
+    from importlib import resources
+
     package = resources.files("runway_for_ml.project_template")
     node = package
     for part in _TEMPLATE_CONFIG:
@@ -310,8 +311,11 @@ def create_version(
     command_line: list[str],
     status: str = "created",
     extra_manifest: dict[str, Any] | None = None,
+    environment: dict[str, Any] | None = None,
 ) -> Path:
     """Allocate ``experiments/<name>_V<n>/`` atomically and write its resolved config and manifest.
+
+    ``environment`` (from :func:`capture_environment`) lets a sweep capture it once for all its points.
 
     The number is taken with ``os.mkdir`` (which fails if the folder exists), so concurrent runs (a
     sweep's job array, two shells) never share a folder. Returns the version folder.
@@ -347,7 +351,7 @@ def create_version(
             "key_metric": (config.data.get("eval") or {}).get("key_metric"),
             "created_at": now_iso(),
             "status": status,
-            "environment": capture_environment(exp.project_root),
+            "environment": environment if environment is not None else capture_environment(exp.project_root),
         }
         manifest.update(extra_manifest or {})
         update_manifest(version_dir, **manifest)

@@ -18,13 +18,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import socket
-import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +144,11 @@ def capture_environment(project_root: Path | None) -> dict[str, Any]:
     >>> sorted(env)  # doctest: +SKIP
     ['git', 'host', 'platform', 'python', 'versions']
     """
+    # Imported here: `runway ls` reads manifests and must stay fast.
+    import platform
+    import socket
+    from importlib import metadata
+
     versions: dict[str, str | None] = {}
     for name in _TRACKED_PACKAGES:
         try:
@@ -165,6 +166,7 @@ def capture_environment(project_root: Path | None) -> dict[str, Any]:
 
 def _git_state(root: Path) -> dict[str, Any] | None:
     """Commit, dirty flag and diff of the git repo containing ``root``; ``None`` outside git."""
+    import subprocess
 
     def git(*args: str) -> str | None:
         try:

@@ -190,6 +190,10 @@ def submit_sweep(
     version_dirs: list[Path] = []
     try:
         command_line = list(getattr(args, "_runway_argv", None) or [command])
+        from runway_for_ml.experiment.manifest import capture_environment
+
+        # Same host, same code for every point: capture git state and versions once.
+        environment = capture_environment(exp.project_root)
         for i, (point, point_config) in enumerate(zip(points, point_configs, strict=True)):
             version_dirs.append(
                 create_version(
@@ -198,6 +202,7 @@ def submit_sweep(
                     command_line=command_line,
                     status="created",
                     extra_manifest={"sweep": {"name": sweep_name, "point": i, "overrides": point}},
+                    environment=environment,
                 )
             )
         jobs = [

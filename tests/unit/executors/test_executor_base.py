@@ -62,6 +62,19 @@ def test_build_executor_passes_model_config_and_init_kwargs():
     assert executor.model_config == {"a": 1}
     assert executor.init_kwargs == {"b": 2}
     assert executor.hparams["config"]["executor"]["init_kwargs"] == {"b": 2}
+    assert executor.hparams["b"] == 2 and executor.hparams["model_config"] == {"a": 1}
+
+
+def test_load_from_checkpoint_rebuilds_the_executor(tmp_path):
+    config = {**_config(), "executor": {"ExecutorClass": "TinyRegressionExecutor", "init_kwargs": {"b": 2}}}
+    executor = build_executor(config, {"train": ROWS})
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(executor)
+    trainer.save_checkpoint(tmp_path / "x.ckpt")
+    loaded = TinyRegressionExecutor.load_from_checkpoint(tmp_path / "x.ckpt", data={"test": ROWS})
+    assert loaded.init_kwargs == {"b": 2} and loaded.config["meta"]["seed"] == 0
+    assert torch.equal(loaded.net.weight, executor.net.weight)
+    assert len(loaded.predict_dataloader().dataset) == len(ROWS)
 
 
 def test_collate_makes_tensors_of_numbers_and_keeps_strings():

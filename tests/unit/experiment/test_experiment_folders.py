@@ -68,7 +68,7 @@ def test_clone_records_lineage_and_refuses_existing(project: Path) -> None:
 
 def test_new_experiment_from_template(project: Path) -> None:
     path = create_experiment_config(project, "fresh")
-    assert "import 'model_config.libsonnet'" in path.read_text()
+    assert "import '../model_config.libsonnet'" in path.read_text()
     assert read_lineage(path)["parent"] is None
 
 
