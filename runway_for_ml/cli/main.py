@@ -36,19 +36,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    prog = f"runway-{only}" if only else "runway"
-    parser = argparse.ArgumentParser(prog=prog, description="runway_for_ml: cached data pipelines and experiments")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    if only is None:
-        from runway_for_ml.version import __version__
+def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    from runway_for_ml.version import __version__
 
-        parser.add_argument("--version", action="version", version=f"runway_for_ml {__version__}")
+    parser = argparse.ArgumentParser(prog="runway", description="runway_for_ml: cached data pipelines and experiments")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"runway_for_ml {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     built: dict[str, argparse.ArgumentParser] = {}
     for name, (_module, help_text) in COMMANDS.items():
-        if only is not None and name != only:
-            continue
         built[name] = subparsers.add_parser(name, help=help_text, description=help_text)
     return parser, built
 
@@ -63,26 +59,24 @@ def main(argv: Sequence[str] | None = None, *, only: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if only is not None:
-        argv = [only, *argv]
-    # The launcher replays this command line inside a SLURM job (runway_for_ml.launcher.job_argv).
-    full_argv = list(argv)
-    parser, subparsers = _build_parser(only)
-    # Only the chosen command's module is imported, and only it adds its arguments.
-    chosen = next((a for a in argv if not a.startswith("-")), None)
-    if chosen in subparsers:
-        _load_command(chosen).add_arguments(subparsers[chosen])
-        subparsers[chosen].add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    if only is not None:
-        # `runway-train --help` shows the train command's own help.
-        parser = subparsers[only]
-        argv = argv[1:]
-    args = parser.parse_args(argv)
-    args._runway_argv = full_argv
-    if only is not None:
+        # `runway-train …` is `runway train …` with its own program name in usage and help.
+        help_text = COMMANDS[only][1]
+        parser = argparse.ArgumentParser(prog=f"runway-{only}", description=help_text)
+        _load_command(only).add_arguments(parser)
+        parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+        args = parser.parse_args(argv)
         args.command = only
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 2
+    else:
+        parser, subparsers = _build_parser()
+        # Only the chosen command's module is imported, and only it adds its arguments.
+        chosen = next((a for a in argv if not a.startswith("-")), None)
+        if chosen in subparsers:
+            _load_command(chosen).add_arguments(subparsers[chosen])
+            subparsers[chosen].add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 2
     return run_command(args.command, args, debug=debug or getattr(args, "debug", False))
 
 

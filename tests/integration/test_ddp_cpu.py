@@ -13,6 +13,11 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (experiments layer): Lightning's DDP launcher re-runs `runway-train` for rank 1, "
+    "which creates a second version folder; rank 1 must reuse rank 0's folder",
+)
 def test_runway_train_with_two_ddp_processes(tmp_path):
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "WANDB_MODE": "offline"}
