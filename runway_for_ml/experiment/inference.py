@@ -166,7 +166,12 @@ def _predict_and_evaluate(infer_dir: Path, manifest: dict[str, Any]) -> dict[str
 
     from runway_for_ml.config import ResolvedConfig
     from runway_for_ml.executors import build_executor
-    from runway_for_ml.experiment.runtime import apply_thread_settings, import_project_code, load_splits
+    from runway_for_ml.experiment.runtime import (
+        apply_thread_settings,
+        import_project_code,
+        load_splits,
+        quiet_lightning,
+    )
     from runway_for_ml.metrics import EvalRecorder
 
     version_dir = infer_dir.parent
@@ -184,6 +189,7 @@ def _predict_and_evaluate(infer_dir: Path, manifest: dict[str, Any]) -> dict[str
     executor = build_executor(data, splits)
     paras = dict((data.get("train") or {}).get("trainer_paras") or {})
     # One device: predictions must come back in dataset order, in this process.
+    quiet_lightning()
     trainer = pl.Trainer(
         accelerator=paras.get("accelerator", "auto"),
         devices=1,

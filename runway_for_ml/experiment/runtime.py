@@ -22,7 +22,14 @@ from typing import Any
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 from runway_for_ml.experiment.sections import data_source, validate_sections
 
-__all__ = ["apply_thread_settings", "check_config", "import_project_code", "load_splits", "pipeline_for"]
+__all__ = [
+    "apply_thread_settings",
+    "check_config",
+    "import_project_code",
+    "load_splits",
+    "pipeline_for",
+    "quiet_lightning",
+]
 
 
 def apply_thread_settings(config: Mapping[str, Any]) -> None:
@@ -32,6 +39,34 @@ def apply_thread_settings(config: Mapping[str, Any]) -> None:
         import torch
 
         torch.set_num_threads(int(threads))
+
+
+# Lightning messages that do not apply to runs started by runway: the srun hint (runway's SLURM jobs
+# are launched by submitit, which sets up the tasks itself), an advertisement, and a deprecation inside
+# Lightning's own code. Everything else Lightning says is kept.
+_NOISE_WARNINGS = (
+    r"The `srun` command is available on your system",
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+)
+_NOISE_INFO = ("💡 Tip:", "Loading `train_dataloader` to estimate number of stepping batches")
+
+
+class _DropNoise:
+    def filter(self, record: Any) -> bool:
+        return not str(record.getMessage()).startswith(_NOISE_INFO)
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's hints that do not apply to runway runs (idempotent)."""
+    import logging
+    import warnings
+
+    for pattern in _NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) for f in logger.filters):
+            logger.addFilter(_DropNoise())
 
 
 def import_project_code(config: Mapping[str, Any], project_root: Path | None) -> None:

@@ -289,7 +289,12 @@ def _fit(version_dir: Path, project_root: Path | None, resuming: bool) -> dict[s
     import pytorch_lightning as pl
 
     from runway_for_ml.executors import build_executor
-    from runway_for_ml.experiment.runtime import apply_thread_settings, import_project_code, load_splits
+    from runway_for_ml.experiment.runtime import (
+        apply_thread_settings,
+        import_project_code,
+        load_splits,
+        quiet_lightning,
+    )
 
     config = load_version_config(version_dir)
     data = config.data
@@ -320,6 +325,7 @@ def _fit(version_dir: Path, project_root: Path | None, resuming: bool) -> dict[s
 
         # submitit handles SIGUSR2/SIGTERM (checkpoint + requeue); Lightning must not requeue too.
         plugins.append(SLURMEnvironment(auto_requeue=False))
+    quiet_lightning()
     trainer = pl.Trainer(
         logger=loggers if loggers else False,
         callbacks=callbacks,
