@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None, *, only: str | None = None) -> int:
     """Entry point of ``runway``; ``only`` selects a single command for the ``runway-*`` scripts."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    # The launcher replays this command line inside a SLURM job (runway_for_ml.launcher).
+    full_argv = [only, *argv] if only is not None else list(argv)
     if only is not None:
         # `runway-train …` is `runway train …` with its own program name in usage and help.
         help_text = COMMANDS[only][1]
@@ -77,6 +79,7 @@ def main(argv: Sequence[str] | None = None, *, only: str | None = None) -> int:
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
+    args._runway_argv = full_argv
     return run_command(args.command, args, debug=debug or getattr(args, "debug", False))
 
 
