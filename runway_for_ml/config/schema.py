@@ -43,7 +43,6 @@ META_KEYS: dict[str, Types] = {
     "description": _STR,
     "seed": _INT + _NONE,
     "default_cache_dir": _STR,
-    "experiments_dir": _STR,
     "use_dummy_data": _BOOL,
     "dummy_data_rows": _INT,
     "logger_enable": _LIST,

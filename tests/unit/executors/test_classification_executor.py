@@ -83,11 +83,16 @@ def test_resume_from_epoch_checkpoint_matches_uninterrupted_run(digits, make_con
     assert trainer.current_epoch == 2
     ckpt = tmp_path / "part.ckpt"
     trainer.save_checkpoint(ckpt)
-    # A fresh process would re-seed with some other state; the executor re-seeds per epoch anyway.
+    # A fresh process would re-seed with some other state; the executor re-seeds every step anyway.
     torch.manual_seed(12345)
     resumed = build_executor(config, small)
     pl.Trainer(
-        max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, deterministic=True
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        deterministic=True,
+        default_root_dir=tmp_path / "resumed",
     ).fit(resumed, ckpt_path=ckpt)
     for (name, w_full), w_resumed in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(w_full, w_resumed), name

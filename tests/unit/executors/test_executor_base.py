@@ -68,7 +68,14 @@ def test_build_executor_passes_model_config_and_init_kwargs():
 def test_load_from_checkpoint_rebuilds_the_executor(tmp_path):
     config = {**_config(), "executor": {"ExecutorClass": "TinyRegressionExecutor", "init_kwargs": {"b": 2}}}
     executor = build_executor(config, {"train": ROWS})
-    trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(executor)
     trainer.save_checkpoint(tmp_path / "x.ckpt")
     loaded = TinyRegressionExecutor.load_from_checkpoint(tmp_path / "x.ckpt", data={"test": ROWS})
