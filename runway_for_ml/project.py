@@ -82,6 +82,7 @@ def import_user_modules(root: Path | None, extra: Iterable[str] = ()) -> list[st
             folder = root / package
             if not folder.is_dir():
                 continue
+            _forget_foreign(package, folder)
             names.append(package)
             names.extend(f"{package}.{m.name}" for m in pkgutil.iter_modules([str(folder)]))
     names.extend(extra)
@@ -92,6 +93,24 @@ def import_user_modules(root: Path | None, extra: Iterable[str] = ()) -> list[st
         _import_one(name, root)
         _imported.add(key)
     return names
+
+
+def _forget_foreign(package: str, folder: Path) -> None:
+    """Drop an already-imported ``package`` (and its submodules) that lives in another project.
+
+    User packages have generic names (``data_processing``, ``metrics``); a process that works with two
+    projects (a notebook, a test session) must import each project's own copy.
+    """
+    loaded = sys.modules.get(package)
+    if loaded is None:
+        return
+    paths = [Path(p).resolve() for p in getattr(loaded, "__path__", [])]
+    if folder.resolve() in paths:
+        return
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        del sys.modules[name]
+    for key in [k for k in _imported if k[1] == package or k[1].startswith(package + ".")]:
+        _imported.discard(key)
 
 
 def _import_one(name: str, root: Path | None) -> None:
