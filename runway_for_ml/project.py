@@ -20,7 +20,7 @@ from pathlib import Path
 
 from runway_for_ml.errors import RunwayError, did_you_mean
 
-__all__ = ["USER_PACKAGES", "find_project_root", "import_user_modules", "resolve_config_arg"]
+__all__ = ["USER_PACKAGES", "find_project_root", "import_user_modules", "resolve_config_arg", "similar_files"]
 
 USER_PACKAGES = ("data_processing", "executors", "modeling", "metrics")
 MARKER = ".runway"
@@ -63,9 +63,16 @@ def resolve_config_arg(arg: str, root: Path | None = None) -> Path:
             f"'{arg}' is neither a config file nor an experiment of a runway project (no project above {Path.cwd()})",
             hint="give the path to a .jsonnet file, or run `runway init` first and cd into the project",
         )
-    from runway_for_ml.config.loader import _similar_files
+    raise RunwayError(f"config file not found: {arg}{similar_files(as_path)}", hint="check the path")
 
-    raise RunwayError(f"config file not found: {arg}{_similar_files(as_path)}", hint="check the path")
+
+def similar_files(path: Path) -> str:
+    """A did-you-mean over the config files next to ``path`` (``""`` when none is close)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        return ""
+    names = [p.name for p in folder.iterdir() if p.suffix in {".jsonnet", ".json", ".libsonnet"}]
+    return did_you_mean(path.name, names)
 
 
 def import_user_modules(root: Path | None, extra: Iterable[str] = ()) -> list[str]:

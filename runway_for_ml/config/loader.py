@@ -21,7 +21,8 @@ from typing import Any
 
 from runway_for_ml.config.overrides import Override, apply_override, apply_overrides, parse_value
 from runway_for_ml.config.schema import validate_config
-from runway_for_ml.errors import ConfigError, did_you_mean
+from runway_for_ml.errors import ConfigError
+from runway_for_ml.project import find_project_root, similar_files
 
 __all__ = ["ResolvedConfig", "evaluate_jsonnet", "load_config"]
 
@@ -102,7 +103,7 @@ def load_config(
     config_path = Path(path)
     if not config_path.is_file():
         raise ConfigError(
-            f"config file not found: {config_path}{_similar_files(config_path)}", hint=_missing_hint(config_path)
+            f"config file not found: {config_path}{similar_files(config_path)}", hint=_missing_hint(config_path)
         )
     search_dirs = [config_path.parent]
     root = project_root or _project_root_of(config_path)
@@ -124,17 +125,7 @@ def load_config(
 
 
 def _project_root_of(config_path: Path) -> Path | None:
-    from runway_for_ml.project import find_project_root
-
     return find_project_root(config_path.resolve().parent)
-
-
-def _similar_files(path: Path) -> str:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        return ""
-    names = [p.name for p in folder.iterdir() if p.suffix in {".jsonnet", ".json", ".libsonnet"}]
-    return did_you_mean(path.name, names)
 
 
 def _missing_hint(path: Path) -> str:
