@@ -1,17 +1,23 @@
 """Submission overhead of `runway-train … --slurm` vs calling submitit directly (target <= 1.5x).
 
-Needs the local SLURM cluster (bash scripts/local-slurm.sh start). In one process, after one warm-up
-of each path (so both have their modules imported), it measures the time to a job id of
+Needs the local SLURM cluster (bash scripts/local-slurm.sh start). In one process, after warm-up runs
+of each path (imports done, first sbatch made), it measures the time to a job id of
 
 1. one job: ``runway train digits --slurm`` (load + validate the config, create the version folder,
    write the manifest and the job registry, submit) vs loading the same config file and calling
    ``submitit.SlurmExecutor.submit`` with the same sbatch parameters;
 2. a 16-point sweep: ``runway train digits --slurm --sweep …`` (16 validated version folders, one job
-   array) vs loading the config and 16 submits in ``executor.batch()`` (one job array).
+   array, sweep state) vs loading the config and 16 submits in ``executor.batch()`` (one job array).
+
+Both sides get the same sbatch parameters: those runway derives from the config, computed once before
+timing. Both sides read the experiment config (a jsonnet evaluation); its time is printed separately,
+with the figures it leaves. The two sides alternate (ABAB, then BABA) so drift of the machine and of
+slurmctld hits both alike, and each side's median over the repeats is compared. Every job is cancelled
+right after its measurement, so queued jobs do not start and compete for the CPUs.
 
 It also prints, for information, the cold wall time of the ``runway-train`` process (interpreter start
 and the import of the project's torch code for validation) next to a cold plain-submitit script.
-Every submitted job is cancelled at once. Exit code 1 when a ratio exceeds the target.
+Exit code 1 when a ratio exceeds the target.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 TARGET = 1.5
-REPEATS = 5
+SINGLE_REPEATS = 15
+SWEEP_REPEATS = 9
+WARMUP = 2
 SWEEP_POINTS = 16
 
 
@@ -48,86 +57,148 @@ def _noop() -> int:
     return 0
 
 
+def _cancel(job_ids: list[str]) -> None:
+    mains = sorted({str(j).split("_")[0] for j in job_ids})
+    if mains:
+        subprocess.run(["scancel", *mains], capture_output=True, check=False)
+
+
+def _side_by_side(
+    ours: Callable[[], object], theirs: Callable[[], object], repeats: int, cancel_new: Callable[[], None]
+) -> tuple[list[float], list[float]]:
+    """Time the two alternately (ABAB…, then BABA…); ``cancel_new()`` runs after each, untimed."""
+    a: list[float] = []
+    b: list[float] = []
+
+    def timed(fn: Callable[[], object], out: list[float] | None) -> None:
+        start = time.perf_counter()
+        fn()
+        elapsed = time.perf_counter() - start
+        cancel_new()
+        if out is not None:
+            out.append(elapsed)
+
+    for _ in range(WARMUP):
+        timed(ours, None)
+        timed(theirs, None)
+    for i in range(repeats):
+        pair = ((ours, a), (theirs, b)) if i < (repeats + 1) // 2 else ((theirs, b), (ours, a))
+        for fn, out in pair:
+            timed(fn, out)
+    return a, b
+
+
 def main() -> int:
     if not _cluster_up():
         print("local SLURM cluster is not up; start it with: bash scripts/local-slurm.sh start")
         return 2
     os.environ.setdefault("WANDB_MODE", "offline")
+    import submitit
+
     from runway_for_ml.cli.main import main as runway
     from runway_for_ml.config import load_config
     from runway_for_ml.launcher.jobs import list_jobs
-    from runway_for_ml.launcher.slurm import sbatch_parameters
+    from runway_for_ml.launcher.slurm import max_requeues, sbatch_parameters
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_slurm_"))
     project = tmp / "proj"
     assert _quiet(runway, ["init", str(project)]) == 0
     os.chdir(project)
+    experiments = project / "experiments"
     opts = ["--opts", "slurm.time_min=1", "train.trainer_paras.max_epochs=1"]
-    params = sbatch_parameters({"time_min": 1}, trainer_paras={"devices": 1}, job_name="bench")
-    submitted: list[str] = []
-
-    def runway_single() -> float:
-        start = time.perf_counter()
-        assert _quiet(runway, ["train", "digits", "--slurm", *opts]) == 0
-        return time.perf_counter() - start
-
     config_path = project / "configs" / "experiments" / "digits.jsonnet"
     config_opts = opts[1:]
 
-    def direct_executor(folder: Path):
-        # What a user calling submitit directly does: read the experiment config, submit with its values.
-        import submitit
+    # The parameters runway submits with, derived once from the config: the direct side uses the same.
+    reference = load_config(config_path, config_opts).data
+    section = reference.get("slurm") or {}
+    params = sbatch_parameters(section, trainer_paras=reference["train"].get("trainer_paras"), job_name="bench")
+    timeouts = max_requeues(section)
 
+    def new_runway_jobs(run: Callable[[], None]) -> list[str]:
+        before = {r.job_id for r in list_jobs(experiments)}
+        run()
+        return [r.job_id for r in list_jobs(experiments) if r.job_id not in before]
+
+    def direct_executor(folder: Path) -> submitit.SlurmExecutor:
+        # What a user calling submitit directly does: read the experiment config, submit with its values.
         config = load_config(config_path, config_opts)
-        executor = submitit.SlurmExecutor(folder=folder)
-        executor.update_parameters(**{**params, "time": config.data["slurm"]["time_min"]})
+        assert config.data["slurm"]["time_min"] == params["time"]
+        executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=timeouts)
+        executor.update_parameters(**params)
         return executor
 
-    def submitit_single() -> float:
-        start = time.perf_counter()
-        executor = direct_executor(tmp / "direct" / "%j")
-        job = executor.submit(_noop)
-        submitted.append(str(job.job_id))
-        return time.perf_counter() - start
-
+    single_argv = ["train", "digits", "--slurm", *opts]
     values = ",".join(str(1e-3 * (i + 1)) for i in range(SWEEP_POINTS))
+    sweep_argv = [
+        "train",
+        "digits",
+        "--slurm",
+        "--sweep",
+        f"train.optimizer_config.optimizer_params.lr={values}",
+        *opts,
+    ]
+    direct_ids: list[str] = []
+    cancelled: set[str] = set()
 
-    def runway_sweep() -> float:
-        start = time.perf_counter()
-        argv = ["train", "digits", "--slurm", "--sweep", f"train.optimizer_config.optimizer_params.lr={values}", *opts]
-        assert _quiet(runway, argv) == 0
-        return time.perf_counter() - start
+    def cancel_new() -> None:
+        # Cancel what was just submitted so that no job starts and competes for the 2 CPUs.
+        new = [j for j in [*(r.job_id for r in list_jobs(experiments)), *direct_ids] if j not in cancelled]
+        _cancel(new)
+        cancelled.update(new)
 
-    def submitit_sweep() -> float:
-        start = time.perf_counter()
+    def runway_single() -> None:
+        assert _quiet(runway, single_argv) == 0
+
+    def runway_sweep() -> None:
+        assert _quiet(runway, sweep_argv) == 0
+
+    def submitit_single() -> None:
+        job = direct_executor(tmp / "direct" / "%j").submit(_noop)
+        direct_ids.append(str(job.job_id))
+
+    def submitit_sweep() -> None:
         executor = direct_executor(tmp / "direct_array" / "%j")
         with executor.batch():
             jobs = [executor.submit(_noop) for _ in range(SWEEP_POINTS)]
-        submitted.extend(str(j.job_id) for j in jobs)
-        return time.perf_counter() - start
+        direct_ids.extend(str(j.job_id) for j in jobs)
 
+    results = {}
     try:
-        results = {}
-        for name, ours, theirs, repeats in (
-            ("one job", runway_single, submitit_single, REPEATS),
-            (f"{SWEEP_POINTS}-point sweep", runway_sweep, submitit_sweep, 3),
-        ):
-            ours(), theirs()  # warm-up: imports, first sbatch
-            a = [ours() for _ in range(repeats)]
-            b = [theirs() for _ in range(repeats)]
-            results[name] = (statistics.median(a), statistics.median(b))
+        results["one job"] = _side_by_side(runway_single, submitit_single, SINGLE_REPEATS, cancel_new)
+        results[f"{SWEEP_POINTS}-point sweep"] = _side_by_side(runway_sweep, submitit_sweep, SWEEP_REPEATS, cancel_new)
+        load_times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            load_config(config_path, config_opts)
+            load_times.append(time.perf_counter() - start)
+        load_s = statistics.median(load_times)
         cold_runway, cold_submitit = _cold(project)
     finally:
-        ids = [r.job_id for r in list_jobs(project / "experiments")] + submitted
-        subprocess.run(["scancel", *{i.split("_")[0] for i in ids}], capture_output=True, check=False)
+        cancel_new()
 
     failed = False
-    print(f"{'submission to job id':<24}{'runway':>12}{'submitit':>12}{'ratio':>8}  target <= {TARGET}x")
-    for name, (ours_s, theirs_s) in results.items():
+    print(
+        f"{'submission to job id':<22}{'runway':>10}{'submitit':>10}{'ratio':>8}  target <= {TARGET}x"
+        "   (median of the repeats, alternating order)"
+    )
+    lines = []
+    for name, (ours, theirs) in results.items():
+        ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
         ratio = ours_s / theirs_s
         ok = ratio <= TARGET
         failed |= not ok
-        print(f"{name:<24}{ours_s * 1000:>10.0f}ms{theirs_s * 1000:>10.0f}ms{ratio:>7.2f}x  {'PASS' if ok else 'FAIL'}")
+        print(
+            f"{name:<22}{ours_s * 1000:>8.0f}ms{theirs_s * 1000:>8.0f}ms{ratio:>7.2f}x  {'PASS' if ok else 'FAIL'}"
+            f"   n={len(ours)}, best {min(ours) * 1000:.0f} vs {min(theirs) * 1000:.0f} ms"
+        )
+        lines.append(
+            f"{name}: runway {(ours_s - load_s) * 1000:.0f} ms vs submitit {(theirs_s - load_s) * 1000:.0f} ms"
+        )
+    print(
+        f"(info) both sides include reading the jsonnet config ({load_s * 1000:.0f} ms); without it: "
+        + "; ".join(lines)
+    )
     print(
         f"(info) cold processes: runway-train --slurm {cold_runway:.1f}s vs plain submitit script {cold_submitit:.1f}s; "
         "the difference is the interpreter importing the project's torch code to validate the config"

@@ -1,6 +1,6 @@
-"""``runway-run <exp> [--from EXISTING] [--opts ...]``: train, infer on the test split, evaluate, report.
+"""``runway-run <exp> [--from EXISTING] [--opts ...] [--checkpoint best|last]``: train, infer, evaluate, report.
 
-Prints a results table and writes ``report.html`` into the version folder.
+Inference runs on the config's ``test.split``. Prints a results table and writes ``report.html`` into the version folder.
 
 >>> main(["run", "digits_lr3", "--from", "digits", "--opts", "train.optimizer_config.optimizer_params.lr=3e-3"])  # doctest: +SKIP
 """
@@ -12,7 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.cli.train_cmd import add_launch_arguments, add_opts_argument, command_line, submit_or_none
+from runway_for_ml.cli.train_cmd import (
+    add_launch_arguments,
+    add_opts_argument,
+    command_line,
+    ddp_worker_version_dir,
+    submit_or_none,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,13 +27,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--from", dest="from_name", metavar="EXISTING", help="first clone this experiment's config into <experiment>"
     )
     add_opts_argument(parser)
+    parser.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        default=None,
+        help="checkpoint the test split is inferred with (default: test.checkpoint, else best)",
+    )
     parser.add_argument("--in-version", dest="in_version", default=None, help=argparse.SUPPRESS)
     add_launch_arguments(parser, sweep=True)
 
 
-def run_in_version(version_dir: Path, command: list[str] | None = None) -> dict[str, Any]:
+def run_in_version(
+    version_dir: Path, command: list[str] | None = None, *, checkpoint: str | None = None
+) -> dict[str, Any]:
     """Train (or resume), infer on ``test.split``, evaluate and write the report, in one version folder.
 
+    ``checkpoint`` (``best`` / ``last``) overrides the config's ``test.checkpoint``.
     Returns ``{"version_dir", "train_metrics", "infer_dir", "metrics", "report"}``.
     """
     import json
@@ -47,7 +62,7 @@ def run_in_version(version_dir: Path, command: list[str] | None = None) -> dict[
 
             shutil.rmtree(infer_dir)
         infer_dir = prepare_inference(
-            version_dir, suffix, checkpoint=test.get("checkpoint"), command_line=command or []
+            version_dir, suffix, checkpoint=checkpoint or test.get("checkpoint"), command_line=command or []
         )
         metrics = infer_in_dir(infer_dir)
     else:
@@ -98,9 +113,16 @@ def run(args: argparse.Namespace) -> int:
     from runway_for_ml.experiment.experiment import require_project_root
     from runway_for_ml.experiment.training import prepare_training
 
+    worker_dir = ddp_worker_version_dir(args)
+    if worker_dir is not None:
+        # A DDP rank > 0 (see runway-train): only joins the fit; rank 0 infers, evaluates and reports.
+        from runway_for_ml.experiment.training import train_in_version
+
+        train_in_version(worker_dir)
+        return 0
     root = require_project_root()
     if args.in_version:
-        print_results(run_in_version(Path(args.in_version).resolve(), command_line(args)))
+        print_results(run_in_version(Path(args.in_version).resolve(), command_line(args), checkpoint=args.checkpoint))
         return 0
     _, config, version_dir = prepare_training(
         args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line(args)
@@ -109,5 +131,5 @@ def run(args: argparse.Namespace) -> int:
     code = submit_or_none("run", args, config, version_dir)
     if code is not None:
         return code
-    print_results(run_in_version(version_dir, command_line(args)))
+    print_results(run_in_version(version_dir, command_line(args), checkpoint=args.checkpoint))
     return 0

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runway_for_ml.errors import RunwayError, did_you_mean
-from runway_for_ml.experiment.manifest import capture_environment, now_iso, update_manifest, write_json_atomic
+from runway_for_ml.experiment.manifest import capture_environment, now_iso, write_json_atomic
 
 if TYPE_CHECKING:
     from runway_for_ml.config import ResolvedConfig
@@ -34,6 +34,7 @@ __all__ = [
     "Experiment",
     "create_experiment_config",
     "create_version",
+    "create_versions",
     "list_experiment_names",
     "read_lineage",
     "require_project_root",
@@ -315,51 +316,102 @@ def create_version(
 ) -> Path:
     """Allocate ``experiments/<name>_V<n>/`` atomically and write its resolved config and manifest.
 
-    ``environment`` (from :func:`capture_environment`) lets a sweep capture it once for all its points.
+    ``environment`` (from :func:`capture_environment`) is captured here when not given.
 
     The number is taken with ``os.mkdir`` (which fails if the folder exists), so concurrent runs (a
     sweep's job array, two shells) never share a folder. Returns the version folder.
     """
+    return create_versions(
+        exp,
+        [config],
+        command_line=command_line,
+        status=status,
+        extra_manifests=[extra_manifest or {}],
+        environment=environment,
+    )[0]
+
+
+def create_versions(
+    exp: Experiment,
+    configs: list[ResolvedConfig],
+    *,
+    command_line: list[str],
+    status: str = "created",
+    extra_manifests: list[dict[str, Any]] | None = None,
+    environment: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Create one new version folder per config (a sweep's points), each with its config and manifest.
+
+    The numbers are allocated in one step under ``experiments/.versions.lock`` (consecutive unless a
+    process that does not take the lock created a folder meanwhile); each folder is still taken with
+    ``os.mkdir``, which fails if it exists, so a version is never shared or overwritten. The
+    environment (git state, library versions) is captured once for all of them. Each ``config.json``
+    and ``manifest.json`` is written once, atomically: the folders are new and private to this call
+    until it returns. On any error every folder created here is removed, so nothing half-made remains.
+
+    >>> dirs = create_versions(exp, [cfg_a, cfg_b], command_line=["runway-train", "digits"])  # doctest: +SKIP
+    >>> [d.name for d in dirs]  # doctest: +SKIP
+    ['digits_V3', 'digits_V4']
+    """
+    from filelock import FileLock
+
+    from runway_for_ml.experiment.manifest import STATUSES, manifest_path
+
+    if status not in STATUSES:
+        raise ValueError(f"manifest status must be one of {STATUSES}, got {status!r}")
+    extras = list(extra_manifests or [])
     base = exp.experiments_dir
     base.mkdir(parents=True, exist_ok=True)
-    existing = exp.versions()
-    number = (int(existing[-1].name.rsplit("_V", 1)[1]) + 1) if existing else 0
-    while True:
-        version_dir = base / f"{exp.name}_V{number}"
-        try:
-            os.mkdir(version_dir)
-            break
-        except FileExistsError:
-            number += 1
+    created: list[Path] = []
     try:
-        train_dir = version_dir / "train"
-        (train_dir / "checkpoints").mkdir(parents=True)
-        (train_dir / "logs").mkdir()
-        write_json_atomic(train_dir / "config.json", config.data)
-        meta = config.data.get("meta") or {}
+        with FileLock(str(base / ".versions.lock"), timeout=60):
+            existing = exp.versions()
+            number = (int(existing[-1].name.rsplit("_V", 1)[1]) + 1) if existing else 0
+            numbers: list[int] = []
+            while len(created) < len(configs):
+                version_dir = base / f"{exp.name}_V{number}"
+                try:
+                    os.mkdir(version_dir)
+                    created.append(version_dir)
+                    numbers.append(number)
+                except FileExistsError:
+                    pass
+                number += 1
+        if environment is None:
+            environment = capture_environment(exp.project_root)
         lineage = read_lineage(exp.config_path) or {}
-        manifest: dict[str, Any] = {
-            "experiment": exp.name,
-            "version": number,
-            "run_name": version_dir.name,
-            "project_root": str(exp.project_root),
-            "config_file": str(config.path) if getattr(config, "path", None) else None,
-            "command_line": list(command_line),
-            "overrides": [_override_record(o) for o in getattr(config, "overrides", None) or []],
-            "parent_experiment": lineage.get("parent"),
-            "seed": meta.get("seed"),
-            "key_metric": (config.data.get("eval") or {}).get("key_metric"),
-            "created_at": now_iso(),
-            "status": status,
-            "environment": environment if environment is not None else capture_environment(exp.project_root),
-        }
-        manifest.update(extra_manifest or {})
-        update_manifest(version_dir, **manifest)
+        created_at = now_iso()
+        for i, (version_dir, config, number) in enumerate(zip(created, configs, numbers, strict=True)):
+            train_dir = version_dir / "train"
+            (train_dir / "checkpoints").mkdir(parents=True)
+            (train_dir / "logs").mkdir()
+            write_json_atomic(train_dir / "config.json", config.data)
+            meta = config.data.get("meta") or {}
+            manifest: dict[str, Any] = {
+                "experiment": exp.name,
+                "version": number,
+                "run_name": version_dir.name,
+                "project_root": str(exp.project_root),
+                "config_file": str(config.path) if getattr(config, "path", None) else None,
+                "command_line": list(command_line),
+                "overrides": [_override_record(o) for o in getattr(config, "overrides", None) or []],
+                "parent_experiment": lineage.get("parent"),
+                "seed": meta.get("seed"),
+                "key_metric": (config.data.get("eval") or {}).get("key_metric"),
+                "created_at": created_at,
+                "status": status,
+                "environment": environment,
+            }
+            manifest.update(extras[i] if i < len(extras) else {})
+            # The folder was created above by this process and nobody writes into it yet: a plain atomic
+            # write is enough (no lock, no read-modify-write).
+            write_json_atomic(manifest_path(version_dir), manifest)
     except BaseException:
-        # A version folder without config/manifest would look like a run; remove it.
-        shutil.rmtree(version_dir, ignore_errors=True)
+        # A version folder without config/manifest would look like a run; remove them all.
+        for version_dir in created:
+            shutil.rmtree(version_dir, ignore_errors=True)
         raise
-    return version_dir
+    return created
 
 
 def _override_record(override: Any) -> dict[str, Any]:

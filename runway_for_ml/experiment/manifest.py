@@ -83,11 +83,13 @@ def read_manifest(version_dir: Path) -> dict[str, Any]:
         ) from exc
 
 
-def update_manifest(version_dir: Path, **fields: Any) -> dict[str, Any]:
+def update_manifest(version_dir: Path, *, status_from: tuple[str, ...] | None = None, **fields: Any) -> dict[str, Any]:
     """Merge ``fields`` into the manifest of ``version_dir`` atomically and return the new manifest.
 
     Nested dicts are merged one level deep (``update_manifest(d, slurm={"job_id": "12"})`` keeps the
-    other ``slurm`` keys). The status must be one of :data:`STATUSES`.
+    other ``slurm`` keys). The status must be one of :data:`STATUSES`. With ``status_from`` the status
+    only changes when the current one is listed (a job that already started stays ``running`` when the
+    submitting shell records ``queued`` a moment later).
 
     >>> update_manifest(Path("experiments/digits_V0"), status="completed")  # doctest: +SKIP
     """
@@ -100,6 +102,8 @@ def update_manifest(version_dir: Path, **fields: Any) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=60):
         current = read_manifest(version_dir)
+        if status_from is not None and current.get("status") not in status_from:
+            fields = {k: v for k, v in fields.items() if k != "status"}
         for key, value in fields.items():
             if isinstance(value, dict) and isinstance(current.get(key), dict):
                 current[key] = {**current[key], **value}
@@ -115,9 +119,10 @@ def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # One write of the whole text: json.dump() would issue a write per token.
+        text = json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False, default=_json_default)
-            fh.write("\n")
+            fh.write(text)
         os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
@@ -152,7 +157,7 @@ def capture_environment(project_root: Path | None) -> dict[str, Any]:
     versions: dict[str, str | None] = {}
     for name in _TRACKED_PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            versions[name] = _package_version(metadata.distribution(name))
         except metadata.PackageNotFoundError:
             continue
     return {
@@ -162,6 +167,21 @@ def capture_environment(project_root: Path | None) -> dict[str, Any]:
         "versions": versions,
         "git": _git_state(project_root) if project_root is not None else None,
     }
+
+
+def _package_version(dist: Any) -> str:
+    """The ``Version:`` header of an installed distribution's metadata.
+
+    ``metadata.version()`` parses the whole METADATA file (long READMEs included) with the email parser,
+    several ms per package; the version is one of the first header lines, so read just that.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.splitlines():
+        if not line.strip():  # end of the headers
+            break
+        if line.startswith("Version:"):
+            return line.partition(":")[2].strip()
+    return dist.version
 
 
 def _git_state(root: Path) -> dict[str, Any] | None:

@@ -77,11 +77,20 @@ def import_project_code(config: Mapping[str, Any], project_root: Path | None) ->
 
 
 def check_config(
-    config: Mapping[str, Any], project_root: Path | None, *, stages: tuple[str, ...] = ("train", "eval")
+    config: Mapping[str, Any],
+    project_root: Path | None,
+    *,
+    stages: tuple[str, ...] = ("train", "eval"),
+    import_code: bool = True,
 ) -> None:
-    """Validate the experiment sections and resolve every registered name the stages will use."""
+    """Validate the experiment sections and resolve every registered name the stages will use.
+
+    ``import_code=False`` skips importing the project's code, for a caller that already imported it for
+    the same ``meta.user_modules`` (a sweep checking its points).
+    """
     validate_sections(config)
-    import_project_code(config, project_root)
+    if import_code:
+        import_project_code(config, project_root)
     if "train" in stages or "infer" in stages:
         from runway_for_ml.executors import get_executor_class
 

@@ -6,6 +6,12 @@ version folder from its ``train/config.json``, resuming from ``checkpoints/last.
 one, and keeps the manifest's status truthful (``running`` -> ``completed`` / ``failed`` /
 ``interrupted``).
 
+Multi-process training (DDP) writes from global rank 0 only: rank 0 exports ``RUNWAY_VERSION_DIR``
+before ``trainer.fit`` so that the ranks Lightning starts by re-running the command line (local
+``strategy=ddp``) train in the same folder; under SLURM every task is started by ``srun`` with the
+same ``--in-version`` and gets its rank from ``SLURM_PROCID``. Ranks > 0 never take the run lock,
+create folders or write the manifest.
+
 >>> exp, config, version_dir = prepare_training("digits", opts=["train.batch_size=32"], command_line=[...])  # doctest: +SKIP
 >>> train_in_version(version_dir)["val_accuracy"]  # doctest: +SKIP
 0.97
@@ -14,6 +20,7 @@ one, and keeps the manifest's status truthful (``running`` -> ``completed`` / ``
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -36,7 +43,10 @@ from runway_for_ml.experiment.manifest import now_iso, read_manifest, update_man
 
 __all__ = [
     "LAST_CKPT",
+    "VERSION_DIR_ENV",
     "checkpoint_paths",
+    "ddp_worker_version_dir",
+    "global_rank",
     "load_version_config",
     "prepare_training",
     "save_active_checkpoint",
@@ -44,8 +54,40 @@ __all__ = [
 ]
 
 LAST_CKPT = "last.ckpt"
+# Set by rank 0 while it fits; inherited by the DDP ranks Lightning launches by re-running the command.
+VERSION_DIR_ENV = "RUNWAY_VERSION_DIR"
+# Rank variables of Lightning's subprocess launcher / torchrun (RANK, LOCAL_RANK, NODE_RANK) and of srun.
+_RANK_VARIABLES = ("RANK", "SLURM_PROCID", "NODE_RANK", "LOCAL_RANK")
 # The trainer fitting in this process (and its version folder), for save_active_checkpoint().
 _ACTIVE: dict[str, Any] = {}
+
+
+def global_rank() -> int:
+    """This process's rank in a multi-process training, from the environment (0 when not distributed).
+
+    Any non-zero rank variable (``RANK``, ``SLURM_PROCID``, ``NODE_RANK``, ``LOCAL_RANK``) makes this a
+    worker: only the process where all of them are 0 (or unset) writes manifests and reports.
+
+    >>> os.environ["LOCAL_RANK"] = "1"; global_rank()  # doctest: +SKIP
+    1
+    """
+    for name in _RANK_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 0
+
+
+def ddp_worker_version_dir() -> Path | None:
+    """The version folder a DDP worker (rank > 0) started by re-running the command must train in.
+
+    ``None`` in rank 0 and outside distributed training: the command then runs normally. Commands
+    (``runway-train``, ``runway-run``) check this first, before creating anything.
+    """
+    value = os.environ.get(VERSION_DIR_ENV)
+    if not value or global_rank() == 0:
+        return None
+    return Path(value)
 
 
 def load_version_config(version_dir: Path, opts: Sequence[str] = ()) -> Any:
@@ -168,15 +210,52 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@functools.cache
+def _checkpoint_class() -> type:
+    """Lightning's ``ModelCheckpoint`` that refreshes ``last.ckpt`` at every save point, improved or not.
+
+    Lightning (2.x) writes ``last.ckpt`` only when a top-k checkpoint was written at the same step, so
+    once the monitored metric stops improving (a plateau, or a resumed run whose restored best score
+    is hard to beat) ``last.ckpt`` stays at the last improving epoch, and a later --resume or SLURM
+    requeue silently loses every epoch after it.
+    """
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.trainer.states import TrainerFn
+
+    class RunwayModelCheckpoint(ModelCheckpoint):
+        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            super().on_train_epoch_end(trainer, pl_module)
+            if self._should_save_on_train_epoch_end(trainer):
+                self._refresh_last(trainer)
+
+        def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+            super().on_validation_end(trainer, pl_module)
+            if not self._should_save_on_train_epoch_end(trainer):
+                self._refresh_last(trainer)
+
+        def _refresh_last(self, trainer: Any) -> None:
+            if (
+                not self.save_last
+                or trainer.fast_dev_run
+                or trainer.sanity_checking
+                or trainer.state.fn != TrainerFn.FITTING
+                or self._last_global_step_saved == trainer.global_step  # saved (top-k and last) at this step
+            ):
+                return
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    return RunwayModelCheckpoint
+
+
 def _build_callbacks(train_cfg: dict[str, Any], ckpt_dir: Path) -> list[Any]:
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+    from pytorch_lightning.callbacks import EarlyStopping
 
     paras = dict(train_cfg.get("model_checkpoint_callback_paras") or {})
     paras.setdefault("filename", "best-{epoch:02d}")
     paras.setdefault("save_top_k", 1)
-    # `last.ckpt` is what --resume and preemption continue from; always keep it.
+    # `last.ckpt` is what --resume and preemption continue from; always keep it, always current.
     paras["save_last"] = True
-    callbacks: list[Any] = [ModelCheckpoint(dirpath=str(ckpt_dir), **paras)]
+    callbacks: list[Any] = [_checkpoint_class()(dirpath=str(ckpt_dir), **paras)]
     early = train_cfg.get("early_stopping")
     if isinstance(early, dict) and early:
         callbacks.append(EarlyStopping(**early))
@@ -229,12 +308,18 @@ def train_in_version(version_dir: Path) -> dict[str, Any]:
     """Train in an existing version folder; resume from ``checkpoints/last.ckpt`` if present.
 
     Returns the final (scalar) metrics of the run. A version already ``completed`` is left alone.
+    In a DDP worker (rank > 0) this only joins the fit: no lock, no manifest, metrics of this rank.
     """
     version_dir = Path(version_dir).resolve()
     manifest = read_manifest(version_dir)
     if manifest.get("status") == "completed":
-        print(f"{version_dir.name} is already completed; nothing to do (start a new version with runway-train).")
+        if global_rank() == 0:
+            print(f"{version_dir.name} is already completed; nothing to do (start a new version with runway-train).")
         return dict(manifest.get("final_metrics") or {})
+    if global_rank() > 0:
+        return _fit(
+            version_dir, _project_root(version_dir, manifest), resuming=_last(version_dir).is_file(), writer=False
+        )
     lock = _acquire_run_lock(version_dir)
     try:
         return _train_locked(version_dir, manifest)
@@ -242,14 +327,20 @@ def train_in_version(version_dir: Path) -> dict[str, Any]:
         lock.release()
 
 
-def _train_locked(version_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def _project_root(version_dir: Path, manifest: dict[str, Any]) -> Path | None:
     from runway_for_ml.project import find_project_root
 
     stored = manifest.get("project_root")
-    project_root = Path(stored) if stored and Path(stored).is_dir() else find_project_root(version_dir)
-    train_dir = version_dir / "train"
-    ckpt_dir = train_dir / "checkpoints"
-    last = ckpt_dir / LAST_CKPT
+    return Path(stored) if stored and Path(stored).is_dir() else find_project_root(version_dir)
+
+
+def _last(version_dir: Path) -> Path:
+    return version_dir / "train" / "checkpoints" / LAST_CKPT
+
+
+def _train_locked(version_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    project_root = _project_root(version_dir, manifest)
+    last = _last(version_dir)
     resuming = last.is_file()
     started = time.time()
     update_manifest(
@@ -285,7 +376,8 @@ def _train_locked(version_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]
         update_manifest(version_dir, **fields)
 
 
-def _fit(version_dir: Path, project_root: Path | None, resuming: bool) -> dict[str, Any]:
+def _fit(version_dir: Path, project_root: Path | None, resuming: bool, *, writer: bool = True) -> dict[str, Any]:
+    """Build executor, loggers, callbacks and trainer; fit. ``writer=False`` (DDP ranks > 0) writes nothing."""
     import pytorch_lightning as pl
 
     from runway_for_ml.executors import build_executor
@@ -304,7 +396,8 @@ def _fit(version_dir: Path, project_root: Path | None, resuming: bool) -> dict[s
     if seed is not None:
         pl.seed_everything(int(seed), workers=True, verbose=False)
     splits, node_keys = load_splits(config, project_root, stage="train")
-    update_manifest(version_dir, data_nodes=node_keys, splits={k: len(v) for k, v in splits.items()})
+    if writer:
+        update_manifest(version_dir, data_nodes=node_keys, splits={k: len(v) for k, v in splits.items()})
     if seed is not None:
         # Seed again right before the weights are initialised, so data caching (hit or miss) cannot
         # change the initial weights.
@@ -334,9 +427,20 @@ def _fit(version_dir: Path, project_root: Path | None, resuming: bool) -> dict[s
     )
     _ACTIVE.update(trainer=trainer, version_dir=version_dir)
     last = ckpt_dir / LAST_CKPT
-    trainer.fit(executor, ckpt_path=str(last) if resuming else None)
+    previous_env = os.environ.get(VERSION_DIR_ENV)
+    # DDP ranks that Lightning starts by re-running this command line train in this folder (see module doc).
+    os.environ[VERSION_DIR_ENV] = str(version_dir)
+    try:
+        trainer.fit(executor, ckpt_path=str(last) if resuming else None)
+    finally:
+        if previous_env is None:
+            os.environ.pop(VERSION_DIR_ENV, None)
+        else:
+            os.environ[VERSION_DIR_ENV] = previous_env
     if trainer.interrupted:
         raise KeyboardInterrupt("training was interrupted")
+    if not writer:
+        return _scalar_metrics(dict(trainer.callback_metrics))
     checkpoint_cb = trainer.checkpoint_callback
     best = Path(checkpoint_cb.best_model_path) if checkpoint_cb is not None and checkpoint_cb.best_model_path else None
     metrics = _scalar_metrics(dict(trainer.callback_metrics))
@@ -347,6 +451,7 @@ def _fit(version_dir: Path, project_root: Path | None, resuming: bool) -> dict[s
         final_metrics=metrics,
         epochs_completed=int(trainer.current_epoch),
         global_step=int(trainer.global_step),
+        world_size=int(trainer.world_size),
         checkpoints={
             "best": str(best.relative_to(version_dir)) if best and best.is_file() else None,
             "last": str(last.relative_to(version_dir)) if last.is_file() else None,

@@ -37,6 +37,8 @@ __all__ = ["add_launcher_arguments", "chosen_launcher", "job_argv", "maybe_submi
 # Options of the submitting command line that must not reach the job's command line.
 _FLAGS = {"--slurm", "--wait"}
 _OPTIONS_WITH_VALUE = {"--launcher", "--sweep"}
+# Manifest statuses of a version whose job has not started (yet / again): submission makes them "queued".
+_NOT_STARTED = ("created", "queued", "failed", "interrupted")
 # Options whose effect is already in the version folder (its resolved config) when the job runs.
 _BAKED_IN = {"--opts", "--from", "--config", "--ext-var", "--version", "--resume"}
 
@@ -96,8 +98,7 @@ def maybe_submit(command: str, args: argparse.Namespace, config: Any, *, version
         if sweep_items:
             from runway_for_ml.launcher.sweep import submit_sweep
 
-            # One version per point is created by the sweep; the base version is not needed.
-            _discard_fresh_version(version_dir)
+            # One version per point is created by the sweep, which discards the fresh base version.
             return submit_sweep(command, args, config, sweep_items, base_version_dir=version_dir)
         return _submit_single(command, args, config, version_dir)
     except BaseException:
@@ -105,15 +106,20 @@ def maybe_submit(command: str, args: argparse.Namespace, config: Any, *, version
         raise
 
 
-def _discard_fresh_version(version_dir: Path | None) -> None:
-    """Remove a version folder created for this submission that no job has touched yet."""
+def _discard_fresh_version(version_dir: Path | None) -> dict[str, Any] | None:
+    """Remove a version folder created for this submission that no job has touched yet.
+
+    Returns the removed version's manifest (None when nothing was removed).
+    """
     if version_dir is None or not Path(version_dir).is_dir():
-        return
+        return None
     from runway_for_ml.experiment.manifest import read_manifest
 
     manifest = read_manifest(Path(version_dir))
     if manifest.get("status") == "created" and not (manifest.get("slurm") or {}).get("job_id"):
         shutil.rmtree(version_dir, ignore_errors=True)
+        return manifest
+    return None
 
 
 def _project_root(version_dir: Path | None) -> Path:
@@ -141,19 +147,29 @@ def _is_version_dir(path: Path) -> bool:
     return (path / "train").is_dir()
 
 
-def job_argv(command: str, args: argparse.Namespace, *, version_dir: Path | None) -> list[str]:
+def job_argv(
+    command: str, args: argparse.Namespace, *, version_dir: Path | None, experiment: str | None = None
+) -> list[str]:
     """The command line the job runs (after ``runway``), always ending with ``--launcher local``.
 
-    ``train`` and ``run`` of a fresh version run ``<command> <experiment> --in-version <dir>``: the
-    version's resolved config already holds ``--opts`` / ``--from``. Other commands replay the
-    submitting command line without the launcher options.
+    Every flag of the submitting command line is replayed except the launcher's own (``--slurm``,
+    ``--launcher``, ``--wait``, ``--sweep``). ``train`` and ``run`` of a version folder made at submit
+    time run ``<command> <experiment> [flags…] --in-version <dir>``: the version's resolved config
+    already holds ``--opts`` / ``--from`` (and ``--resume`` / ``--version`` chose the folder), so those
+    are dropped too. ``experiment`` saves reading the version's manifest when the caller knows it.
+
+    >>> job_argv("run", args, version_dir=Path("experiments/digits_V0"))  # doctest: +SKIP
+    ['run', 'digits', '--checkpoint', 'last', '--in-version', '/proj/experiments/digits_V0', '--launcher', 'local']
     """
     if command in ("train", "run") and version_dir is not None:
-        from runway_for_ml.experiment.manifest import read_manifest
+        if experiment is None:
+            from runway_for_ml.experiment.manifest import read_manifest
 
-        experiment = read_manifest(Path(version_dir)).get("experiment") or getattr(args, "experiment", None)
+            experiment = read_manifest(Path(version_dir)).get("experiment") or getattr(args, "experiment", None)
         extra = _replay(args, command, drop_baked=True)[1:]
-        extra = [a for a in extra if a != experiment]
+        typed = getattr(args, "experiment", None) or experiment
+        if typed in extra:  # the positional as typed (only it: a flag's value may equal the name)
+            extra.remove(typed)
         return [
             command,
             str(experiment),
@@ -166,25 +182,46 @@ def job_argv(command: str, args: argparse.Namespace, *, version_dir: Path | None
     return [*_replay(args, command, drop_baked=False), "--launcher", "local"]
 
 
+# Launcher / baked-in options that take exactly one value, or several (until the next option).
+_ONE_VALUE = {"--launcher", "--sweep", "--from", "--config", "--version"}
+_MANY_VALUES = {"--opts", "--ext-var"}
+
+
+def _canonical_option(token: str, names: set[str]) -> str:
+    """``--wai`` -> ``--wait``: argparse accepts unambiguous prefixes, so the replay must recognise them."""
+    name = token.split("=", 1)[0]
+    if not name.startswith("--") or name in names:
+        return name
+    matches = [n for n in names if n.startswith(name)]
+    return matches[0] if len(matches) == 1 and len(name) > 3 else name
+
+
 def _replay(args: argparse.Namespace, command: str, *, drop_baked: bool) -> list[str]:
-    argv = list(getattr(args, "_runway_argv", None) or [command, *sys.argv[1:]])
+    """The submitting command line from ``command`` on, without the dropped options and their values."""
+    argv = list(getattr(args, "_runway_argv", None) or [])
+    if not argv:  # not parsed by cli.main (e.g. called from Python): runway-<command> … or runway <command> …
+        rest = sys.argv[1:]
+        argv = rest if command in rest else [command, *rest]
     if command in argv:
-        argv = argv[argv.index(command) :]
+        # Options given before the command (`runway --debug train …`) are accepted after it as well.
+        at = argv.index(command)
+        argv = [*argv[at:], *argv[:at]]
+    dropped = _FLAGS | _OPTIONS_WITH_VALUE | (_BAKED_IN if drop_baked else set())
     out: list[str] = []
     skip_values = False
     i = 0
     while i < len(argv):
         item = argv[i]
-        name = item.split("=", 1)[0]
-        if item.startswith("--"):
+        if item.startswith("-"):
             skip_values = False
-        if name in _FLAGS:
+        name = _canonical_option(item, dropped) if item.startswith("--") else item
+        if name in dropped:
+            inline_value = "=" in item
+            if name in _MANY_VALUES and not inline_value:
+                skip_values = True  # `--opts a=1 b=2`: drop until the next option
+            elif name in _ONE_VALUE and not inline_value:
+                i += 1  # its value
             i += 1
-            continue
-        if name in _OPTIONS_WITH_VALUE or (drop_baked and name in _BAKED_IN):
-            # `--opts a=1 b=2` takes several values: drop until the next option.
-            skip_values = "=" not in item and name in {"--opts", "--ext-var"}
-            i += 1 if "=" in item or skip_values else 2
             continue
         if skip_values:
             i += 1
@@ -265,7 +302,7 @@ def submit_jobs(
     Returns the :class:`~runway_for_ml.launcher.jobs.JobRecord` of each job, in order.
     """
     from runway_for_ml.experiment.manifest import now_iso, update_manifest
-    from runway_for_ml.launcher.jobs import JobRecord, save_job
+    from runway_for_ml.launcher.jobs import JobRecord, save_jobs
     from runway_for_ml.launcher.slurm import make_executor, sbatch_parameters
 
     section = config.get("slurm") or {}
@@ -285,10 +322,8 @@ def submit_jobs(
             hint="check the `slurm` section of the config (partition, account, qos, time_min); see docs/hpc.md",
         ) from exc
     submitted_at = now_iso()
-    records = []
-    for i, (job, handle) in enumerate(zip(jobs, submitted, strict=True)):
-        version_dir = version_dirs[i] if i < len(version_dirs) else None
-        record = JobRecord(
+    records = [
+        JobRecord(
             job_id=str(handle.job_id),
             command=command,
             submitted_at=submitted_at,
@@ -296,27 +331,33 @@ def submit_jobs(
             stderr=str(handle.paths.stderr),
             folder=str(handle.paths.folder),
             experiment=experiment,
-            version_dir=str(Path(version_dir).resolve()) if version_dir else None,
+            version_dir=str(Path(version_dirs[i]).resolve()) if i < len(version_dirs) and version_dirs[i] else None,
             sweep=sweep,
             point=points[i] if points else None,
             argv=list(job.argv),
         )
-        save_job(experiments_root, record)
-        if version_dir is not None:
-            info = {
-                "job_id": record.job_id,
-                "submitted_at": submitted_at,
-                "stdout": record.stdout,
-                "stderr": record.stderr,
-                "folder": record.folder,
-                "command": command,
-                "sweep": sweep,
-            }
-            if command in ("train", "run"):
-                update_manifest(Path(version_dir), status="queued", slurm=info)
-            else:  # e.g. an inference job of a trained version: keep the training job's record
-                update_manifest(Path(version_dir), slurm_jobs={record.job_id: info})
-        records.append(record)
+        for i, (job, handle) in enumerate(zip(jobs, submitted, strict=True))
+    ]
+    # The registry first (one file for the whole submission): with it `runway jobs` knows the queued jobs.
+    save_jobs(experiments_root, records)
+    for record in records:
+        if record.version_dir is None:
+            continue
+        info = {
+            "job_id": record.job_id,
+            "submitted_at": submitted_at,
+            "stdout": record.stdout,
+            "stderr": record.stderr,
+            "folder": record.folder,
+            "command": command,
+            "sweep": sweep,
+        }
+        # Locked read-modify-write: the job may already run and write its own fields into the manifest.
+        if command in ("train", "run"):
+            # Only a version whose job has not started becomes queued (a running job keeps "running").
+            update_manifest(Path(record.version_dir), status="queued", slurm=info, status_from=_NOT_STARTED)
+        else:  # e.g. an inference job of a trained version: keep the training job's record
+            update_manifest(Path(record.version_dir), slurm_jobs={record.job_id: info})
     return records
 
 

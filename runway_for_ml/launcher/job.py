@@ -76,6 +76,8 @@ class RunwayJob(submitit.helpers.Checkpointable):
         self.version_dir = str(version_dir) if version_dir else None
         self.max_requeues = max_requeues
         self.env = dict(env or {})
+        # Set by checkpoint(): the manifest status once submitit ends this run (not pickled).
+        self._after_signal: dict[str, Any] | None = None
 
     def __call__(self) -> int:
         os.chdir(self.cwd)
@@ -105,9 +107,20 @@ class RunwayJob(submitit.helpers.Checkpointable):
 
         from runway_for_ml.cli.main import main
 
-        code = main(self.argv)
-        sys.stdout.flush()
-        sys.stderr.flush()
+        self._after_signal = None
+        try:
+            code = main(self.argv)
+        except BaseException:
+            # submitit ends a signalled job by raising from its handler (SystemExit when requeued,
+            # UncompletedJobError when not); the trainer then records "interrupted" / "failed".
+            # The status chosen by checkpoint() ("queued" / "interrupted") is the true one.
+            if getattr(self, "_after_signal", None) and rank == 0:
+                update = dict(self._after_signal or {})
+                self._set_status(update.pop("status"), **update)
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
         if code != 0:
             raise JobFailed(f"`runway {' '.join(self.argv)}` exited with code {code}")
         return code
@@ -130,14 +143,25 @@ class RunwayJob(submitit.helpers.Checkpointable):
         print(
             f"[runway] preempted/timed out; checkpoint: {saved}; restart {restarts} of {self.max_requeues}", flush=True
         )
+        reason = _signal_reason()
+        event = {"at": _now(), "restart": restarts, "reason": reason, "checkpoint": str(saved) if saved else None}
         if restarts >= self.max_requeues:
+            gave_up = f"not requeued: slurm.max_requeues={self.max_requeues} reached ({reason})"
             self._record(
-                gave_up=f"not requeued: slurm.max_requeues={self.max_requeues} reached",
-                last_checkpoint=str(saved) if saved else None,
+                gave_up=gave_up,
+                last_checkpoint=event["checkpoint"],
+                signals=[*self._signals(), {**event, "requeued": False}],
             )
-            self._set_status("interrupted")
+            self._after_signal = {"status": "interrupted", "error": gave_up}
+            self._set_status("interrupted", error=gave_up)
             return None
-        self._record(preempted_at=_now(), last_checkpoint=str(saved) if saved else None)
+        self._record(
+            preempted_at=event["at"],
+            requeue_reason=reason,
+            last_checkpoint=event["checkpoint"],
+            signals=[*self._signals(), {**event, "requeued": True}],
+        )
+        self._after_signal = {"status": "queued", "error": None}
         self._set_status("queued")
         return super().checkpoint(*args, **kwargs)
 
@@ -148,12 +172,26 @@ class RunwayJob(submitit.helpers.Checkpointable):
 
         update_manifest(Path(self.version_dir), slurm=fields)
 
-    def _set_status(self, status: str) -> None:
+    def _set_status(self, status: str, **fields: Any) -> None:
         if not self.version_dir:
             return
         from runway_for_ml.experiment.manifest import update_manifest
 
-        update_manifest(Path(self.version_dir), status=status)
+        update_manifest(Path(self.version_dir), status=status, **fields)
+
+    def _signals(self) -> list[dict[str, Any]]:
+        """The signals recorded so far in the manifest (``slurm.signals``), oldest first."""
+        if not self.version_dir:
+            return []
+        from runway_for_ml.experiment.manifest import read_manifest
+
+        return list((read_manifest(Path(self.version_dir)).get("slurm") or {}).get("signals") or [])
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The requeued job starts clean: what a signal decided belongs to the run that received it.
+        state = dict(self.__dict__)
+        state.pop("_after_signal", None)
+        return state
 
 
 def _current_job_id() -> str | None:
@@ -162,6 +200,27 @@ def _current_job_id() -> str | None:
     if array_job and array_task:
         return f"{array_job}_{array_task}"
     return os.environ.get("SLURM_JOB_ID")
+
+
+def _signal_reason() -> str:
+    """Why SLURM signalled the job: preemption or time limit, with the time left as SLURM sees it.
+
+    SIGUSR2 arrives ``signal_delay_s`` before the time limit (submitit's ``--signal=USR2@90``) and on
+    preemption; the time left (``squeue %L``) tells them apart for a reader.
+    """
+    import subprocess
+
+    reason = "SIGUSR2 from SLURM (preemption or time limit)"
+    job_id = _current_job_id()
+    if not job_id:
+        return reason
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-j", job_id, "-o", "%L"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return reason
+    return f"{reason}; time left {out}" if out else reason
 
 
 def _now() -> str:

@@ -1,8 +1,10 @@
 """The registry of SLURM jobs runway submitted, and their states.
 
-Every submission writes one small JSON record ``<experiments>/.jobs/<job_id>.json`` (job id, command,
-experiment version folder, submission time, log paths, sweep point). One file per job means no lock
-and no lost update when several shells submit at once.
+Every submission writes one small JSON file ``<experiments>/.jobs/<job_id>.json`` with the record of
+its job (job id, command, experiment version folder, submission time, log paths, sweep point); a job
+array writes one file ``<array_id>.json`` holding the list of its tasks' records. One file per
+submission (SLURM never reuses the id) means no lock and no lost update when several shells submit
+at once.
 
 States come from ``squeue --states=all`` (live jobs and those that ended in the last few minutes),
 then ``sacct`` (the accounting database: older jobs), then ``scontrol show job``, and last from
@@ -30,11 +32,14 @@ __all__ = [
     "FINISHED_STATES",
     "JobRecord",
     "JobState",
+    "find_jobs",
     "job_states",
     "jobs_dir",
     "list_jobs",
     "read_job",
+    "read_jobs",
     "save_job",
+    "save_jobs",
     "tail",
 ]
 
@@ -92,20 +97,41 @@ def jobs_dir(experiments_root: Path) -> Path:
 
 def save_job(experiments_root: Path, record: JobRecord) -> Path:
     """Write ``record`` atomically into the registry and return its path."""
+    return save_jobs(experiments_root, [record])
+
+
+def save_jobs(experiments_root: Path, records: list[JobRecord]) -> Path:
+    """Write the records of one submission (one job, or the tasks of one job array) in one atomic write.
+
+    >>> save_jobs(Path("experiments"), records).name  # doctest: +SKIP
+    '1234.json'
+    """
     from runway_for_ml.experiment.manifest import write_json_atomic
 
-    path = jobs_dir(experiments_root) / f"{record.job_id}.json"
-    write_json_atomic(path, asdict(record))
+    if not records:
+        raise ValueError("save_jobs needs at least one record")
+    if len(records) == 1:
+        path = jobs_dir(experiments_root) / f"{records[0].job_id}.json"
+        write_json_atomic(path, asdict(records[0]))
+    else:
+        path = jobs_dir(experiments_root) / f"{records[0].job_id.split('_')[0]}.json"
+        write_json_atomic(path, [asdict(r) for r in records])
     return path
 
 
 def read_job(path: Path) -> JobRecord | None:
-    """The record stored in ``path`` (None when it is not a readable record)."""
+    """The record stored in ``path`` (None when it is not a readable single-job record)."""
+    records = read_jobs(path)
+    return records[0] if len(records) == 1 else None
+
+
+def read_jobs(path: Path) -> list[JobRecord]:
+    """The records stored in ``path``: one job's, or a job array's ([] when unreadable)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return JobRecord(**data)
+        return [JobRecord(**item) for item in (data if isinstance(data, list) else [data])]
     except (OSError, ValueError, TypeError):
-        return None
+        return []
 
 
 def list_jobs(experiments_root: Path) -> list[JobRecord]:
@@ -113,8 +139,20 @@ def list_jobs(experiments_root: Path) -> list[JobRecord]:
     folder = jobs_dir(experiments_root)
     if not folder.is_dir():
         return []
-    records = [r for p in folder.glob("*.json") if (r := read_job(p)) is not None]
+    records = [r for p in folder.glob("*.json") for r in read_jobs(p)]
     return sorted(records, key=lambda r: (r.submitted_at, _id_key(r.job_id)))
+
+
+def find_jobs(experiments_root: Path, job_ids: list[str]) -> list[JobRecord]:
+    """The registry records of ``job_ids`` (ids not found are left out), read from their files only."""
+    folder = jobs_dir(experiments_root)
+    wanted = set(job_ids)
+    found: dict[str, JobRecord] = {}
+    for name in dict.fromkeys([*job_ids, *(j.split("_")[0] for j in job_ids)]):
+        for record in read_jobs(folder / f"{name}.json"):
+            if record.job_id in wanted:
+                found.setdefault(record.job_id, record)
+    return [found[j] for j in job_ids if j in found]
 
 
 def _id_key(job_id: str) -> tuple[int, int]:

@@ -150,10 +150,21 @@ def submit_sweep(
     *,
     base_version_dir: Path | None = None,
 ) -> int:
-    """Create one version per point and submit them as one job array; return 0 (or the --wait status)."""
+    """Create one version per point and submit them as one job array; return 0 (or the --wait status).
+
+    Every point's config is validated before anything is created; the versions are created in one step
+    with the environment captured once (reused from the fresh base version when there is one); if the
+    submission fails, the new version folders and the sweep state are removed again.
+    """
     from runway_for_ml.config import ResolvedConfig, apply_overrides, validate_config
-    from runway_for_ml.experiment.experiment import create_version, resolve_experiment
-    from runway_for_ml.launcher import _experiment_name, _project_root, experiments_root, submit_jobs, wait_for_jobs
+    from runway_for_ml.experiment.experiment import create_versions, resolve_experiment
+    from runway_for_ml.launcher import (
+        _discard_fresh_version,
+        _experiment_name,
+        _project_root,
+        submit_jobs,
+        wait_for_jobs,
+    )
     from runway_for_ml.launcher.job import RunwayJob
     from runway_for_ml.launcher.slurm import check_slurm_available, max_requeues, sbatch_parameters
 
@@ -162,52 +173,53 @@ def submit_sweep(
     axes = parse_sweep(items)
     points = sweep_points(axes)
     base = getattr(config, "data", config)
-    project_root = _project_root(base_version_dir)
-    exp_name = _experiment_name(args, base_version_dir)
+    # The base version made by the command is replaced by one version per point. Its manifest was
+    # written by this process a moment ago: its git state and library versions hold for every point.
+    base_manifest = _discard_fresh_version(base_version_dir) or {}
+    environment = base_manifest.get("environment")
+    stored_root = base_manifest.get("project_root")
+    project_root = Path(stored_root) if stored_root and Path(stored_root).is_dir() else _project_root(base_version_dir)
+    exp_name = base_manifest.get("experiment") or _experiment_name(args, base_version_dir)
     if not exp_name:
         raise RunwayError("--sweep needs an experiment name")
-    exp = resolve_experiment(exp_name, project_root)
+    exp = resolve_experiment(str(exp_name), project_root)
 
-    # Validate every point before creating anything.
+    # Validate every point before creating anything: the base config passed validation already, so
+    # each point re-checks the copy its overrides changed (cheap: no file is read, nothing is imported).
     point_configs = []
+    copy_point = _copier(base)
     for point in points:
-        data = copy.deepcopy(base)
+        data = copy_point()
         try:
             overrides = apply_overrides(data, [f"{k}={json.dumps(v)}" for k, v in point.items()], source="sweep")
             validate_config(data, getattr(config, "path", None))
+            sbatch_parameters(data.get("slurm"), trainer_paras=(data.get("train") or {}).get("trainer_paras"))
         except ConfigError as exc:
             raise ConfigError(f"--sweep point {point}: {exc.message}", hint=exc.hint) from exc
         point_configs.append(
             ResolvedConfig(data, getattr(config, "path", None), [*getattr(config, "overrides", []), *overrides])
         )
-        sbatch_parameters(data.get("slurm"), trainer_paras=(data.get("train") or {}).get("trainer_paras"))
     _check_points(point_configs, project_root)
     check_slurm_available()
 
-    root = experiments_root(base_version_dir) if base_version_dir else exp.experiments_dir.resolve()
+    root = exp.experiments_dir.resolve()
     sweep_path = _new_sweep_path(root, exp.name)
     sweep_name = sweep_path.stem
     version_dirs: list[Path] = []
     try:
-        command_line = list(getattr(args, "_runway_argv", None) or [command])
-        from runway_for_ml.experiment.manifest import capture_environment
-
-        # Same host, same code for every point: capture git state and versions once.
-        environment = capture_environment(exp.project_root)
-        for i, (point, point_config) in enumerate(zip(points, point_configs, strict=True)):
-            version_dirs.append(
-                create_version(
-                    exp,
-                    point_config,
-                    command_line=command_line,
-                    status="created",
-                    extra_manifest={"sweep": {"name": sweep_name, "point": i, "overrides": point}},
-                    environment=environment,
-                )
-            )
+        version_dirs = create_versions(
+            exp,
+            point_configs,
+            command_line=list(getattr(args, "_runway_argv", None) or [command]),
+            status="created",
+            extra_manifests=[
+                {"sweep": {"name": sweep_name, "point": i, "overrides": point}} for i, point in enumerate(points)
+            ],
+            environment=environment,
+        )
         jobs = [
             RunwayJob(
-                _point_argv(command, exp.name, d),
+                _point_argv(command, exp.name, d, args),
                 cwd=Path.cwd(),
                 version_dir=d,
                 max_requeues=max_requeues(c.data.get("slurm")),
@@ -263,8 +275,22 @@ def submit_sweep(
     return 0
 
 
-def _point_argv(command: str, experiment: str, version_dir: Path) -> list[str]:
-    return [command, experiment, "--in-version", str(Path(version_dir).resolve()), "--launcher", "local"]
+def _copier(data: dict[str, Any]) -> Any:
+    """A function returning fresh deep copies of ``data``: through JSON (C speed) when it is plain JSON."""
+    try:
+        text = json.dumps(data)
+    except (TypeError, ValueError):
+        return lambda: copy.deepcopy(data)
+    if json.loads(text) != data:  # e.g. tuples or non-string keys: JSON would change them
+        return lambda: copy.deepcopy(data)
+    return lambda: json.loads(text)
+
+
+def _point_argv(command: str, experiment: str, version_dir: Path, args: argparse.Namespace) -> list[str]:
+    # Same replay as a single job: the user's flags (e.g. --debug, --checkpoint) reach every point.
+    from runway_for_ml.launcher import job_argv
+
+    return job_argv(command, args, version_dir=version_dir, experiment=experiment)
 
 
 def _check_points(point_configs: list[Any], project_root: Path) -> None:
@@ -273,16 +299,21 @@ def _check_points(point_configs: list[Any], project_root: Path) -> None:
         from runway_for_ml.experiment.runtime import check_config
     except ImportError:  # pragma: no cover - experiment layer not installed
         return
+    imported: set[str] = set()
     for point_config in point_configs:
-        check_config(point_config.data, project_root)
+        # The project's code is the same for every point: import it once per distinct meta.user_modules
+        # (scanning the project's packages again per point was the costliest part of the check).
+        modules = json.dumps((point_config.data.get("meta") or {}).get("user_modules") or [])
+        check_config(point_config.data, project_root, import_code=modules not in imported)
+        imported.add(modules)
 
 
 def sweep_rows(experiments_root: Path, state: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per point: index, overrides, version, latest job id, state, key metric."""
-    from runway_for_ml.launcher.jobs import job_states, jobs_dir, read_job
+    from runway_for_ml.launcher.jobs import find_jobs, job_states
 
     latest = [p["jobs"][-1] for p in state["points"]]
-    records = [r for j in latest if (r := read_job(jobs_dir(experiments_root) / f"{j}.json")) is not None]
+    records = find_jobs(experiments_root, latest)
     states = job_states(latest, records)
     metrics = _key_metrics(state)
     rows = []
