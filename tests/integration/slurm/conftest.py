@@ -26,7 +26,8 @@ def _cluster_problem() -> str | None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"SLURM does not answer: {exc}"
     states = nodes.stdout.split()
-    if not any(s.startswith(("idle", "mix", "alloc")) for s in states):
+    # "comp" (completing: a job just ended or was cancelled) is a passing state of a working node.
+    if not any(s.startswith(("idle", "mix", "alloc", "comp")) for s in states):
         return f"no usable node (sinfo states: {states or 'none'})"
     return None
 
