@@ -47,7 +47,8 @@ def _cluster_up() -> bool:
         out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=10, check=False)
     except OSError:
         return False
-    return any(s.startswith(("idle", "mix", "alloc")) for s in out.stdout.split())
+    # A node finishing another job ("comp") is up as well.
+    return any(s.startswith(("idle", "mix", "alloc", "comp")) for s in out.stdout.split())
 
 
 def _quiet(fn, *args):

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -83,13 +84,15 @@ def read_manifest(version_dir: Path) -> dict[str, Any]:
         ) from exc
 
 
-def update_manifest(version_dir: Path, *, status_from: tuple[str, ...] | None = None, **fields: Any) -> dict[str, Any]:
+def update_manifest(
+    version_dir: Path, *, keep_status: Callable[[dict[str, Any]], bool] | None = None, **fields: Any
+) -> dict[str, Any]:
     """Merge ``fields`` into the manifest of ``version_dir`` atomically and return the new manifest.
 
     Nested dicts are merged one level deep (``update_manifest(d, slurm={"job_id": "12"})`` keeps the
-    other ``slurm`` keys). The status must be one of :data:`STATUSES`. With ``status_from`` the status
-    only changes when the current one is listed (a job that already started stays ``running`` when the
-    submitting shell records ``queued`` a moment later).
+    other ``slurm`` keys). The status must be one of :data:`STATUSES`. When ``keep_status(current)`` is
+    true the current status stays (a job that already started stays ``running`` when the submitting
+    shell records ``queued`` a moment later); the other fields are merged all the same.
 
     >>> update_manifest(Path("experiments/digits_V0"), status="completed")  # doctest: +SKIP
     """
@@ -102,7 +105,7 @@ def update_manifest(version_dir: Path, *, status_from: tuple[str, ...] | None = 
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=60):
         current = read_manifest(version_dir)
-        if status_from is not None and current.get("status") not in status_from:
+        if keep_status is not None and "status" in current and keep_status(current):
             fields = {k: v for k, v in fields.items() if k != "status"}
         for key, value in fields.items():
             if isinstance(value, dict) and isinstance(current.get(key), dict):

@@ -37,8 +37,6 @@ __all__ = ["add_launcher_arguments", "chosen_launcher", "job_argv", "maybe_submi
 # Options of the submitting command line that must not reach the job's command line.
 _FLAGS = {"--slurm", "--wait"}
 _OPTIONS_WITH_VALUE = {"--launcher", "--sweep"}
-# Manifest statuses of a version whose job has not started (yet / again): submission makes them "queued".
-_NOT_STARTED = ("created", "queued", "failed", "interrupted")
 # Options whose effect is already in the version folder (its resolved config) when the job runs.
 _BAKED_IN = {"--opts", "--from", "--config", "--ext-var", "--version", "--resume"}
 
@@ -354,8 +352,13 @@ def submit_jobs(
         }
         # Locked read-modify-write: the job may already run and write its own fields into the manifest.
         if command in ("train", "run"):
-            # Only a version whose job has not started becomes queued (a running job keeps "running").
-            update_manifest(Path(record.version_dir), status="queued", slurm=info, status_from=_NOT_STARTED)
+            # A manifest naming this job id was written by the job itself: it started, keep its status.
+            update_manifest(
+                Path(record.version_dir),
+                status="queued",
+                slurm=info,
+                keep_status=lambda m, job_id=record.job_id: (m.get("slurm") or {}).get("job_id") == job_id,
+            )
         else:  # e.g. an inference job of a trained version: keep the training job's record
             update_manifest(Path(record.version_dir), slurm_jobs={record.job_id: info})
     return records

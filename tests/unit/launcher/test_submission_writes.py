@@ -84,11 +84,20 @@ def test_a_job_array_is_registered_in_one_file_and_read_back_per_task(tmp_path):
 
 def test_recording_queued_does_not_undo_a_job_that_already_started(tmp_path):
     version = tmp_path / "digits_V0"
-    update_manifest(version, status="running")
-    update_manifest(version, status="queued", slurm={"job_id": "5"}, status_from=("created",))
-    assert read_manifest(version)["status"] == "running" and read_manifest(version)["slurm"]["job_id"] == "5"
-    update_manifest(version, status="failed")
-    update_manifest(version, status="queued", status_from=("created", "failed"))
+
+    def started(m):
+        return (m.get("slurm") or {}).get("job_id") == "5"
+
+    update_manifest(version, status="running", slurm={"job_id": "5", "job_started_at": "t"})  # the job, first
+    update_manifest(version, status="queued", slurm={"stdout": "o"}, keep_status=started)
+    manifest = read_manifest(version)
+    assert manifest["status"] == "running" and manifest["slurm"] == {
+        "job_id": "5",
+        "job_started_at": "t",
+        "stdout": "o",
+    }
+    update_manifest(version, status="failed", slurm={"job_id": "4"})  # an earlier job of a resumed version
+    update_manifest(version, status="queued", slurm={"job_id": "5"}, keep_status=started)
     assert read_manifest(version)["status"] == "queued"
 
 
