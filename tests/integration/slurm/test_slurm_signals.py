@@ -127,7 +127,9 @@ def signalled_jobs(project):
         ]
     )
     bounded = _submit(
-        ["train", "digits", "--slurm", "--opts", *FAST, "train.trainer_paras.max_epochs=400", "slurm.max_requeues=0"]
+        # Effectively endless: only the signal may end it, however fast this machine trains (the
+        # module teardown cancels it if a test fails first).
+        ["train", "digits", "--slurm", "--opts", *FAST, "train.trainer_paras.max_epochs=100000", "slurm.max_requeues=0"]
     )
     return {"resumed": resumed, "bounded": bounded}
 
