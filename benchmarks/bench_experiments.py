@@ -31,10 +31,11 @@ TRAIN_OPTS = [
 
 # The plain-Lightning baseline: same data (sklearn digits, 20% test / 10% validation, stratified,
 # standardised with train statistics), same MLP (64-128-64-10, dropout 0.1), AdamW + linear warmup
-# schedule, batch 64, one torch thread, ModelCheckpoint (best + last), CSV + TensorBoard loggers.
+# schedule, batch 64, one torch thread, ModelCheckpoint (best + last), CSV + TensorBoard loggers, and the
+# same step code as the template's executor (torchmetrics accuracy, logged the same way).
 PLAIN_SCRIPT = textwrap.dedent(
     f"""
-    import sys, numpy as np, torch, pytorch_lightning as pl
+    import sys, numpy as np, torch, torchmetrics, pytorch_lightning as pl
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
     from sklearn.datasets import load_digits
@@ -56,14 +57,16 @@ PLAIN_SCRIPT = textwrap.dedent(
             super().__init__()
             self.net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1), nn.Linear(128, 64), nn.ReLU(),
                                      nn.Dropout(0.1), nn.Linear(64, 10))
+            self.val_accuracy = torchmetrics.Accuracy(task="multiclass", num_classes=10)
         def training_step(self, batch, i):
             loss = nn.functional.cross_entropy(self.net(batch[0]), batch[1])
             self.log("train_loss", loss, on_step=True, on_epoch=True)
             return loss
         def validation_step(self, batch, i):
             logits = self.net(batch[0])
-            self.log("val_loss", nn.functional.cross_entropy(logits, batch[1]))
-            self.log("val_accuracy", (logits.argmax(-1) == batch[1]).float().mean())
+            self.val_accuracy.update(logits, batch[1])
+            self.log("val_loss", nn.functional.cross_entropy(logits, batch[1]), batch_size=len(batch[1]))
+            self.log("val_accuracy", self.val_accuracy, batch_size=len(batch[1]), metric_attribute="val_accuracy")
         def configure_optimizers(self):
             opt = torch.optim.AdamW(self.parameters(), lr=2e-3, weight_decay=0.01)
             total = self.trainer.estimated_stepping_batches

@@ -50,9 +50,14 @@ class DigitsExecutor(BaseExecutor):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self(batch[self.input_column])
         target = batch[self.label_column].long()
-        self.val_accuracy(logits, target)
+        # update(), not self.val_accuracy(...): only the epoch value is logged, and forward() would also
+        # compute a per-batch value every step.
+        self.val_accuracy.update(logits, target)
         self.log("val_loss", F.cross_entropy(logits, target), prog_bar=True, batch_size=len(target))
-        self.log("val_accuracy", self.val_accuracy, prog_bar=True, batch_size=len(target))
+        # metric_attribute names the attribute, so Lightning does not search all modules for it.
+        self.log(
+            "val_accuracy", self.val_accuracy, prog_bar=True, batch_size=len(target), metric_attribute="val_accuracy"
+        )
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         logits = self(batch[self.input_column])

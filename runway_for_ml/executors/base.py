@@ -305,7 +305,11 @@ class BaseExecutor(pl.LightningModule):
             step_seed = ((self.seed * 1_000_003 + self.current_epoch) * 1_000_033 + batch_idx) % (2**32)
             random.seed(step_seed)
             np.random.seed(step_seed)
-            torch.manual_seed(step_seed)
+            # Not torch.manual_seed: on every call it also queues lazy seeding of CUDA/XPU/MTIA, each
+            # capturing a formatted stack trace; per step that costs more than a small model's step.
+            torch.default_generator.manual_seed(step_seed)
+            if torch.cuda.is_available() and torch.cuda.is_initialized():
+                torch.cuda.manual_seed_all(step_seed)
 
     def log_metrics(self, metrics: Mapping[str, Any], prefix: str = "", **log_kwargs: Any) -> None:
         """``self.log`` every scalar in ``metrics`` (per-class lists become ``name_0``, ``name_1``, ...).

@@ -147,15 +147,19 @@ class ClassificationExecutor(BaseExecutor):
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         loss, logits, target = self._loss(batch)
-        self.val_accuracy(logits, target)
+        # update(), not self.val_accuracy(...): only the epoch value is logged, and forward() would also
+        # compute a per-batch value every step.
+        self.val_accuracy.update(logits, target)
         self.log("val_loss", loss, prog_bar=True, batch_size=len(target))
-        self.log("val_accuracy", self.val_accuracy, prog_bar=True, batch_size=len(target))
+        self.log(
+            "val_accuracy", self.val_accuracy, prog_bar=True, batch_size=len(target), metric_attribute="val_accuracy"
+        )
 
     def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         loss, logits, target = self._loss(batch)
-        self.test_accuracy(logits, target)
+        self.test_accuracy.update(logits, target)
         self.log("test_loss", loss, batch_size=len(target))
-        self.log("test_accuracy", self.test_accuracy, batch_size=len(target))
+        self.log("test_accuracy", self.test_accuracy, batch_size=len(target), metric_attribute="test_accuracy")
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         probabilities = torch.softmax(self(self._column(batch, self.input_column)), dim=-1)

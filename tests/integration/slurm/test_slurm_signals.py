@@ -163,7 +163,7 @@ def test_sigusr2_checkpoints_requeues_and_resumes(signalled_jobs):
     # One W&B run across the requeue: two offline run folders (one per job run), one run id.
     run_dirs = [d for d in (version_dir / "train" / "logs").rglob("offline-run-*") if d.is_dir()]
     assert len(run_dirs) == 2, run_dirs
-    assert len({d.name.rsplit("-", 1)[-1] for d in run_dirs}) == 1, run_dirs
+    assert len({f.stem.removeprefix("run-") for d in run_dirs for f in d.glob("run-*.wandb")}) == 1, run_dirs
     # The resumed run continued the same CSV log up to the last epoch.
     (csv_path,) = list((version_dir / "train" / "logs").rglob("metrics.csv"))
     epochs = [int(row.split(",")[0]) for row in csv_path.read_text().splitlines()[1:] if row[:1].isdigit()]
