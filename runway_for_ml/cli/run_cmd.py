@@ -16,7 +16,7 @@ from runway_for_ml.cli.train_cmd import (
     add_launch_arguments,
     add_opts_argument,
     command_line,
-    ddp_worker_version_dir,
+    join_ddp_rank,
     submit_or_none,
 )
 
@@ -113,12 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from runway_for_ml.experiment.experiment import require_project_root
     from runway_for_ml.experiment.training import prepare_training
 
-    worker_dir = ddp_worker_version_dir(args)
-    if worker_dir is not None:
-        # A DDP rank > 0 (see runway-train): only joins the fit; rank 0 infers, evaluates and reports.
-        from runway_for_ml.experiment.training import train_in_version
-
-        train_in_version(worker_dir)
+    if join_ddp_rank(args):  # a DDP rank > 0 only trains; rank 0 infers, evaluates and reports
         return 0
     root = require_project_root()
     if args.in_version:

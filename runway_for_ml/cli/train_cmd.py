@@ -71,17 +71,18 @@ def print_metrics(title: str, metrics: dict[str, Any], *, stderr: bool = False) 
     Console(stderr=stderr).print(table)
 
 
-def ddp_worker_version_dir(args: argparse.Namespace) -> Path | None:
-    """The version folder to train in when this process is a DDP rank > 0, else ``None`` (rank 0 / no DDP).
+def join_ddp_rank(args: argparse.Namespace) -> bool:
+    """When this process is a DDP rank > 0, join rank 0's fit in its version folder and return True.
 
     Local DDP: Lightning starts ranks > 0 by re-running the command line; rank 0 exported its folder
     (``RUNWAY_VERSION_DIR``). SLURM: ``srun`` starts every task with the same ``--in-version``.
+    Creating versions, writing manifests and printing results stay rank 0's job.
     """
     from runway_for_ml.experiment import training
 
     rank = training.global_rank()
     if rank == 0:
-        return None
+        return False
     worker_dir = training.ddp_worker_version_dir()
     if worker_dir is None and getattr(args, "in_version", None):
         worker_dir = Path(args.in_version)
@@ -92,7 +93,8 @@ def ddp_worker_version_dir(args: argparse.Namespace) -> Path | None:
             hint="start multi-process training through runway-train itself (trainer_paras.devices/strategy) "
             "or with --slurm (slurm.tasks_per_node = devices)",
         )
-    return worker_dir
+    training.train_in_version(worker_dir)
+    return True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,13 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from runway_for_ml.experiment.experiment import require_project_root, resolve_experiment
     from runway_for_ml.experiment.manifest import read_manifest
 
-    worker_dir = ddp_worker_version_dir(args)
-    if worker_dir is not None:
-        # A DDP rank that Lightning started by re-running this command line: join rank 0's fit in its
-        # version folder; creating a version or printing results is rank 0's job.
-        from runway_for_ml.experiment.training import train_in_version
-
-        train_in_version(worker_dir)
+    if join_ddp_rank(args):
         return 0
     root = require_project_root()
     if args.in_version:
