@@ -24,6 +24,8 @@ from runway_for_ml.config.schema import validate_config
 from runway_for_ml.errors import ConfigError
 from runway_for_ml.project import find_project_root, similar_files
 
+_MISSING_HINT = "give a path to a .jsonnet file, or an experiment name inside a runway project (see `runway ls`)"
+
 __all__ = ["ResolvedConfig", "evaluate_jsonnet", "load_config"]
 
 
@@ -78,7 +80,7 @@ def evaluate_jsonnet(path: Path, ext_vars: Mapping[str, str] | None = None, sear
     """Evaluate a jsonnet file to Python data; jsonnet's own file:line:col errors become ConfigError."""
     import _jsonnet  # the C extension of the `jsonnet` package; light, but only needed here
 
-    variables = {k: v for k, v in os.environ.items()}
+    variables = dict(os.environ)
     variables.update(ext_vars or {})
     dirs = [str(d) for d in search_dirs if Path(d).is_dir()]
     try:
@@ -102,9 +104,7 @@ def load_config(
     """Evaluate ``path``, apply explicit CLI flags then ``--opts``, validate, and return the result."""
     config_path = Path(path)
     if not config_path.is_file():
-        raise ConfigError(
-            f"config file not found: {config_path}{similar_files(config_path)}", hint=_missing_hint(config_path)
-        )
+        raise ConfigError(f"config file not found: {config_path}{similar_files(config_path)}", hint=_MISSING_HINT)
     search_dirs = [config_path.parent]
     root = project_root or _project_root_of(config_path)
     if root is not None:
@@ -126,10 +126,6 @@ def load_config(
 
 def _project_root_of(config_path: Path) -> Path | None:
     return find_project_root(config_path.resolve().parent)
-
-
-def _missing_hint(path: Path) -> str:
-    return "give a path to a .jsonnet file, or an experiment name inside a runway project (see `runway ls`)"
 
 
 def _jsonnet_hint(message: str) -> str | None:

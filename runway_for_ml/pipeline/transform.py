@@ -225,8 +225,3 @@ def register_transform_functor(cls: T | None = None, *, name: str | None = None)
         return TRANSFORMS.register(target, name=name)
 
     return _do(cls) if cls is not None else _do
-
-
-def transform_label(cls: type) -> str:
-    """``module.QualName`` of a transform class, for messages."""
-    return f"{cls.__module__}.{cls.__qualname__}"
