@@ -35,7 +35,15 @@ import weakref
 from pathlib import PurePath
 from typing import Any
 
-__all__ = ["canonical_json", "explain_change", "node_key", "node_key_components", "transform_version"]
+__all__ = [
+    "canonical_json",
+    "explain_change",
+    "explain_extra",
+    "fingerprint_extra",
+    "node_key",
+    "node_key_components",
+    "transform_version",
+]
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +200,91 @@ def node_key(components: dict) -> str:
     return hashlib.sha256(canonical_json(components).encode("ascii")).hexdigest()
 
 
-def explain_change(previous_meta: dict, components: dict, input_nodes: list[str]) -> list[str]:
+def fingerprint_extra(transform_cls: type, setup_kwargs: dict) -> Any:
+    """Extra key material a transform contributes: its classmethod ``fingerprint_extra(setup_kwargs)``.
+
+    The hook returns anything JSON-like (best: a dict of named parts, such as file content hashes or
+    a checkpoint's hash) or None (no extra part). The value is round-tripped through canonical JSON
+    so that it compares equal to the copy stored in an entry's ``meta.json``.
+
+    >>> class Load:
+    ...     @classmethod
+    ...     def fingerprint_extra(cls, setup_kwargs):
+    ...         return {"vocab.txt": ("sha256", "ab12")}
+    >>> fingerprint_extra(Load, {})
+    {'vocab.txt': ['sha256', 'ab12']}
+    """
+    hook = getattr(transform_cls, "fingerprint_extra", None)
+    if not callable(hook):
+        return None
+    value = hook(dict(setup_kwargs or {}))
+    return None if value is None else json.loads(canonical_json(value))
+
+
+def explain_extra(transform_cls: type | None, old: Any, new: Any) -> list[str]:
+    """Reasons for a change of the ``extra`` component (None when a side has no extra part).
+
+    A transform may explain its own extra material with a classmethod
+    ``explain_fingerprint_extra(old_extra, new_extra) -> list[str]`` (e.g. ``["checkpoint of
+    digits_V0 changed"]``). Otherwise, or when that returns nothing, dict extras name their changed
+    top-level keys and any other value gives one generic line.
+
+    >>> explain_extra(None, {"a.csv": 1, "b.csv": 2}, {"a.csv": 1, "b.csv": 3, "c.csv": 4})
+    ["extra 'b.csv' changed", "extra 'c.csv' added"]
+    """
+    if _same_or_both_none(old, new):
+        return []
+    hook = getattr(transform_cls, "explain_fingerprint_extra", None) if transform_cls is not None else None
+    if callable(hook):
+        try:
+            custom = hook(old, new)
+        except Exception as exc:  # an explanation must never break planning
+            log.warning(
+                "%s.explain_fingerprint_extra failed (%s: %s); showing the changed keys instead",
+                getattr(transform_cls, "__qualname__", transform_cls),
+                type(exc).__name__,
+                exc,
+            )
+            custom = None
+        if isinstance(custom, str):
+            custom = [custom]
+        if custom:
+            return [str(reason) for reason in custom]
+    if isinstance(old, (dict, type(None))) and isinstance(new, (dict, type(None))):
+        old, new = old or {}, new or {}
+        reasons = []
+        for key in sorted(set(old) | set(new), key=str):
+            if key not in old:
+                reasons.append(f"extra '{key}' added")
+            elif key not in new:
+                reasons.append(f"extra '{key}' removed")
+            elif not _same(old[key], new[key]):
+                reasons.append(f"extra '{key}' changed")
+        if reasons:
+            return reasons
+    short = getattr(transform_cls, "__name__", "the transform")
+    if old is None:
+        return [f"extra key material of {short} added"]
+    if new is None:
+        return [f"extra key material of {short} removed"]
+    return [f"extra key material of {short} changed"]
+
+
+def _same_or_both_none(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return canonical_json(a) == canonical_json(b)
+
+
+def explain_change(
+    previous_meta: dict, components: dict, input_nodes: list[str], transform_cls: type | None = None
+) -> list[str]:
     """Say in words why ``components`` differ from those of the newest entry of the same node.
 
     ``previous_meta`` is that entry's ``meta.json`` (its ``components`` are compared); ``input_nodes``
-    names the node's inputs in the order of ``components["input_keys"]``. Returns an empty list when
-    nothing differs.
+    names the node's inputs in the order of ``components["input_keys"]``; ``transform_cls`` (when
+    given) may explain a change of its ``extra`` part (see :func:`explain_extra`). Returns an empty
+    list when nothing differs.
 
     >>> old = {"components": {"transform": "m.Split", "version": "1", "setup_kwargs": {"test_size": 0.2},
     ...        "input_keys": ["k1"]}}
@@ -225,8 +312,9 @@ def explain_change(previous_meta: dict, components: dict, input_nodes: list[str]
     reasons.extend(
         _diff_inputs(list(previous.get("input_keys") or []), list(components.get("input_keys") or []), input_nodes)
     )
-    # Parts a caller added to the components (e.g. a transform's fingerprint of its input files).
-    for name in sorted((set(previous) | set(components)) - _CORE_COMPONENTS, key=str):
+    reasons.extend(explain_extra(transform_cls, previous.get("extra"), components.get("extra")))
+    # Other parts a caller added to the components (e.g. the runner's dummy_rows).
+    for name in sorted((set(previous) | set(components)) - _CORE_COMPONENTS - {"extra"}, key=str):
         reasons.extend(_diff_values(name, previous.get(name, _ABSENT), components.get(name, _ABSENT)))
     return reasons
 

@@ -211,11 +211,10 @@ class DataPipeline:
     def _explain(self, node_id: str, previous_meta: dict) -> list[str]:
         components = self._components[node_id]
         spec = self.graph.nodes[node_id]
-        reasons = fingerprint.explain_change(previous_meta, components, list(spec.inputs))
+        reasons = fingerprint.explain_change(previous_meta, components, list(spec.inputs), spec.transform_cls)
         old = previous_meta.get("components") or {}
-        for part, label in (("extra", "input files changed"), ("input_as_list", "input_node list/string form changed")):
-            if old.get(part) != components.get(part):
-                reasons.append(label)
+        if old.get("input_as_list") != components.get("input_as_list"):
+            reasons.append("input_node list/string form changed")
         if old.get("dummy_rows") != components.get("dummy_rows"):
             reasons.append(f"dummy_data_rows: {old.get('dummy_rows')} -> {components.get('dummy_rows')}")
         return reasons
@@ -375,8 +374,16 @@ def _resolve_cache_dir(cache_dir: str | Path, source: Path | None) -> Path:
 
 
 def _fingerprint_extra(spec: NodeSpec) -> Any:
-    extra = getattr(spec.transform_cls, "fingerprint_extra", None)
-    return extra(spec.setup_kwargs) if callable(extra) else None
+    """The transform's extra key material (see ``fingerprint.fingerprint_extra``), errors naming the node."""
+    try:
+        return fingerprint.fingerprint_extra(spec.transform_cls, spec.setup_kwargs)
+    except RunwayError as exc:
+        raise TransformError(f"{spec.path} ({spec.transform_name}): {exc.message}", hint=exc.hint) from exc
+    except Exception as exc:
+        raise TransformError(
+            f"{spec.path} (transform {spec.transform_name}): fingerprint_extra failed: {type(exc).__name__}: {exc}",
+            hint="check the node's setup_kwargs (fingerprint_extra reads them to compute the cache key)",
+        ) from exc
 
 
 @contextlib.contextmanager

@@ -249,6 +249,6 @@ def test_explain_change_reports_extra_components_added_by_the_runner():
     old = dict(node_key_components(Tokenize, "Tokenize", {}, []), extra={"data.csv": [10, 1]})
     new = dict(old, extra={"data.csv": [12, 2]}, dummy_rows=50)
     assert explain_change({"components": old}, new, []) == [
+        "extra 'data.csv' changed",
         "dummy_rows: (absent) -> 50",
-        "extra.data.csv: [10, 1] -> [12, 2]",
     ]
