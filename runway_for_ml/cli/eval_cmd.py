@@ -8,14 +8,37 @@ The model is not loaded; ``--opts`` can change ``eval.metrics`` for this evaluat
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
-from runway_for_ml.cli.train_cmd import add_launch_arguments, add_opts_argument, print_metrics, submit_or_none
+from runway_for_ml.cli.train_cmd import (
+    add_launch_arguments,
+    add_opts_argument,
+    command_line,
+    print_metrics,
+    replayed_options,
+    submit_or_none,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("infer_run", help="inference run name printed by runway-infer, e.g. digits_V0/infer-test")
     add_opts_argument(parser)
     add_launch_arguments(parser)
+
+
+def job_spec(args: argparse.Namespace, config: Any, infer_dir: Path) -> Any:
+    """The SLURM job of ``runway eval``: evaluate the inference folder again, with the same ``--opts``."""
+    from runway_for_ml.launcher import JobSpec
+
+    opts = ["--opts", *args.opts] if args.opts else []
+    return JobSpec(
+        "eval",
+        ["eval", str(Path(infer_dir).resolve()), *opts, *replayed_options(args)],
+        config,
+        version_dir=infer_dir,
+        command_line=command_line(args),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     infer_dir = resolve_infer_dir(args.infer_run, root)
     path = infer_dir / "config.json"
     config = ResolvedConfig.from_dict(json.loads(path.read_text(encoding="utf-8")), args.opts, path=path)
-    code = submit_or_none("eval", args, config, infer_dir)
+    code = submit_or_none(job_spec(args, config, infer_dir), args)
     if code is not None:
         return code
     metrics = evaluate_infer_dir(infer_dir, args.opts)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from runway_for_ml.cli.train_cmd import (
     add_launch_arguments,
     add_opts_argument,
     command_line,
     print_metrics,
+    replayed_options,
     submit_or_none,
 )
 
@@ -64,10 +66,28 @@ def run(args: argparse.Namespace) -> int:
         config = ResolvedConfig(
             json.loads((infer_dir / "config.json").read_text(encoding="utf-8")), infer_dir / "config.json"
         )
-        code = submit_or_none("infer", args, config, infer_dir)
+        code = submit_or_none(job_spec(args, config, infer_dir), args)
         if code is not None:
             return code
     return _run_here(infer_dir)
+
+
+def job_spec(args: argparse.Namespace, config: Any, infer_dir: Path) -> Any:
+    """The SLURM job of ``runway infer``: run the inference folder made at submit time.
+
+    ``--checkpoint``, ``--config``, ``--opts`` and ``--no-eval`` are in that folder already.
+    """
+    from runway_for_ml.experiment.experiment import split_version_name
+    from runway_for_ml.launcher import VERSION_DIR, JobSpec
+
+    return JobSpec(
+        "infer",
+        ["infer", args.experiment, args.infer_suffix, *replayed_options(args), "--in-dir", VERSION_DIR],
+        config,
+        version_dir=infer_dir,
+        experiment=split_version_name(args.experiment)[0],
+        command_line=command_line(args),
+    )
 
 
 def _queued_infer_dir(version_dir: Path, suffix: str) -> Path | None:

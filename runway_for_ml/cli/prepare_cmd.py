@@ -10,6 +10,7 @@ while it works and a table at the end (node, hit/ran, seconds, rows).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from runway_for_ml.cli.config_cmd import add_config_arguments, ext_vars_from
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline = build_pipeline(args, progress)
     from runway_for_ml.launcher import maybe_submit
 
-    code = maybe_submit("prepare", args, pipeline.config, version_dir=None)
+    code = maybe_submit(job_spec(args, pipeline.config), args)
     if code is not None:  # submitted to SLURM (validated above): the job runs the pipeline
         return code
     mode = " (dummy data)" if pipeline.dummy else ""
@@ -81,6 +82,25 @@ def run(args: argparse.Namespace) -> int:
 
         render_inspection(node, info, console)
     return 0
+
+
+def job_spec(args: argparse.Namespace, config: Any) -> Any:
+    """The SLURM job of ``runway prepare``: the same config, overrides and pipeline options."""
+    from runway_for_ml.launcher import JobSpec
+
+    argv = ["prepare", args.config]
+    for flag, values in (("--opts", args.opts), ("--targets", args.targets), ("--regenerate", args.regenerate)):
+        if values:
+            argv += [flag, *values]
+    for item in args.ext_var or []:
+        argv += ["--ext-var", item]
+    if args.dummy:
+        argv.append("--dummy")
+    if args.cache_dir:
+        argv += ["--cache-dir", args.cache_dir]
+    if getattr(args, "debug", False):
+        argv.append("--debug")
+    return JobSpec("prepare", argv, config, experiment=Path(args.config).stem, command_line=["runway", *argv])
 
 
 def run_table(report: Any) -> Any:

@@ -17,6 +17,7 @@ from runway_for_ml.cli.train_cmd import (
     add_opts_argument,
     command_line,
     join_ddp_rank,
+    replayed_options,
     submit_or_none,
 )
 
@@ -109,6 +110,21 @@ def print_results(result: dict[str, Any]) -> None:
     console.print(f"report:         {result['report']}")
 
 
+def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
+    """The SLURM job of ``runway run``: train, infer and evaluate in the version folder made at submit time."""
+    from runway_for_ml.launcher import VERSION_DIR, JobSpec
+
+    checkpoint = ["--checkpoint", args.checkpoint] if args.checkpoint else []
+    return JobSpec(
+        "run",
+        ["run", args.experiment, *checkpoint, *replayed_options(args), "--in-version", VERSION_DIR],
+        config,
+        version_dir=version_dir,
+        experiment=args.experiment,
+        command_line=command_line(args),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from runway_for_ml.experiment.experiment import require_project_root
     from runway_for_ml.experiment.training import prepare_training
@@ -123,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line(args)
     )
     print(f"version folder: {version_dir}", file=sys.stderr)
-    code = submit_or_none("run", args, config, version_dir)
+    code = submit_or_none(job_spec(args, config, version_dir), args)
     if code is not None:
         return code
     print_results(run_in_version(version_dir, command_line(args), checkpoint=args.checkpoint))

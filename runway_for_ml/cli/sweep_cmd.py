@@ -30,11 +30,11 @@ def run(args: argparse.Namespace) -> int:
 
     root = experiments_dir(require_project_root())
     if args.retry_failed:
-        records = retry_failed(root, args.name)
-        if records:
+        resubmitted = retry_failed(root, args.name)
+        if resubmitted:
             print(
-                f"resubmitted {len(records)} failed point(s): "
-                + ", ".join(f"{r.version} -> job {r.job_id}" for r in records)
+                f"resubmitted {len(resubmitted)} failed point(s): "
+                + ", ".join(f"{version} -> job {job.job_id}" for version, job in resubmitted)
             )
         else:
             print("no failed points to resubmit")

@@ -28,24 +28,41 @@ def add_opts_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_launch_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
-    """``--launcher`` / ``--slurm`` / ``--wait`` from the launcher package (local only if it is absent)."""
-    try:
-        from runway_for_ml.launcher import add_launcher_arguments
-    except ImportError:
-        parser.add_argument(
-            "--launcher", choices=["local"], default=None, help="where to run (only local in this build)"
-        )
-        return
+    """``--launcher`` / ``--slurm`` / ``--wait`` (and ``--sweep``): the launcher's own options."""
+    from runway_for_ml.launcher import add_launcher_arguments
+
     add_launcher_arguments(parser, sweep=sweep)
 
 
-def submit_or_none(command: str, args: argparse.Namespace, config: Any, version_dir: Path | None) -> int | None:
-    """Submit to SLURM when asked (returns the exit code), or ``None`` to run here."""
-    try:
-        from runway_for_ml.launcher import maybe_submit
-    except ImportError:
-        return None
-    return maybe_submit(command, args, config, version_dir=version_dir)
+def submit_or_none(spec: Any, args: argparse.Namespace) -> int | None:
+    """Submit the command's :class:`~runway_for_ml.launcher.JobSpec` when SLURM was chosen (returns the
+    exit code), or ``None`` to run here."""
+    from runway_for_ml.launcher import maybe_submit
+
+    return maybe_submit(spec, args)
+
+
+def replayed_options(args: argparse.Namespace) -> list[str]:
+    """Options of ``runway`` itself that the command line of a SLURM job keeps: ``--debug``."""
+    return ["--debug"] if getattr(args, "debug", False) else []
+
+
+def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
+    """The SLURM job of ``runway train``: train in the version folder made at submit time.
+
+    ``--opts`` / ``--from`` are in that folder's resolved config and ``--resume`` / ``--version``
+    chose it, so the job needs only the folder.
+    """
+    from runway_for_ml.launcher import VERSION_DIR, JobSpec
+
+    return JobSpec(
+        "train",
+        ["train", args.experiment, *replayed_options(args), "--in-version", VERSION_DIR],
+        config,
+        version_dir=version_dir,
+        experiment=args.experiment,
+        command_line=command_line(args),
+    )
 
 
 def command_line(args: argparse.Namespace | None = None) -> list[str]:
@@ -144,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{version_dir.name} is already completed; nothing to resume.")
             return 0
         config = load_version_config(version_dir)
-        code = submit_or_none("train", args, config, version_dir)
+        code = submit_or_none(job_spec(args, config, version_dir), args)
         if code is not None:
             return code
         print(f"resuming {version_dir.name} (status: {manifest.get('status', 'unknown')})", file=sys.stderr)
@@ -157,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line(args)
     )
     print(f"version folder: {version_dir}", file=sys.stderr)
-    code = submit_or_none("train", args, config, version_dir)
+    code = submit_or_none(job_spec(args, config, version_dir), args)
     if code is not None:
         return code
     metrics = train_in_version(version_dir)

@@ -6,10 +6,10 @@ array writes one file ``<array_id>.json`` holding the list of its tasks' records
 submission (SLURM never reuses the id) means no lock and no lost update when several shells submit
 at once.
 
-States come from ``squeue --states=all`` (live jobs and those that ended in the last few minutes),
-then ``sacct`` (the accounting database: older jobs), then ``scontrol show job``, and last from
-submitit's result file in the log folder (``COMPLETED`` / ``FAILED``), so finished jobs keep a state
-even on a cluster without accounting. One call of each tool covers all jobs.
+States come from ``squeue --states=all`` (a fast first look: live jobs and those that ended in the
+last few minutes), then ``sacct`` (the accounting database: older jobs, read by submitit's parser),
+and last from submitit's ``SlurmJob`` result file in the log folder (``COMPLETED`` / ``FAILED``), so
+finished jobs keep a state even on a cluster without accounting. One call of each tool covers all jobs.
 
 >>> records = list_jobs(Path("experiments"))  # doctest: +SKIP
 >>> job_states([r.job_id for r in records])  # doctest: +SKIP
@@ -168,38 +168,50 @@ def _run(cmd: list[str]) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-def job_states(job_ids: list[str], records: list[JobRecord] | None = None) -> dict[str, JobState]:
+def job_states(
+    job_ids: list[str], records: list[JobRecord] | None = None, *, folders: dict[str, str] | None = None
+) -> dict[str, JobState]:
     """States of ``job_ids`` (``UNKNOWN`` when nothing knows the job any more).
 
-    ``records`` (the jobs' registry entries) enable the last fallback: submitit's result files.
+    ``squeue`` first: the controller's live view (accounting lags by a few seconds) which, with
+    ``--states=all``, still lists jobs that ended less than MinJobAge (default 300 s) ago. Then the
+    accounting database through submitit's ``sacct`` watcher, and last submitit's result file of a job
+    (``COMPLETED`` / ``FAILED``), found through ``records`` or ``folders`` (job id -> log folder), so
+    finished jobs keep a state even on a cluster without accounting. One call of each tool covers all.
     """
     wanted = [str(j) for j in job_ids]
     states: dict[str, JobState] = {}
     if not wanted:
         return states
-    # squeue first: it is the controller's live view (sacct lags behind slurmdbd by a few seconds) and,
-    # with --states=all, it still lists jobs that ended less than MinJobAge (default 300 s) ago.
     mains = ",".join(sorted({j.split("_")[0] for j in wanted}))
     out = _run(["squeue", "-h", "-r", "--states=all", "-o", "%i|%T|%M|", "-j", mains])
     if out is not None:
         _parse_table(out, wanted, states)
     missing = [j for j in wanted if j not in states]
     if missing:
-        ids = [f"-j{m}" for m in sorted({j.split("_")[0] for j in missing})]
-        out = _run(["sacct", "-X", "-n", "-P", "-o", "JobID,State,Elapsed,ExitCode", *ids])
-        if out is not None:
-            _parse_table(out, missing, states)
+        states.update(_accounting_states(missing))
+    where = {r.job_id: r.folder for r in records or []}
+    where.update(folders or {})
     for job_id in [j for j in wanted if j not in states]:
-        out = _run(["scontrol", "-o", "show", "job", job_id])
-        if out:
-            match = re.search(r"JobState=(\S+)", out)
-            elapsed = re.search(r"RunTime=(\S+)", out)
-            exit_code = re.search(r"ExitCode=(\S+)", out)
-            if match:
-                states[job_id] = JobState(match[1], elapsed[1] if elapsed else "", exit_code[1] if exit_code else "")
-    by_id = {r.job_id: r for r in records or []}
-    for job_id in [j for j in wanted if j not in states]:
-        states[job_id] = JobState(_state_from_result(by_id.get(job_id)))
+        states[job_id] = JobState(_state_from_result(job_id, where.get(job_id)))
+    return states
+
+
+def _accounting_states(job_ids: list[str]) -> dict[str, JobState]:
+    """States from ``sacct``, read by submitit's parser (array tasks, ranges, requeued runs)."""
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    ids = [f"-j{m}" for m in sorted({j.split("_")[0] for j in job_ids})]
+    # submitit's watcher asks for JobID,State,NodeList; `runway jobs` shows elapsed time and exit code too.
+    out = _run(["sacct", "-X", "--parsable2", "-o", "JobID,State,Elapsed,ExitCode", *ids])
+    if out is None:  # no accounting on this cluster
+        return {}
+    info = SlurmInfoWatcher().read_info(out)
+    states = {}
+    for job_id in job_ids:
+        row = info.get(job_id) or {}
+        if row.get("State"):  # "CANCELLED by 0" -> "CANCELLED"
+            states[job_id] = JobState(row["State"].split()[0], row.get("Elapsed", ""), row.get("ExitCode", ""))
     return states
 
 
@@ -238,21 +250,19 @@ def _expand_ranges(text: str) -> list[int]:
     return out
 
 
-def _state_from_result(record: JobRecord | None) -> str:
-    """COMPLETED / FAILED from submitit's result pickle of a job SLURM has forgotten."""
-    if record is None:
+def _state_from_result(job_id: str, folder: str | None) -> str:
+    """COMPLETED / FAILED from submitit's result file of a job SLURM has forgotten (else UNKNOWN)."""
+    if not folder:
         return "UNKNOWN"
-    result = Path(record.folder) / f"{record.job_id}_0_result.pkl"
-    if not result.is_file():
-        return "UNKNOWN"
-    import pickle
+    from submitit import SlurmJob
 
+    job = SlurmJob(folder=folder, job_id=job_id)
+    if not job.paths.result_pickle.is_file():
+        return "UNKNOWN"
     try:
-        with result.open("rb") as fh:
-            outcome = pickle.load(fh)  # written by submitit for our own job
+        return "FAILED" if job.exception() is not None else "COMPLETED"
     except Exception:  # a half-written or foreign file says nothing about the job
         return "UNKNOWN"
-    return "COMPLETED" if outcome and outcome[0] == "success" else "FAILED"
 
 
 def tail(path: str | Path | None, lines: int = 10) -> list[str]:

@@ -13,8 +13,8 @@ fails before anything is queued. The sweep's state is saved in ``<experiments>/.
 
 from __future__ import annotations
 
-import argparse
 import copy
+import dataclasses
 import itertools
 import json
 import os
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
+from runway_for_ml.launcher.spec import JobSpec
 
 __all__ = [
     "load_sweep",
@@ -142,64 +143,32 @@ def load_sweep(experiments_root: Path, name: str) -> tuple[Path, dict[str, Any]]
         raise RunwayError(f"sweep state {path} is not valid JSON ({exc})", hint="delete it and sweep again") from exc
 
 
-def submit_sweep(
-    command: str,
-    args: argparse.Namespace,
-    config: Any,
-    items: list[str],
-    *,
-    base_version_dir: Path | None = None,
-) -> int:
-    """Create one version per point and submit them as one job array; return 0 (or the --wait status).
+def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
+    """Create one version per point of ``spec`` and submit them as one job array; return 0 (or the --wait status).
 
     Every point's config is validated before anything is created; the versions are created in one step
     with the environment captured once (reused from the fresh base version when there is one); if the
     submission fails, the new version folders and the sweep state are removed again.
     """
-    from runway_for_ml.config import ResolvedConfig, apply_overrides, validate_config
     from runway_for_ml.experiment.experiment import create_versions, resolve_experiment
-    from runway_for_ml.launcher import (
-        _discard_fresh_version,
-        _experiment_name,
-        _project_root,
-        submit_jobs,
-        wait_for_jobs,
-    )
-    from runway_for_ml.launcher.job import RunwayJob
-    from runway_for_ml.launcher.slurm import check_slurm_available, max_requeues, sbatch_parameters
+    from runway_for_ml.launcher.slurm import check_slurm_available
+    from runway_for_ml.launcher.submission import discard_fresh_version, project_root, submit, wait_for_jobs
 
-    if command not in ("train", "run"):
-        raise RunwayError(f"--sweep works with runway-train and runway-run, not `runway {command}`")
+    if spec.command not in ("train", "run"):
+        raise RunwayError(f"--sweep works with runway-train and runway-run, not `runway {spec.command}`")
     axes = parse_sweep(items)
     points = sweep_points(axes)
-    base = getattr(config, "data", config)
     # The base version made by the command is replaced by one version per point. Its manifest was
     # written by this process a moment ago: its git state and library versions hold for every point.
-    base_manifest = _discard_fresh_version(base_version_dir) or {}
-    environment = base_manifest.get("environment")
+    base_manifest = discard_fresh_version(spec.version_dir) or {}
     stored_root = base_manifest.get("project_root")
-    project_root = Path(stored_root) if stored_root and Path(stored_root).is_dir() else _project_root(base_version_dir)
-    exp_name = base_manifest.get("experiment") or _experiment_name(args, base_version_dir)
+    root_dir = Path(stored_root) if stored_root and Path(stored_root).is_dir() else project_root(spec.version_dir)
+    exp_name = base_manifest.get("experiment") or spec.experiment
     if not exp_name:
         raise RunwayError("--sweep needs an experiment name")
-    exp = resolve_experiment(str(exp_name), project_root)
-
-    # Validate every point before creating anything: the base config passed validation already, so
-    # each point re-checks the copy its overrides changed (cheap: no file is read, nothing is imported).
-    point_configs = []
-    copy_point = _copier(base)
-    for point in points:
-        data = copy_point()
-        try:
-            overrides = apply_overrides(data, [f"{k}={json.dumps(v)}" for k, v in point.items()], source="sweep")
-            validate_config(data, getattr(config, "path", None))
-            sbatch_parameters(data.get("slurm"), trainer_paras=(data.get("train") or {}).get("trainer_paras"))
-        except ConfigError as exc:
-            raise ConfigError(f"--sweep point {point}: {exc.message}", hint=exc.hint) from exc
-        point_configs.append(
-            ResolvedConfig(data, getattr(config, "path", None), [*getattr(config, "overrides", []), *overrides])
-        )
-    _check_points(point_configs, project_root)
+    exp = resolve_experiment(str(exp_name), root_dir)
+    point_configs = _point_configs(spec.config, points)
+    _check_points(point_configs, root_dir)
     check_slurm_available()
 
     root = exp.experiments_dir.resolve()
@@ -210,31 +179,21 @@ def submit_sweep(
         version_dirs = create_versions(
             exp,
             point_configs,
-            command_line=list(getattr(args, "_runway_argv", None) or [command]),
+            command_line=list(spec.command_line or [spec.command]),
             status="created",
             extra_manifests=[
                 {"sweep": {"name": sweep_name, "point": i, "overrides": point}} for i, point in enumerate(points)
             ],
-            environment=environment,
+            environment=base_manifest.get("environment"),
         )
-        jobs = [
-            RunwayJob(
-                _point_argv(command, exp.name, d, args),
-                cwd=Path.cwd(),
-                version_dir=d,
-                max_requeues=max_requeues(c.data.get("slurm")),
-            )
+        specs = [
+            dataclasses.replace(spec.for_version(d, c), experiment=exp.name)
             for d, c in zip(version_dirs, point_configs, strict=True)
         ]
-        records = submit_jobs(
-            jobs,
-            config=point_configs[0].data,
+        jobs = submit(
+            specs,
             folder=sweeps_dir(root) / sweep_name / "%j",
-            job_name=f"runway-{command}-{sweep_name}",
-            command=command,
             experiments_root=root,
-            version_dirs=list(version_dirs),
-            experiment=exp.name,
             sweep=sweep_name,
             points=list(range(len(points))),
         )
@@ -250,19 +209,19 @@ def submit_sweep(
     state = {
         "name": sweep_name,
         "experiment": exp.name,
-        "command": command,
+        "command": spec.command,
         "created_at": now_iso(),
         "axes": [[k, v] for k, v in axes],
-        "array_job_id": records[0].job_id.split("_")[0],
+        "array_job_id": str(jobs[0].job_id).split("_")[0],
         "points": [
             {
                 "index": i,
                 "overrides": point,
                 "version_dir": str(d.resolve()),
-                "argv": list(job.argv),
-                "jobs": [record.job_id],
+                "argv": point_spec.job_argv(),
+                "jobs": [str(job.job_id)],
             }
-            for i, (point, d, job, record) in enumerate(zip(points, version_dirs, jobs, records, strict=True))
+            for i, (point, d, point_spec, job) in enumerate(zip(points, version_dirs, specs, jobs, strict=True))
         ],
     }
     save_sweep(sweep_path, state)
@@ -270,9 +229,31 @@ def submit_sweep(
     for entry in state["points"]:
         print(f"  [{entry['index']}] {Path(entry['version_dir']).name}  job {entry['jobs'][-1]}  {entry['overrides']}")
     print(f"  status: runway sweep status {exp.name}")
-    if getattr(args, "wait", False):
-        return wait_for_jobs(records, stream=False)
-    return 0
+    return wait_for_jobs(jobs, stream=False) if wait else 0
+
+
+def _point_configs(config: Any, points: list[dict[str, Any]]) -> list[Any]:
+    """The resolved config of each point, validated before anything is created.
+
+    The base config passed validation already, so each point re-checks the copy its overrides changed
+    (cheap: no file is read, nothing is imported).
+    """
+    from runway_for_ml.config import ResolvedConfig, apply_overrides, validate_config
+    from runway_for_ml.launcher.slurm import sbatch_parameters
+
+    base = getattr(config, "data", config)
+    copy_point = _copier(base)
+    out = []
+    for point in points:
+        data = copy_point()
+        try:
+            overrides = apply_overrides(data, [f"{k}={json.dumps(v)}" for k, v in point.items()], source="sweep")
+            validate_config(data, getattr(config, "path", None))
+            sbatch_parameters(data.get("slurm"), trainer_paras=(data.get("train") or {}).get("trainer_paras"))
+        except ConfigError as exc:
+            raise ConfigError(f"--sweep point {point}: {exc.message}", hint=exc.hint) from exc
+        out.append(ResolvedConfig(data, getattr(config, "path", None), [*getattr(config, "overrides", []), *overrides]))
+    return out
 
 
 def _copier(data: dict[str, Any]) -> Any:
@@ -284,13 +265,6 @@ def _copier(data: dict[str, Any]) -> Any:
     if json.loads(text) != data:  # e.g. tuples or non-string keys: JSON would change them
         return lambda: copy.deepcopy(data)
     return lambda: json.loads(text)
-
-
-def _point_argv(command: str, experiment: str, version_dir: Path, args: argparse.Namespace) -> list[str]:
-    # Same replay as a single job: the user's flags (e.g. --debug, --checkpoint) reach every point.
-    from runway_for_ml.launcher import job_argv
-
-    return job_argv(command, args, version_dir=version_dir, experiment=experiment)
 
 
 def _check_points(point_configs: list[Any], project_root: Path) -> None:
@@ -357,12 +331,13 @@ def _key_metrics(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def retry_failed(experiments_root: Path, name: str) -> list[Any]:
-    """Resubmit the points whose latest job FAILED (or was cancelled / timed out); return their records."""
-    from runway_for_ml.launcher import submit_jobs
-    from runway_for_ml.launcher.job import RunwayJob
+def retry_failed(experiments_root: Path, name: str) -> list[tuple[str, Any]]:
+    """Resubmit the points whose latest job FAILED (or was cancelled / timed out).
+
+    Returns ``(version name, submitit job)`` per resubmitted point.
+    """
     from runway_for_ml.launcher.jobs import FAILED_STATES
-    from runway_for_ml.launcher.slurm import max_requeues
+    from runway_for_ml.launcher.submission import submit
 
     path, state = load_sweep(experiments_root, name)
     rows = sweep_rows(experiments_root, state)
@@ -372,28 +347,30 @@ def retry_failed(experiments_root: Path, name: str) -> list[Any]:
     by_index = {p["index"]: p for p in state["points"]}
     version_dirs = [Path(by_index[i]["version_dir"]) for i in failed]
     config = json.loads((version_dirs[0] / "train" / "config.json").read_text(encoding="utf-8"))
-    jobs = [
-        RunwayJob(
-            by_index[i]["argv"],
-            cwd=Path.cwd(),
+    # A point replays the command line recorded when the sweep was submitted (it names its folder).
+    specs = [
+        JobSpec(
+            state["command"],
+            _without_launcher(by_index[i]["argv"]),
+            config,
             version_dir=d,
-            max_requeues=max_requeues(config.get("slurm")),
+            experiment=state["experiment"],
         )
         for i, d in zip(failed, version_dirs, strict=True)
     ]
-    records = submit_jobs(
-        jobs,
-        config=config,
+    jobs = submit(
+        specs,
         folder=sweeps_dir(experiments_root) / state["name"] / "%j",
-        job_name=f"runway-{state['command']}-{state['name']}",
-        command=state["command"],
         experiments_root=experiments_root,
-        version_dirs=list(version_dirs),
-        experiment=state["experiment"],
         sweep=state["name"],
         points=failed,
     )
-    for i, record in zip(failed, records, strict=True):
-        by_index[i]["jobs"].append(record.job_id)
+    for i, job in zip(failed, jobs, strict=True):
+        by_index[i]["jobs"].append(str(job.job_id))
     save_sweep(path, state)
-    return records
+    return [(d.name, job) for d, job in zip(version_dirs, jobs, strict=True)]
+
+
+def _without_launcher(argv: list[str]) -> list[str]:
+    """A recorded job command line without the ``--launcher local`` that :meth:`JobSpec.job_argv` adds."""
+    return argv[:-2] if argv[-2:] == ["--launcher", "local"] else list(argv)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from runway_for_ml.errors import ConfigError, RunwayError
-from runway_for_ml.launcher import add_launcher_arguments, chosen_launcher, job_argv, maybe_submit
+from runway_for_ml.launcher import JobSpec, add_launcher_arguments, chosen_launcher, maybe_submit
 from runway_for_ml.launcher.job import RunwayJob
 from runway_for_ml.launcher.jobs import JobRecord, _parse_table, job_states, list_jobs, save_job, tail
 from runway_for_ml.launcher.sweep import parse_sweep, sweep_points
@@ -36,9 +36,10 @@ def test_launcher_choice_order():
 
 def test_local_launcher_returns_none_and_sweep_needs_slurm():
     p = _parser()
-    assert maybe_submit("train", p.parse_args(["x"]), {"meta": {}}, version_dir=None) is None
+    spec = JobSpec("train", ["train", "x"], {"meta": {}})
+    assert maybe_submit(spec, p.parse_args(["x"])) is None
     with pytest.raises(RunwayError, match="--sweep"):
-        maybe_submit("train", p.parse_args(["x", "--sweep", "a=1,2"]), {"meta": {}}, version_dir=None)
+        maybe_submit(spec, p.parse_args(["x", "--sweep", "a=1,2"]))
 
 
 def test_unknown_slurm_key_fails_before_submission_and_removes_fresh_version(tmp_path, monkeypatch):
@@ -46,37 +47,15 @@ def test_unknown_slurm_key_fails_before_submission_and_removes_fresh_version(tmp
     (version / "train").mkdir(parents=True)
     (version / "train" / "manifest.json").write_text(json.dumps({"status": "created", "experiment": "digits"}))
     args = _parser().parse_args(["digits", "--slurm"])
+    spec = JobSpec("train", ["train", "digits"], {"slurm": {"partion": "gpu"}}, version_dir=version)
     with pytest.raises(ConfigError, match="did you mean 'partition'"):
-        maybe_submit("train", args, {"slurm": {"partion": "gpu"}}, version_dir=version)
+        maybe_submit(spec, args)
     assert not version.exists()
 
 
-def test_job_argv_for_a_fresh_version_and_for_replayed_commands(tmp_path):
-    version = tmp_path / "digits_V3"
-    (version / "train").mkdir(parents=True)
-    (version / "train" / "manifest.json").write_text(json.dumps({"experiment": "digits"}))
-    args = argparse.Namespace(
-        _runway_argv=["train", "digits", "--slurm", "--opts", "a=1", "b=2", "--wait", "--launcher", "slurm"]
-    )
-    assert job_argv("train", args, version_dir=version) == [
-        "train",
-        "digits",
-        "--in-version",
-        str(version.resolve()),
-        "--launcher",
-        "local",
-    ]
-    args = argparse.Namespace(_runway_argv=["infer", "digits", "test", "--opts", "x=1", "--slurm", "--no-eval"])
-    assert job_argv("infer", args, version_dir=None) == [
-        "infer",
-        "digits",
-        "test",
-        "--opts",
-        "x=1",
-        "--no-eval",
-        "--launcher",
-        "local",
-    ]
+def test_a_spec_without_its_folder_is_a_programming_error():
+    with pytest.raises(ValueError, match="no version_dir"):
+        JobSpec("train", ["train", "x", "--in-version", "{version_dir}"], {}).job_argv()
 
 
 def test_sweep_parsing_and_cartesian_product():
@@ -107,9 +86,14 @@ def test_state_table_parsing_covers_pending_array_ranges():
 def test_forgotten_job_state_comes_from_submitit_result(tmp_path):
     import pickle
 
+    # What submitit writes at the end of a job: ("success", result) or ("error", traceback).
     (tmp_path / "99999998_0_result.pkl").write_bytes(pickle.dumps(("error", "Traceback ...")))
-    record = JobRecord("99999998", "train", "t", "o", "e", str(tmp_path))
-    assert job_states(["99999998"], [record])["99999998"].state in ("FAILED", "UNKNOWN")
+    (tmp_path / "99999997_0_result.pkl").write_bytes(pickle.dumps(("success", 0)))
+    failed = JobRecord("99999998", "train", "t", "o", "e", str(tmp_path))
+    states = job_states(["99999998", "99999997", "99999996"], [failed], folders={"99999997": str(tmp_path)})
+    assert states["99999998"].state == "FAILED"
+    assert states["99999997"].state == "COMPLETED"
+    assert states["99999996"].state == "UNKNOWN"
 
 
 def test_registry_round_trip_and_tail(tmp_path):

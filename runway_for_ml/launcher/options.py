@@ -1,0 +1,61 @@
+"""The launcher's own command-line options: ``--slurm``, ``--launcher``, ``--wait``, ``--sweep``.
+
+These are the only flags the launcher knows. Every other flag belongs to the command, which writes
+the command line its job replays itself (:class:`~runway_for_ml.launcher.spec.JobSpec`).
+
+>>> import argparse
+>>> parser = argparse.ArgumentParser()
+>>> add_launcher_arguments(parser)
+>>> chosen_launcher(parser.parse_args(["--slurm"]), {"meta": {"launcher": "local"}})
+'slurm'
+>>> chosen_launcher(parser.parse_args([]), {"meta": {"launcher": "slurm"}})
+'slurm'
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["LAUNCHERS", "add_launcher_arguments", "chosen_launcher"]
+
+LAUNCHERS = ("local", "slurm")
+
+
+def add_launcher_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    """Add ``--slurm``, ``--launcher {local,slurm}``, ``--wait`` (and ``--sweep KEY=V1,V2`` when ``sweep``)."""
+    group = parser.add_argument_group("where to run (docs/hpc.md)")
+    group.add_argument(
+        "--slurm",
+        action="store_true",
+        help="submit to SLURM through submitit (settings: the config's `slurm` section) and return",
+    )
+    group.add_argument(
+        "--launcher",
+        choices=LAUNCHERS,
+        default=None,
+        help="run here (local) or on SLURM; default: meta.launcher, else local",
+    )
+    group.add_argument(
+        "--wait", action="store_true", help="with SLURM: block, stream the job's log, exit with its status"
+    )
+    if sweep:
+        group.add_argument(
+            "--sweep",
+            action="append",
+            default=[],
+            metavar="KEY=V1,V2,...",
+            help="sweep a config key over values (repeatable: cartesian product); one SLURM job array, "
+            "one experiment version per point",
+        )
+
+
+def chosen_launcher(args: argparse.Namespace, config: Any = None) -> str:
+    """``local`` or ``slurm``: ``--launcher`` wins, then ``--slurm``, then ``meta.launcher``."""
+    explicit = getattr(args, "launcher", None)
+    if explicit:
+        return str(explicit)
+    if getattr(args, "slurm", False):
+        return "slurm"
+    data = getattr(config, "data", config) or {}
+    return str((data.get("meta") or {}).get("launcher") or "local")
