@@ -33,6 +33,8 @@ TOP_LEVEL: dict[str, Types] = {
     "test": _DICT,
     "eval": _DICT,
     "slurm": _DICT,
+    # Served commands of a trained version (runway_for_ml.serving checks it before serving).
+    "serve": _DICT,
     # Free-form settings of the user's own code.
     "user": _DICT,
     "description": _STR,

@@ -1,0 +1,512 @@
+"""Typed inputs, outputs and options of a served model: one descriptor per value.
+
+Each type knows its JSON descriptor (``to_dict()``: ``type``, ``name``, ``description`` and the
+type's camelCase fields, as the Runway Model SDK writes them), how to decode a JSON value sent by a
+client (``deserialize``: range, length, category and encoding checks raise
+:class:`InvalidArgumentError` naming the input, answered as HTTP 400) and how to encode a Python
+value for the response (``serialize``). The same descriptors build ``/meta``, the OpenAPI schema and
+the ``/ui`` form.
+
+>>> v = vector(length=3)
+>>> v.deserialize([1, 2, 3]).tolist()
+[1.0, 2.0, 3.0]
+>>> category(choices=["cat", "dog"]).deserialize("cow")
+Traceback (most recent call last):
+...
+runway_for_ml.serving.exceptions.InvalidArgumentError: Invalid argument: value: 'cow' is not one of ['cat', 'dog']
+>>> descriptor_type({"type": "number", "min": 0, "max": 1}).to_dict()["max"]
+1
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from runway_for_ml.serving.exceptions import InvalidArgumentError
+
+__all__ = [
+    "TYPES",
+    "BaseType",
+    "any",
+    "array",
+    "boolean",
+    "category",
+    "descriptor_type",
+    "file",
+    "image",
+    "number",
+    "text",
+    "vector",
+]
+
+_DATA_URI = re.compile(
+    r"^data:(?P<mime>[\w/+.\-]*)(?P<params>(;[\w\-]+=[\w\-.]+)*)(?P<b64>;base64)?,(?P<data>.*)$", re.S
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _to_python(value: Any) -> Any:
+    """numpy / torch scalars and arrays -> plain Python (JSON-encodable) values."""
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_to_python(v) for v in value]
+    return value
+
+
+class BaseType:
+    """A data type: descriptor fields, decoding of inputs, encoding of outputs.
+
+    ``default`` of ``None`` makes an input required; ``optional=True`` lets it be left out even
+    without a default (the command then decides, e.g. "pixels or image").
+    """
+
+    type_name: ClassVar[str] = "base"
+    # camelCase descriptor field -> attribute, besides name/description/default.
+    fields: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, description: str | None = None, default: Any = None, optional: bool = False) -> None:
+        self.name: str | None = None
+        self.description = description
+        self.default = default
+        self.optional = bool(optional)
+
+    # ------------------------------------------------------------------ descriptor
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON descriptor (``/meta``): ``type``, ``name``, ``description``, ``default`` and type fields."""
+        out: dict[str, Any] = {"type": self.type_name, "name": self.name, "description": self.description}
+        if self.default is not None:
+            out["default"] = self.serialize(self.default)
+        for key, attr in self.fields.items():
+            value = getattr(self, attr)
+            if value is not None:
+                out[key] = value.to_dict() if isinstance(value, BaseType) else value
+        return out
+
+    def named(self, name: str) -> BaseType:
+        """A copy of this type carrying ``name`` (types are declared once, placed under several names)."""
+        clone = copy.copy(self)
+        clone.name = name
+        return clone
+
+    @property
+    def required(self) -> bool:
+        return self.default is None and not self.optional
+
+    # ------------------------------------------------------------------ values
+    def _invalid(self, reason: str, name: str | None = None) -> InvalidArgumentError:
+        return InvalidArgumentError(name or self.name or "value", reason)
+
+    def deserialize(self, value: Any) -> Any:
+        """Decode and check a JSON value sent by a client; :class:`InvalidArgumentError` when wrong."""
+        return value
+
+    def serialize(self, value: Any) -> Any:
+        """Encode a Python value (numpy, torch, PIL, bytes ...) as a JSON value."""
+        return _to_python(value)
+
+    def __repr__(self) -> str:
+        return f"{self.type_name}({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items() if k != 'type')})"
+
+
+class number(BaseType):  # noqa: N801 - the SDK's lowercase names are the contract
+    """A number with optional ``min``/``max`` bounds and a UI ``step``."""
+
+    type_name = "number"
+    fields: ClassVar[dict[str, str]] = {"min": "min", "max": "max", "step": "step"}
+
+    def __init__(
+        self,
+        description: str | None = None,
+        default: float | None = None,
+        step: float | None = None,
+        min: float | None = None,  # noqa: A002 - SDK argument names
+        max: float | None = None,  # noqa: A002
+        optional: bool = False,
+    ) -> None:
+        super().__init__(description, default, optional)
+        self.step, self.min, self.max = step, min, max
+
+    def deserialize(self, value: Any) -> Any:
+        if not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
+            raise self._invalid(f"expected a finite number, got {type(value).__name__}")
+        if self.min is not None and value < self.min:
+            raise self._invalid(f"{value} is below the minimum {self.min}")
+        if self.max is not None and value > self.max:
+            raise self._invalid(f"{value} is above the maximum {self.max}")
+        return value
+
+    def serialize(self, value: Any) -> Any:
+        value = _to_python(value)
+        return value if isinstance(value, int) else float(value)
+
+
+class text(BaseType):  # noqa: N801
+    """A string with optional ``minLength`` / ``maxLength``."""
+
+    type_name = "text"
+    fields: ClassVar[dict[str, str]] = {"minLength": "min_length", "maxLength": "max_length"}
+
+    def __init__(
+        self,
+        description: str | None = None,
+        default: str | None = None,
+        min_length: int = 0,
+        max_length: int | None = None,
+        optional: bool = False,
+    ) -> None:
+        super().__init__(description, default, optional)
+        self.min_length, self.max_length = min_length, max_length
+
+    def deserialize(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise self._invalid(f"expected a string, got {type(value).__name__}")
+        if len(value) < (self.min_length or 0):
+            raise self._invalid(f"shorter than minLength {self.min_length}")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise self._invalid(f"longer than maxLength {self.max_length}")
+        return value
+
+    def serialize(self, value: Any) -> Any:
+        return str(_to_python(value))
+
+
+class category(BaseType):  # noqa: N801
+    """One of ``choices`` (descriptor field ``oneOf``)."""
+
+    type_name = "category"
+    fields: ClassVar[dict[str, str]] = {"oneOf": "choices"}
+
+    def __init__(
+        self,
+        description: str | None = None,
+        choices: Sequence[Any] | None = None,
+        default: Any = None,
+        optional: bool = False,
+    ) -> None:
+        if not choices:
+            raise ValueError("category needs a non-empty list of choices")
+        super().__init__(description, default, optional)
+        self.choices = list(choices)
+        if default is not None and default not in self.choices:
+            raise ValueError(f"category default {default!r} is not one of {self.choices}")
+
+    def deserialize(self, value: Any) -> Any:
+        if isinstance(value, bool) or value not in self.choices:
+            raise self._invalid(f"{value!r} is not one of {self.choices}")
+        return value
+
+    def serialize(self, value: Any) -> Any:
+        value = _to_python(value)
+        if value in self.choices and not isinstance(value, bool):
+            return value
+        # A class index (what a classifier predicts) names the choice at that position.
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(self.choices):
+            return self.choices[value]
+        raise ValueError(f"output {self.name!r}: {value!r} is neither one of {self.choices} nor an index into them")
+
+
+class boolean(BaseType):  # noqa: N801
+    """``true`` or ``false``."""
+
+    type_name = "boolean"
+
+    def deserialize(self, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise self._invalid(f"expected true or false, got {type(value).__name__}")
+        return value
+
+    def serialize(self, value: Any) -> Any:
+        return bool(_to_python(value))
+
+
+class vector(BaseType):  # noqa: N801
+    """A fixed-``length`` list of numbers, decoded to a float32 numpy array.
+
+    ``samplingMean`` / ``samplingStd`` tell a client how to draw a random vector (e.g. a latent).
+    """
+
+    type_name = "vector"
+    fields: ClassVar[dict[str, str]] = {
+        "length": "length",
+        "samplingMean": "sampling_mean",
+        "samplingStd": "sampling_std",
+    }
+
+    def __init__(
+        self,
+        length: int | None = None,
+        description: str | None = None,
+        sampling_mean: float = 0.0,
+        sampling_std: float = 1.0,
+        default: Sequence[float] | None = None,
+        optional: bool = False,
+    ) -> None:
+        if length is None or int(length) < 1:
+            raise ValueError("vector needs a positive length")
+        super().__init__(description, default, optional)
+        self.length = int(length)
+        self.sampling_mean, self.sampling_std = sampling_mean, sampling_std
+
+    def deserialize(self, value: Any) -> Any:
+        import numpy as np
+
+        if not isinstance(value, list):
+            raise self._invalid(f"expected a list of {self.length} numbers, got {type(value).__name__}")
+        if len(value) != self.length:
+            raise self._invalid(f"expected {self.length} numbers, got {len(value)}")
+        for i, item in enumerate(value):
+            if not _is_number(item) or not math.isfinite(item):
+                raise self._invalid(f"item {i} is not a finite number ({item!r})")
+        return np.asarray(value, dtype=np.float32)
+
+    def serialize(self, value: Any) -> Any:
+        return [float(v) for v in _to_python(value)]
+
+
+class array(BaseType):  # noqa: N801
+    """A list of ``item_type`` values (descriptor ``itemType``) with optional length bounds."""
+
+    type_name = "array"
+    fields: ClassVar[dict[str, str]] = {"itemType": "item_type", "minLength": "min_length", "maxLength": "max_length"}
+
+    def __init__(
+        self,
+        item_type: BaseType | None = None,
+        description: str | None = None,
+        min_length: int = 0,
+        max_length: int | None = None,
+        default: Sequence[Any] | None = None,
+        optional: bool = False,
+    ) -> None:
+        if not isinstance(item_type, BaseType):
+            raise ValueError("array needs item_type, a data type such as number() or text()")
+        super().__init__(description, default, optional)
+        self.item_type, self.min_length, self.max_length = item_type, min_length, max_length
+
+    def deserialize(self, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise self._invalid(f"expected a list, got {type(value).__name__}")
+        if len(value) < (self.min_length or 0):
+            raise self._invalid(f"{len(value)} items, fewer than minLength {self.min_length}")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise self._invalid(f"{len(value)} items, more than maxLength {self.max_length}")
+        return [self.item_type.named(f"{self.name}[{i}]").deserialize(v) for i, v in enumerate(value)]
+
+    def serialize(self, value: Any) -> Any:
+        return [self.item_type.serialize(v) for v in value]
+
+
+def _decode_base64(value: str, what: str, name: str) -> tuple[str, bytes]:
+    """``data:<mime>;base64,<data>`` or bare base64 -> (mime, bytes)."""
+    mime = ""
+    match = _DATA_URI.match(value)
+    if match:
+        if not match.group("b64"):
+            raise InvalidArgumentError(name, f"the {what} data URI is not base64-encoded")
+        mime, value = match.group("mime"), match.group("data")
+    try:
+        return mime, base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidArgumentError(name, f"the {what} is not valid base64 ({exc})") from exc
+
+
+class image(BaseType):  # noqa: N801
+    """An image sent and returned as a base64 data URI (PNG or JPEG).
+
+    Decoded to a ``PIL.Image`` in the mode of ``channels`` (1: ``L``, 3: ``RGB``, 4: ``RGBA``). With a
+    fixed ``width`` and ``height`` an input image is resized to that size; ``min_*`` / ``max_*``
+    bounds refuse images outside them. Outputs may be PIL images or numpy arrays (HxW or HxWxC,
+    uint8, or floats in 0..1).
+    """
+
+    type_name = "image"
+    fields: ClassVar[dict[str, str]] = {
+        "channels": "channels",
+        "width": "width",
+        "height": "height",
+        "minWidth": "min_width",
+        "maxWidth": "max_width",
+        "minHeight": "min_height",
+        "maxHeight": "max_height",
+        "defaultOutputFormat": "default_output_format",
+    }
+    _MODES: ClassVar[dict[int, str]] = {1: "L", 3: "RGB", 4: "RGBA"}
+
+    def __init__(
+        self,
+        description: str | None = None,
+        channels: int = 3,
+        width: int | None = None,
+        height: int | None = None,
+        min_width: int | None = None,
+        max_width: int | None = None,
+        min_height: int | None = None,
+        max_height: int | None = None,
+        default_output_format: str = "PNG",
+        optional: bool = False,
+    ) -> None:
+        if channels not in self._MODES:
+            raise ValueError(f"image channels must be 1, 3 or 4, got {channels}")
+        if default_output_format.upper() not in ("PNG", "JPEG"):
+            raise ValueError(f"image defaultOutputFormat must be PNG or JPEG, got {default_output_format}")
+        super().__init__(description, None, optional)
+        self.channels, self.width, self.height = channels, width, height
+        self.min_width, self.max_width, self.min_height, self.max_height = min_width, max_width, min_height, max_height
+        self.default_output_format = default_output_format.upper()
+
+    def deserialize(self, value: Any) -> Any:
+        from PIL import Image, UnidentifiedImageError
+
+        name = self.name or "image"
+        if not isinstance(value, str):
+            raise self._invalid(f"expected a base64 data URI string, got {type(value).__name__}")
+        _, data = _decode_base64(value, "image", name)
+        try:
+            img = Image.open(io.BytesIO(data))
+            img.load()
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise self._invalid(f"cannot decode the image ({exc})") from exc
+        w, h = img.size
+        for bound, actual, what, cmp in (
+            (self.min_width, w, "width", "min"),
+            (self.max_width, w, "width", "max"),
+            (self.min_height, h, "height", "min"),
+            (self.max_height, h, "height", "max"),
+        ):
+            if bound is not None and ((cmp == "min" and actual < bound) or (cmp == "max" and actual > bound)):
+                raise self._invalid(f"{what} {actual} is {'below' if cmp == 'min' else 'above'} the {cmp} {bound}")
+        img = img.convert(self._MODES[self.channels])
+        if self.width and self.height and (w, h) != (self.width, self.height):
+            img = img.resize((self.width, self.height), Image.Resampling.BILINEAR)
+        return img
+
+    def serialize(self, value: Any) -> Any:
+        from PIL import Image
+
+        if isinstance(value, str) and value.startswith("data:image/"):
+            return value
+        if not isinstance(value, Image.Image):
+            import numpy as np
+
+            arr = np.asarray(_to_python(value) if hasattr(value, "detach") else value)
+            if arr.dtype.kind == "f":
+                arr = (np.clip(arr, 0.0, 1.0) * 255).round()
+            value = Image.fromarray(arr.astype(np.uint8))
+        fmt = self.default_output_format
+        if fmt == "JPEG" and value.mode not in ("RGB", "L"):
+            value = value.convert("RGB")
+        buffer = io.BytesIO()
+        value.save(buffer, format=fmt)
+        return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class file(BaseType):  # noqa: N801
+    """A file sent and returned as a base64 data URI; decoded to ``bytes``.
+
+    ``extension`` (e.g. ``".csv"``) is shown to clients; it is not checked against the content.
+    """
+
+    type_name = "file"
+    fields: ClassVar[dict[str, str]] = {"extension": "extension"}
+
+    def __init__(self, description: str | None = None, extension: str | None = None, optional: bool = False) -> None:
+        super().__init__(description, None, optional)
+        self.extension = extension
+
+    def deserialize(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise self._invalid(f"expected a base64 data URI string, got {type(value).__name__}")
+        return _decode_base64(value, "file", self.name or "file")[1]
+
+    def serialize(self, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        return "data:application/octet-stream;base64," + base64.b64encode(bytes(value)).decode("ascii")
+
+
+class any(BaseType):  # noqa: N801, A001 - the SDK's name
+    """Any JSON value, passed through unchanged."""
+
+    type_name = "any"
+
+
+TYPES: dict[str, type[BaseType]] = {
+    cls.type_name: cls for cls in (number, text, category, boolean, vector, array, image, file, any)
+}
+
+# Descriptor (camelCase) keys accepted per type, mapped to constructor arguments.
+_CONSTRUCTOR_ARGS: dict[str, dict[str, str]] = {
+    "number": {"default": "default", "min": "min", "max": "max", "step": "step"},
+    "text": {"default": "default", "minLength": "min_length", "maxLength": "max_length"},
+    "category": {"default": "default", "oneOf": "choices"},
+    "boolean": {"default": "default"},
+    "vector": {
+        "default": "default",
+        "length": "length",
+        "samplingMean": "sampling_mean",
+        "samplingStd": "sampling_std",
+    },
+    "array": {"default": "default", "itemType": "item_type", "minLength": "min_length", "maxLength": "max_length"},
+    "image": {
+        "channels": "channels",
+        "width": "width",
+        "height": "height",
+        "minWidth": "min_width",
+        "maxWidth": "max_width",
+        "minHeight": "min_height",
+        "maxHeight": "max_height",
+        "defaultOutputFormat": "default_output_format",
+    },
+    "file": {"extension": "extension"},
+    "any": {"default": "default"},
+}
+_COMMON_KEYS = ("type", "name", "description", "optional")
+
+
+def descriptor_type(descriptor: Mapping[str, Any], path: str = "", extra_keys: Sequence[str] = ()) -> BaseType:
+    """Build a data type from its JSON descriptor (a config's ``serve:`` section, ``/meta``).
+
+    An unknown ``type`` or field raises :class:`runway_for_ml.errors.ConfigError` naming ``path``
+    with a did-you-mean; ``extra_keys`` are allowed and ignored here (the caller reads them).
+    """
+    from runway_for_ml.errors import ConfigError, check_choice, check_keys
+
+    where = path or "data type"
+    if not isinstance(descriptor, Mapping):
+        raise ConfigError(f"{where} must be a data-type descriptor such as {{type: 'number'}}, got {descriptor!r}")
+    type_name = descriptor.get("type")
+    if not isinstance(type_name, str):
+        raise ConfigError(f"{where}.type is missing", hint=f"one of: {', '.join(TYPES)}")
+    check_choice(type_name, list(TYPES), f"{where}.type", what="data type")
+    allowed = [*_COMMON_KEYS, *_CONSTRUCTOR_ARGS[type_name], *extra_keys]
+    check_keys(descriptor, allowed, where)
+    kwargs: dict[str, Any] = {"description": descriptor.get("description")}
+    if descriptor.get("optional"):
+        kwargs["optional"] = True
+    for key, arg in _CONSTRUCTOR_ARGS[type_name].items():
+        if key in descriptor:
+            value = descriptor[key]
+            kwargs[arg] = descriptor_type(value, f"{where}.{key}") if key == "itemType" else value
+    try:
+        built = TYPES[type_name](**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    if built.default is not None:
+        try:
+            built.deserialize(built.default)
+        except InvalidArgumentError as exc:
+            raise ConfigError(f"{where}.default: {exc.message}") from exc
+    return built.named(str(descriptor.get("name") or path.rsplit(".", 1)[-1] or type_name))
