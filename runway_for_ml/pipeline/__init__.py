@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from runway_for_ml.pipeline import builtin_transforms  # noqa: F401  (registers the built-in transforms)
+# Importing these modules registers the built-in transforms (general ones, tokenize, tokenizer training).
+from runway_for_ml.pipeline import builtin_transforms, tokenize, tokenizer_training  # noqa: F401
 from runway_for_ml.pipeline.transform import TRANSFORMS, BaseTransform, HFDatasetTransform, register_transform_functor
 
 _LAZY = {
