@@ -2,14 +2,21 @@
 
 One :class:`Registry` per kind (transforms, executors, metrics, loggers). Entries are registered by
 decorator under their ``__name__`` (or an explicit name); a duplicate name is refused, naming both
-modules. Lookups accept a registered name or a dotted import path ``pkg.module.Name``; an unknown name
-answers with did-you-mean and a hint on how user modules are imported.
+modules; with a ``base`` class, anything else is refused too. Lookups accept a registered name or a
+dotted import path ``pkg.module.Name``. An unknown name is reported in one place,
+:meth:`Registry.unknown`: did-you-mean, and the registry's hint on how to make the name known.
 
->>> TRANSFORMS = Registry("transform")
+>>> class Transform: ...
+>>> TRANSFORMS = Registry("transform", base=Transform)
 >>> @TRANSFORMS.register
-... class Tokenize: ...
+... class Tokenize(Transform): ...
 >>> TRANSFORMS.get("Tokenize") is Tokenize
 True
+>>> TRANSFORMS.get("Tokenise", where="data_pipeline.transforms.process:T.transform_name")
+Traceback (most recent call last):
+...
+runway_for_ml.errors.ConfigError: data_pipeline.transforms.process:T.transform_name: unknown transform 'Tokenise' (did you mean 'Tokenize'?)
+  hint: user code is imported from the project's data_processing/, executors/, modeling/ and metrics/ packages and from meta.user_modules; make sure the module defining it is imported there, or give a dotted path such as 'my_pkg.my_module.Tokenise'
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar, overload
 
-from runway_for_ml.errors import RunwayError, did_you_mean
+from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 
 __all__ = ["Registry", "import_dotted"]
 
@@ -32,11 +39,22 @@ _USER_MODULE_HINT = (
 
 
 class Registry(Generic[T]):
-    """A name -> object mapping for one kind of thing (e.g. ``"transform"``)."""
+    """A name -> object mapping for one kind of thing (e.g. ``"transform"``).
 
-    def __init__(self, kind: str) -> None:
+    Args:
+        kind: what an entry is, in messages (``"transform"``, ``"metric"``).
+        base: when given, only subclasses of it can be registered or looked up.
+        hint: the hint of an unknown-name error; ``{name}`` and ``{names}`` (the registered names)
+            are filled in. Default: how user modules are imported.
+    """
+
+    def __init__(self, kind: str, base: type | None = None, hint: str | None = None) -> None:
         self.kind = kind
+        self.base = base
+        self.hint = hint or _USER_MODULE_HINT
         self._entries: dict[str, T] = {}
+        # name -> dotted path, imported on first get(): built-ins that live in a higher layer.
+        self._lazy: dict[str, str] = {}
 
     @overload
     def register(self, obj: T) -> T: ...
@@ -48,6 +66,11 @@ class Registry(Generic[T]):
 
         def _do(target: T) -> T:
             key = name or getattr(target, "__name__", None)
+            if self.base is not None and not _is_subclass(target, self.base):
+                raise RunwayError(
+                    f"cannot register {target!r} as a {self.kind}: it must be a subclass of {self.base.__name__}",
+                    hint=f"subclass {self.base.__module__}.{self.base.__qualname__}",
+                )
             if not key:
                 raise RunwayError(f"cannot register {target!r} as a {self.kind}: it has no __name__; pass name=")
             existing = self._entries.get(key)
@@ -57,29 +80,65 @@ class Registry(Generic[T]):
                     hint="rename one of them, or register it with name='...'",
                 )
             self._entries[key] = target
+            self._lazy.pop(key, None)
             return target
 
         return _do(obj) if obj is not None else _do
 
-    def get(self, name: str) -> T:
-        """Return the entry called ``name``, or import it when ``name`` is a dotted path."""
+    def get(self, name: str, *, where: str | None = None) -> T:
+        """Return the entry called ``name``, or import it when ``name`` is a dotted path.
+
+        ``where`` (the config key that named it) prefixes the error of an unknown name.
+        """
         if name in self._entries:
             return self._entries[name]
-        if "." in name:
-            return import_dotted(name, what=self.kind)
-        raise RunwayError(
-            f"unknown {self.kind} '{name}'{did_you_mean(name, self._entries)}",
-            hint=_USER_MODULE_HINT.format(name=name),
+        if name in self._lazy:
+            found = import_dotted(self._lazy[name], what=self.kind)
+        elif "." in name:
+            found = import_dotted(name, what=self.kind)
+        else:
+            raise self.unknown(name, where=where)
+        if self.base is not None and not _is_subclass(found, self.base):
+            raise (ConfigError if where else RunwayError)(
+                f"{where + ': ' if where else ''}{self.kind} '{name}' is {found!r}, not a {self.base.__name__} subclass",
+                hint=f"point it to a subclass of {self.base.__module__}.{self.base.__qualname__}",
+            )
+        return found
+
+    def check(self, name: str, *, where: str | None = None) -> None:
+        """Raise :meth:`unknown` when ``name`` is neither registered nor a dotted path (nothing is imported)."""
+        if name not in self and "." not in name:
+            raise self.unknown(name, where=where)
+
+    def unknown(self, name: str, *, where: str | None = None) -> RunwayError:
+        """The error for an unknown ``name`` (the one place it is written): did-you-mean and the hint.
+
+        A ``ConfigError`` when ``where`` names the config key that holds the name.
+        """
+        names = self.names()
+        prefix = f"{where}: " if where else ""
+        return (ConfigError if where else RunwayError)(
+            f"{prefix}unknown {self.kind} '{name}'{did_you_mean(name, names)}",
+            hint=self.hint.replace("{name}", name).replace("{names}", ", ".join(names)),
         )
 
+    def register_lazy(self, name: str, dotted_path: str) -> None:
+        """Make ``name`` resolve to ``dotted_path``, imported on first :meth:`get`.
+
+        For built-ins defined in a higher layer (``PredictWithExperiment`` lives in ``experiment/``),
+        so that the lower layer can name them without importing them.
+        """
+        if name not in self._entries:
+            self._lazy[name] = dotted_path
+
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._lazy
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._entries))
+        return iter(self.names())
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted({*self._entries, *self._lazy})
 
 
 def import_dotted(path: str, what: str = "object") -> Any:
@@ -99,6 +158,10 @@ def import_dotted(path: str, what: str = "object") -> Any:
         raise RunwayError(
             f"cannot import {what} '{path}': module '{module_name}' has no '{attr}'{did_you_mean(attr, names)}"
         ) from exc
+
+
+def _is_subclass(obj: Any, base: type) -> bool:
+    return isinstance(obj, type) and issubclass(obj, base)
 
 
 def _origin(obj: Any) -> str:

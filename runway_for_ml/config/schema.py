@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.errors import ConfigError, did_you_mean
+from runway_for_ml.errors import ConfigError, check_choice, check_keys
 
-__all__ = ["NODE_KEYS", "TOP_LEVEL", "validate_config"]
+__all__ = ["NODE_KEYS", "SECTIONS", "TOP_LEVEL", "check_section", "validate_config"]
 
 Types = tuple[type, ...]
 _STR: Types = (str,)
@@ -25,50 +25,72 @@ _DICT: Types = (dict,)
 _LIST: Types = (list,)
 _NONE: Types = (type(None),)
 
-TOP_LEVEL: dict[str, Types] = {
-    "meta": _DICT,
-    "data_pipeline": _DICT,
-    "executor": _DICT,
-    "train": _DICT,
-    "test": _DICT,
-    "eval": _DICT,
-    "slurm": _DICT,
-    # Served commands of a trained version (runway_for_ml.serving checks it before serving).
-    "serve": _DICT,
-    # Free-form settings of the user's own code.
-    "user": _DICT,
-    "description": _STR,
+#: The one table of the framework's config sections: section path -> key -> accepted types.
+#: ``""`` is the top level and ``data_pipeline.transforms.*`` each pipeline node. The config loader
+#: checks ``""``, ``meta``, ``data_pipeline`` and the nodes; the experiment stage checks ``executor``,
+#: ``train``, ``test`` and ``eval`` (:mod:`runway_for_ml.experiment.sections`) before it does any work.
+SECTIONS: dict[str, dict[str, Types]] = {
+    "": {
+        "meta": _DICT,
+        "data_pipeline": _DICT,
+        "executor": _DICT,
+        "train": _DICT,
+        "test": _DICT,
+        "eval": _DICT,
+        "slurm": _DICT,
+        # Served commands of a trained version (runway_for_ml.serving checks it before serving).
+        "serve": _DICT,
+        # Free-form settings of the user's own code.
+        "user": _DICT,
+        "description": _STR,
+    },
+    "meta": {
+        "name": _STR,
+        "description": _STR,
+        "seed": _INT + _NONE,
+        "default_cache_dir": _STR,
+        "use_dummy_data": _BOOL,
+        "dummy_data_rows": _INT,
+        "logger_enable": _LIST,
+        "wandb": _DICT,
+        "user_modules": _LIST,
+        "launcher": _STR,
+    },
+    "data_pipeline": {
+        "name": _STR,
+        "description": _STR,
+        "regenerate": _BOOL,
+        "transforms": _DICT,
+    },
+    "data_pipeline.transforms.*": {
+        "transform_name": _STR,
+        "setup_kwargs": _DICT + _NONE,
+        "input_node": _STR + _LIST + _NONE,
+        "regenerate": _BOOL,
+        "cache": _BOOL,
+        "inspect": _BOOL,
+        "description": _STR,
+    },
+    "executor": {"ExecutorClass": _STR, "init_kwargs": _DICT + _NONE, "model_config": _DICT + _NONE},
+    "train": {
+        "data_node": _STR,
+        "splits": _DICT,
+        "batch_size": _INT,
+        "dataloader_workers": _INT,
+        "torch_num_threads": _INT + _NONE,
+        "trainer_paras": _DICT,
+        "optimizer_config": _DICT,
+        "model_checkpoint_callback_paras": _DICT + _NONE,
+        "early_stopping": _DICT + _BOOL + _NONE,
+    },
+    "test": {"data_node": _STR, "splits": _DICT, "split": _STR, "batch_size": _INT, "checkpoint": _STR},
+    "eval": {"metrics": _LIST, "key_metric": _STR + _NONE},
 }
-
-META_KEYS: dict[str, Types] = {
-    "name": _STR,
-    "description": _STR,
-    "seed": _INT + _NONE,
-    "default_cache_dir": _STR,
-    "use_dummy_data": _BOOL,
-    "dummy_data_rows": _INT,
-    "logger_enable": _LIST,
-    "wandb": _DICT,
-    "user_modules": _LIST,
-    "launcher": _STR,
-}
-
-PIPELINE_KEYS: dict[str, Types] = {
-    "name": _STR,
-    "description": _STR,
-    "regenerate": _BOOL,
-    "transforms": _DICT,
-}
-
-NODE_KEYS: dict[str, Types] = {
-    "transform_name": _STR,
-    "setup_kwargs": _DICT + _NONE,
-    "input_node": _STR + _LIST + _NONE,
-    "regenerate": _BOOL,
-    "cache": _BOOL,
-    "inspect": _BOOL,
-    "description": _STR,
-}
+# Names kept for code that reads a single section's spec.
+TOP_LEVEL = SECTIONS[""]
+META_KEYS = SECTIONS["meta"]
+PIPELINE_KEYS = SECTIONS["data_pipeline"]
+NODE_KEYS = SECTIONS["data_pipeline.transforms.*"]
 
 _LAUNCHERS = ("local", "slurm")
 
@@ -78,27 +100,23 @@ def validate_config(data: Any, source: Path | str | None = None) -> None:
     where = f"{source}: " if source else ""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}the config must evaluate to an object, got {_type_name(data)}")
-    _check_keys(data, TOP_LEVEL, "", where, hint="put settings of your own code under 'user: {...}'")
+    check_section(data, "", where=where, hint="put settings of your own code under 'user: {...}'")
     meta = data.get("meta") or {}
-    _check_keys(meta, META_KEYS, "meta", where)
+    check_section(meta, "meta", where=where)
     if "logger_enable" in meta and not all(isinstance(x, str) for x in meta["logger_enable"]):
         raise ConfigError(f"{where}meta.logger_enable: expected a list of logger names, got {meta['logger_enable']!r}")
     if "user_modules" in meta and not all(isinstance(x, str) for x in meta["user_modules"]):
         raise ConfigError(f"{where}meta.user_modules: expected a list of module names, got {meta['user_modules']!r}")
-    if meta.get("launcher", "local") not in _LAUNCHERS:
-        raise ConfigError(
-            f"{where}meta.launcher: unknown launcher {meta['launcher']!r}{did_you_mean(meta['launcher'], _LAUNCHERS)}",
-            hint=f"valid launchers: {', '.join(_LAUNCHERS)}",
-        )
+    check_choice(meta.get("launcher", "local"), _LAUNCHERS, "meta.launcher", what="launcher", where=where)
     pipeline = data.get("data_pipeline")
     if pipeline is None:
         return
-    _check_keys(pipeline, PIPELINE_KEYS, "data_pipeline", where)
+    check_section(pipeline, "data_pipeline", where=where)
     for node, spec in (pipeline.get("transforms") or {}).items():
         path = f"data_pipeline.transforms.{node}"
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}{path}: a node must be an object with transform_name, got {_type_name(spec)}")
-        _check_keys(spec, NODE_KEYS, path, where)
+        check_section(spec, "data_pipeline.transforms.*", path=path, where=where)
         if "transform_name" not in spec:
             raise ConfigError(
                 f"{where}{path}: missing 'transform_name'", hint="name a registered transform or a dotted path"
@@ -108,22 +126,32 @@ def validate_config(data: Any, source: Path | str | None = None) -> None:
             raise ConfigError(f"{where}{path}.input_node: expected node names, got {inputs!r}")
 
 
-def _check_keys(section: Any, spec: dict[str, Types], path: str, where: str, hint: str | None = None) -> None:
+def check_section(
+    section: Any, name: str, *, path: str | None = None, where: str = "", hint: str | None = None
+) -> None:
+    """Check the keys and value types of one section against ``SECTIONS[name]``.
+
+    ``path`` is the section's key path in messages (default: ``name``), ``where`` a prefix such as
+    the config file.
+
+    >>> check_section({"batch_size": 32, "data_node": "output:X"}, "train")
+    >>> check_section({"batch_size": True}, "train")
+    Traceback (most recent call last):
+    ...
+    runway_for_ml.errors.ConfigError: train.batch_size: expected an integer, got a boolean true
+    """
+    spec = SECTIONS[name]
+    path = name if path is None else path
     if not isinstance(section, dict):
-        raise ConfigError(f"{where}{path}: expected an object, got {_type_name(section)}")
+        raise ConfigError(f"{where}{path or 'the config'}: expected an object, got {_type_name(section)}")
+    check_keys(section, spec, path, where=where, hint=hint)
     for key, value in section.items():
-        key_path = f"{path}.{key}" if path else key
-        if key not in spec:
-            suggestion = did_you_mean(key, spec)
-            raise ConfigError(
-                f"{where}{key_path}: unknown key{suggestion}",
-                hint=(hint + "; " if hint and not suggestion else "") + f"valid keys here: {', '.join(sorted(spec))}",
-            )
         expected = spec[key]
         # bool is an int in Python; a seed of `true` is still wrong.
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            key_path = f"{path}.{key}" if path else key
             raise ConfigError(
-                f"{where}{key_path}: expected {_names(expected)}, got {_type_name(value)} {_short(value)}",
+                f"{where}{key_path}: expected {_names(expected)}, got {_type_name(value)} {_short(value)}"
             )
 
 

@@ -5,8 +5,8 @@ stage and are checked here, declaratively, before any version folder is created 
 Free-form sub-sections (``init_kwargs``, ``model_config``, ``trainer_paras``, ...) are only
 type-checked: they go to user code and to Lightning unchanged.
 
->>> validate_sections({"train": {"batch_size": 32}})
->>> validate_sections({"train": {"batchsize": 32}})
+>>> validate_sections({"train": {"data_node": "output:Split", "batch_size": 32}})
+>>> validate_sections({"train": {"data_node": "output:Split", "batchsize": 32}})
 Traceback (most recent call last):
 ...
 runway_for_ml.errors.ConfigError: train.batchsize: unknown key (did you mean 'batch_size'?)
@@ -18,66 +18,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runway_for_ml.errors import ConfigError, did_you_mean
+from runway_for_ml.config.schema import check_section
+from runway_for_ml.errors import ConfigError, check_keys
 
-__all__ = ["SECTION_KEYS", "data_source", "validate_sections"]
+__all__ = ["EXPERIMENT_SECTIONS", "data_source", "validate_sections"]
 
-_NONE = type(None)
-# section -> key -> accepted types
-SECTION_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
-    "executor": {"ExecutorClass": (str,), "init_kwargs": (dict, _NONE), "model_config": (dict, _NONE)},
-    "train": {
-        "data_node": (str,),
-        "splits": (dict,),
-        "batch_size": (int,),
-        "dataloader_workers": (int,),
-        "torch_num_threads": (int, _NONE),
-        "trainer_paras": (dict,),
-        "optimizer_config": (dict,),
-        "model_checkpoint_callback_paras": (dict, _NONE),
-        "early_stopping": (dict, bool, _NONE),
-    },
-    "test": {
-        "data_node": (str,),
-        "splits": (dict,),
-        "split": (str,),
-        "batch_size": (int,),
-        "checkpoint": (str,),
-    },
-    "eval": {"metrics": (list,), "key_metric": (str, _NONE)},
-}
+#: The sections this stage owns; their keys and types are in the one table, ``config.schema.SECTIONS``.
+EXPERIMENT_SECTIONS = ("executor", "train", "test", "eval")
 _SPLIT_REF_KEYS = ("node", "split")
 _CHECKPOINT_PARAS_FORCED = ("dirpath",)
-
-
-def _type_names(types: tuple[type, ...]) -> str:
-    return " or ".join(
-        "null" if t is _NONE else {"dict": "object", "str": "string", "int": "integer"}.get(t.__name__, t.__name__)
-        for t in types
-    )
 
 
 def validate_sections(config: Mapping[str, Any], source: str | None = None) -> None:
     """Raise :class:`ConfigError` at the first unknown key or wrong type in the experiment sections."""
     where = f"{source}: " if source else ""
-    for section, spec in SECTION_KEYS.items():
+    for section in EXPERIMENT_SECTIONS:
         value = config.get(section)
         if value is None:
             continue
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}{section}: expected an object, found {type(value).__name__}")
-        for key, item in value.items():
-            path = f"{section}.{key}"
-            if key not in spec:
-                raise ConfigError(
-                    f"{where}{path}: unknown key{did_you_mean(key, spec)}",
-                    hint=f"valid keys here: {', '.join(sorted(spec))}",
-                )
-            # bool is an int in Python; a batch size of `true` is still a mistake.
-            if not isinstance(item, spec[key]) or (isinstance(item, bool) and bool not in spec[key]):
-                raise ConfigError(f"{where}{path}: expected {_type_names(spec[key])}, found {item!r}")
+        check_section(value, section, where=where)
         for split, ref in (value.get("splits") or {}).items():
-            _check_split_ref(ref, f"{where}{section}.splits.{split}")
+            _check_split_ref(ref, f"{section}.splits.{split}", where)
     paras = (config.get("train") or {}).get("model_checkpoint_callback_paras") or {}
     for key in _CHECKPOINT_PARAS_FORCED:
         if key in paras:
@@ -94,16 +55,12 @@ def validate_sections(config: Mapping[str, Any], source: str | None = None) -> N
         )
 
 
-def _check_split_ref(ref: Any, path: str) -> None:
+def _check_split_ref(ref: Any, path: str, where: str) -> None:
     if isinstance(ref, str):
         return
     if not isinstance(ref, dict) or "node" not in ref:
-        raise ConfigError(f"{path}: expected a node name or {{node, split}}, found {ref!r}")
-    for key in ref:
-        if key not in _SPLIT_REF_KEYS:
-            raise ConfigError(
-                f"{path}.{key}: unknown key{did_you_mean(key, _SPLIT_REF_KEYS)}", hint="valid keys: node, split"
-            )
+        raise ConfigError(f"{where}{path}: expected a node name or {{node, split}}, found {ref!r}")
+    check_keys(ref, _SPLIT_REF_KEYS, path, where=where)
 
 
 def data_source(config: Mapping[str, Any], stage: str = "train") -> dict[str, dict[str, str | None]]:

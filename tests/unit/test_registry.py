@@ -1,6 +1,6 @@
 import pytest
 
-from runway_for_ml.errors import RunwayError, did_you_mean
+from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 from runway_for_ml.registry import Registry
 
 
@@ -56,3 +56,34 @@ def test_bad_dotted_paths():
 
 def test_did_you_mean_is_empty_when_nothing_is_close():
     assert did_you_mean("zzz", ["process:Split"]) == ""
+
+
+def test_base_class_is_enforced_on_register_and_on_dotted_paths():
+    class Base:
+        pass
+
+    reg = Registry("executor", base=Base)
+    with pytest.raises(RunwayError, match="cannot register .* as a executor: it must be a subclass of Base"):
+        reg.register(type("Loose", (), {}))
+    with pytest.raises(
+        ConfigError, match=r"executor.ExecutorClass: executor 'collections.OrderedDict' is .*not a Base"
+    ):
+        reg.get("collections.OrderedDict", where="executor.ExecutorClass")
+
+
+def test_unknown_name_written_once_with_the_key_and_the_registry_hint():
+    reg = Registry("logger", hint="available loggers: {names}")
+    reg.register(lambda: None, name="csv")
+    reg.register(lambda: None, name="tensorboard")
+    with pytest.raises(ConfigError) as info:
+        reg.check("tensorbord", where="meta.logger_enable")
+    assert str(info.value) == (
+        "meta.logger_enable: unknown logger 'tensorbord' (did you mean 'tensorboard'?)\n"
+        "  hint: available loggers: csv, tensorboard"
+    )
+    reg.check("csv")
+    reg.check("pkg.mod.Thing")  # a dotted path is imported by get(), not by check()
+    # Without a config key the error is a plain RunwayError (not a config problem).
+    with pytest.raises(RunwayError) as info:
+        reg.get("nope")
+    assert not isinstance(info.value, ConfigError)
