@@ -19,7 +19,7 @@ setup(
     packages=[*find_packages(include=["runway_for_ml", "runway_for_ml.*"]), "runway_for_ml.project_template"],
     package_dir={"runway_for_ml.project_template": "project_template"},
     include_package_data=True,
-    package_data={"runway_for_ml": ["py.typed"], "runway_for_ml.project_template": ["**/*", "**/.*", ".*", "*"]},
+    package_data={"runway_for_ml": ["py.typed"], "runway_for_ml.serving": ["ui.html"], "runway_for_ml.project_template": ["**/*", "**/.*", ".*", "*"]},
     install_requires=[
         # A range, not a pin: users with GPUs pick their own CUDA build. The Makefile pins the CPU wheel.
         "torch>=2.1,<3",

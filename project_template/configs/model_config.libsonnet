@@ -51,4 +51,29 @@
     ],
     key_metric: 'accuracy',
   },
+  // `runway serve digits` answers HTTP requests with this model (docs/serving.md). Inputs are raw
+  // examples, as the loader produces them; the pipeline's standardisation is applied as at training.
+  serve: {
+    commands: {
+      classify: {
+        description: 'Which digit (0-9) is this 8x8 image?',
+        inputs: {
+          pixels: {
+            type: 'vector',
+            length: 64,
+            optional: true,
+            samplingMean: 4,
+            samplingStd: 6,
+            description: '8x8 pixel values row by row, 0 (blank) to 16 (ink)',
+          },
+          // An alternative to pixels: a grayscale image (bright ink on dark), resized to 8x8, 0-255 -> 0-16.
+          image: { type: 'image', channels: 1, width: 8, height: 8, optional: true, column: 'pixels', scale: 16 },
+        },
+        outputs: {
+          label: { type: 'category', oneOf: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], column: 'prediction' },
+          probabilities: { type: 'vector', length: 10, description: 'one probability per digit' },
+        },
+      },
+    },
+  },
 }

@@ -39,11 +39,17 @@ class StandardizeColumn(HFDatasetTransform):
         if self.fit_split not in data:
             raise KeyError(f"fit_split '{self.fit_split}' is not a split of the input (splits: {list(data)})")
 
+    def fit_examples(self, data: Any) -> None:
+        """Learn the statistics from the input's ``fit_split`` (``runway serve`` calls it once, too)."""
+        self.mean, self.std = column_mean_std(data[self.fit_split], self.column)
+
+    def transform_examples(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Standardise a batch of rows (a dict of columns); ``runway serve`` applies it to each request."""
+        values = np.asarray(batch[self.column], dtype=np.float32)
+        return {self.column: (values - self.mean) / self.std}
+
     def _call(self, data: Any) -> Any:
-        mean, std = column_mean_std(data[self.fit_split], self.column)
-
-        def scale(batch: dict[str, Any]) -> dict[str, Any]:
-            values = np.asarray(batch[self.column], dtype=np.float32)
-            return {self.column: (values - mean) / std}
-
-        return data.map(scale, batched=True)
+        # Training and serving share these two methods, so a served example is scaled exactly as the
+        # training data was.
+        self.fit_examples(data)
+        return data.map(self.transform_examples, batched=True)

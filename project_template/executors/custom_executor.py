@@ -61,7 +61,12 @@ class DigitsExecutor(BaseExecutor):
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         logits = self(batch[self.input_column])
-        out = {"prediction": logits.argmax(dim=-1), "confidence": logits.softmax(dim=-1).max(dim=-1).values}
+        probabilities = logits.softmax(dim=-1)
+        out = {
+            "prediction": logits.argmax(dim=-1),
+            "confidence": probabilities.max(dim=-1).values,
+            "probabilities": probabilities,
+        }
         if self.label_column in batch:
             out["target"] = batch[self.label_column].long()
         return out

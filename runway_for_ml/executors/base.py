@@ -311,6 +311,22 @@ class BaseExecutor(pl.LightningModule):
             if torch.cuda.is_available() and torch.cuda.is_initialized():
                 torch.cuda.manual_seed_all(step_seed)
 
+    # ------------------------------------------------------------ serving
+
+    def serve_step(self, inputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Answer a batch of served examples: ``runway serve`` calls it with rows shaped like the data
+        node's rows (the pipeline's per-example transforms already applied) and reads the returned
+        per-sample columns (e.g. ``prediction``, ``probabilities``) into the outputs of ``serve:``.
+
+        Default: ``collate_fn`` on the rows, then ``predict_step`` on the model's device without
+        gradients, as ``runway-infer`` runs it. A text classifier's ``collate_fn`` tokenises the
+        ``text`` column, so it serves ``{"text": ...}`` unchanged.
+        """
+        batch = self.collate_fn(list(inputs))
+        batch = self.transfer_batch_to_device(batch, self.device, 0)
+        with torch.inference_mode():
+            return self.predict_step(batch, 0)
+
     def log_metrics(self, metrics: Mapping[str, Any], prefix: str = "", **log_kwargs: Any) -> None:
         """``self.log`` every scalar in ``metrics`` (per-class lists become ``name_0``, ``name_1``, ...).
 

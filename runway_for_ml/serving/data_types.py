@@ -121,7 +121,7 @@ class BaseType:
         return f"{self.type_name}({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items() if k != 'type')})"
 
 
-class number(BaseType):  # noqa: N801 - the SDK's lowercase names are the contract
+class number(BaseType):  # the SDK's lowercase names are the contract
     """A number with optional ``min``/``max`` bounds and a UI ``step``."""
 
     type_name = "number"
@@ -132,8 +132,8 @@ class number(BaseType):  # noqa: N801 - the SDK's lowercase names are the contra
         description: str | None = None,
         default: float | None = None,
         step: float | None = None,
-        min: float | None = None,  # noqa: A002 - SDK argument names
-        max: float | None = None,  # noqa: A002
+        min: float | None = None,  # SDK argument names
+        max: float | None = None,
         optional: bool = False,
     ) -> None:
         super().__init__(description, default, optional)
@@ -153,7 +153,7 @@ class number(BaseType):  # noqa: N801 - the SDK's lowercase names are the contra
         return value if isinstance(value, int) else float(value)
 
 
-class text(BaseType):  # noqa: N801
+class text(BaseType):
     """A string with optional ``minLength`` / ``maxLength``."""
 
     type_name = "text"
@@ -183,7 +183,7 @@ class text(BaseType):  # noqa: N801
         return str(_to_python(value))
 
 
-class category(BaseType):  # noqa: N801
+class category(BaseType):
     """One of ``choices`` (descriptor field ``oneOf``)."""
 
     type_name = "category"
@@ -218,7 +218,7 @@ class category(BaseType):  # noqa: N801
         raise ValueError(f"output {self.name!r}: {value!r} is neither one of {self.choices} nor an index into them")
 
 
-class boolean(BaseType):  # noqa: N801
+class boolean(BaseType):
     """``true`` or ``false``."""
 
     type_name = "boolean"
@@ -232,7 +232,7 @@ class boolean(BaseType):  # noqa: N801
         return bool(_to_python(value))
 
 
-class vector(BaseType):  # noqa: N801
+class vector(BaseType):
     """A fixed-``length`` list of numbers, decoded to a float32 numpy array.
 
     ``samplingMean`` / ``samplingStd`` tell a client how to draw a random vector (e.g. a latent).
@@ -276,7 +276,7 @@ class vector(BaseType):  # noqa: N801
         return [float(v) for v in _to_python(value)]
 
 
-class array(BaseType):  # noqa: N801
+class array(BaseType):
     """A list of ``item_type`` values (descriptor ``itemType``) with optional length bounds."""
 
     type_name = "array"
@@ -323,7 +323,7 @@ def _decode_base64(value: str, what: str, name: str) -> tuple[str, bytes]:
         raise InvalidArgumentError(name, f"the {what} is not valid base64 ({exc})") from exc
 
 
-class image(BaseType):  # noqa: N801
+class image(BaseType):
     """An image sent and returned as a base64 data URI (PNG or JPEG).
 
     Decoded to a ``PIL.Image`` in the mode of ``channels`` (1: ``L``, 3: ``RGB``, 4: ``RGBA``). With a
@@ -413,7 +413,7 @@ class image(BaseType):  # noqa: N801
         return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-class file(BaseType):  # noqa: N801
+class file(BaseType):
     """A file sent and returned as a base64 data URI; decoded to ``bytes``.
 
     ``extension`` (e.g. ``".csv"``) is shown to clients; it is not checked against the content.
@@ -437,7 +437,7 @@ class file(BaseType):  # noqa: N801
         return "data:application/octet-stream;base64," + base64.b64encode(bytes(value)).decode("ascii")
 
 
-class any(BaseType):  # noqa: N801, A001 - the SDK's name
+class any(BaseType):  # the SDK's name
     """Any JSON value, passed through unchanged."""
 
     type_name = "any"

@@ -108,7 +108,7 @@ class Command:
                 raise InferenceError(f"command {self.name!r} returned no output {name!r}")
             try:
                 out[name] = data_type.serialize(result[name])
-            except Exception as exc:  # noqa: BLE001 - any encoding failure is the model's, answered as 500
+            except Exception as exc:  # any encoding failure is the model's, answered as 500
                 raise InferenceError(f"command {self.name!r}: cannot encode output {name!r}: {exc}") from exc
         return out
 
@@ -252,7 +252,7 @@ class RunwayModel:
                     results.append(command.fn(self.model, inputs))
                 except ServingError as exc:
                     results.append(exc)
-                except Exception as exc:  # noqa: BLE001 - one failed request must not fail the others
+                except Exception as exc:  # one failed request must not fail the others
                     error = InferenceError(f"{type(exc).__name__}: {exc}")
                     error.__cause__ = exc
                     results.append(error)

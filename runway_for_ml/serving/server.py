@@ -132,7 +132,7 @@ class ServingApp:
         try:
             self.model.run_setup(self.model_options)
             self.metrics.ready = 1
-        except BaseException as exc:  # noqa: BLE001 - reported, and the server decides whether to exit
+        except BaseException as exc:  # reported, and the server decides whether to exit
             self.model.status, self.model.setup_error = "FAILED", exc
             sys.stderr.write(f"[serve] setup failed: {exc}\n")
             if self.config.debug:
@@ -157,7 +157,7 @@ class ServingApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
-                except Exception as exc:  # noqa: BLE001 - reported to uvicorn, which exits
+                except Exception as exc:  # reported to uvicorn, which exits
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
@@ -186,7 +186,7 @@ class ServingApp:
             status, body, content_type = response.status, response.body, response.content_type
         except ServingError as exc:
             status, body, content_type = exc.code, _json(exc.to_response(self.config.debug)), "application/json"
-        except Exception as exc:  # noqa: BLE001 - a bug in a handler is a 500, never a dropped connection
+        except Exception as exc:  # a bug in a handler is a 500, never a dropped connection
             wrapped = ServingError(f"{type(exc).__name__}: {exc}")
             wrapped.__cause__ = exc
             status, body, content_type = 500, _json(wrapped.to_response(self.config.debug)), "application/json"

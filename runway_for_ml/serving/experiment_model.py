@@ -1,0 +1,317 @@
+"""A trained experiment as a served model, from its config's ``serve:`` section; no model file needed.
+
+::
+
+    serve: {
+      commands: {
+        classify: {
+          description: 'Which digit is this 8x8 image?',
+          inputs: {
+            // Each input fills the pipeline column of its name (or `column`). Inputs filling the same
+            // column are alternatives: one of them must be given.
+            pixels: { type: 'vector', length: 64, optional: true },
+            image: { type: 'image', channels: 1, width: 8, height: 8, optional: true, column: 'pixels', scale: 16 },
+          },
+          outputs: {
+            // Each output reads a column of the executor's serve_step (default: its own name).
+            label: { type: 'category', oneOf: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], column: 'prediction' },
+            probabilities: { type: 'vector', length: 10 },
+          },
+        },
+      },
+      max_batch_size: 32,        // optional server defaults, overridden by runway serve's flags
+    }
+
+A request's inputs become one raw example row, the data pipeline's per-example transforms run on it
+(:class:`~runway_for_ml.serving.preprocess.ExamplePreprocessor`, with the statistics of training),
+and the executor's ``serve_step(rows)`` answers a whole batch at once.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runway_for_ml.errors import ConfigError, RunwayError, check_keys
+from runway_for_ml.serving.data_types import BaseType, category, descriptor_type
+from runway_for_ml.serving.exceptions import InvalidArgumentError, MissingInputError
+from runway_for_ml.serving.model import RESERVED_ROUTES, RunwayModel
+
+__all__ = [
+    "SERVE_KEYS",
+    "CommandSpec",
+    "ServeSpec",
+    "build_experiment_model",
+    "load_experiment",
+    "model_from_spec",
+    "parse_serve_section",
+    "serve_spec_of",
+]
+
+SERVE_KEYS = ("description", "commands", "max_batch_size", "batch_timeout_ms", "workers", "request_timeout_s", "port")
+_COMMAND_KEYS = ("description", "inputs", "outputs")
+_EXAMPLE = (
+    "serve: { commands: { classify: { inputs: { pixels: { type: 'vector', length: 64 } }, "
+    "outputs: { label: { type: 'category', oneOf: [0, 1], column: 'prediction' } } } } }"
+)
+
+
+@dataclass
+class CommandSpec:
+    """One served command of an experiment: typed inputs and outputs and the columns they map to."""
+
+    name: str
+    description: str | None
+    inputs: dict[str, BaseType]
+    outputs: dict[str, BaseType]
+    input_columns: dict[str, str]
+    input_scale: dict[str, float]
+    output_columns: dict[str, str]
+
+    def check_alternatives(self, values: dict[str, Any]) -> None:
+        """Every column gets exactly one value: inputs filling the same column are alternatives."""
+        by_column: dict[str, list[str]] = {}
+        for name, column in self.input_columns.items():
+            by_column.setdefault(column, []).append(name)
+        for names in by_column.values():
+            given = [n for n in names if n in values]
+            if len(given) > 1:
+                raise InvalidArgumentError(given[1], f"give either {' or '.join(repr(n) for n in names)}, not both")
+            if not given:
+                if len(names) == 1:
+                    raise MissingInputError(names[0])
+                raise MissingInputError(" or ".join(names))
+
+    def to_row(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Decoded inputs -> one raw example row (images become arrays in 0..scale, flattened for vectors)."""
+        import numpy as np
+
+        row: dict[str, Any] = {}
+        for name, value in values.items():
+            data_type = self.inputs[name]
+            if data_type.type_name == "image":
+                array = np.asarray(value, dtype=np.float32) / 255.0 * self.input_scale.get(name, 1.0)
+                value = array.reshape(-1) if _fills_vector(self, name) else array
+            row[self.input_columns[name]] = value
+        return row
+
+
+def _fills_vector(spec: CommandSpec, name: str) -> bool:
+    column = spec.input_columns[name]
+    return any(spec.input_columns[n] == column and t.type_name == "vector" for n, t in spec.inputs.items())
+
+
+@dataclass
+class ServeSpec:
+    """The validated ``serve:`` section."""
+
+    commands: dict[str, CommandSpec]
+    description: str | None = None
+    server: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_serve_section(section: Any, where: str = "") -> ServeSpec:
+    """Validate a ``serve:`` section; an unknown key, data type or field is a ConfigError naming its path."""
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where}serve must be an object", hint=_EXAMPLE)
+    check_keys(section, SERVE_KEYS, "serve", where=where)
+    commands = section.get("commands")
+    if not isinstance(commands, Mapping) or not commands:
+        raise ConfigError(f"{where}serve.commands is missing or empty", hint=_EXAMPLE)
+    specs: dict[str, CommandSpec] = {}
+    for name, body in commands.items():
+        path = f"serve.commands.{name}"
+        if name in RESERVED_ROUTES or "/" in str(name):
+            raise ConfigError(
+                f"{where}{path}: '{name}' is a reserved route",
+                hint=f"reserved: {', '.join(sorted(RESERVED_ROUTES - {''}))}",
+            )
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"{where}{path} must be an object with inputs and outputs", hint=_EXAMPLE)
+        check_keys(body, _COMMAND_KEYS, path, where=where)
+        inputs, outputs, in_cols, scales, out_cols = {}, {}, {}, {}, {}
+        for kind in ("inputs", "outputs"):
+            entries = body.get(kind)
+            if not isinstance(entries, Mapping) or not entries:
+                raise ConfigError(f"{where}{path}.{kind} is missing or empty", hint=_EXAMPLE)
+            for key, descriptor in entries.items():
+                key_path = f"{path}.{kind}.{key}"
+                extra = ("column", "scale") if kind == "inputs" else ("column",)
+                try:
+                    data_type = descriptor_type(descriptor, key_path, extra_keys=extra).named(str(key))
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}{exc.message}", hint=exc.hint) from exc
+                column = descriptor.get("column", key)
+                if not isinstance(column, str) or not column:
+                    raise ConfigError(f"{where}{key_path}.column must be a column name")
+                if kind == "inputs":
+                    inputs[key], in_cols[key] = data_type, column
+                    if "scale" in descriptor:
+                        if data_type.type_name != "image" or not isinstance(descriptor["scale"], (int, float)):
+                            raise ConfigError(f"{where}{key_path}.scale: a number, allowed on image inputs only")
+                        scales[key] = float(descriptor["scale"])
+                else:
+                    outputs[key], out_cols[key] = data_type, column
+        specs[str(name)] = CommandSpec(str(name), body.get("description"), inputs, outputs, in_cols, scales, out_cols)
+    server = {k: section[k] for k in SERVE_KEYS if k in section and k not in ("description", "commands")}
+    return ServeSpec(specs, section.get("description"), server)
+
+
+def load_experiment(ref: str | Path, project_root: Path | None = None) -> Any:
+    """``Experiment.load`` plus the checks serving needs: a version still training is refused."""
+    from runway_for_ml.experiment.experiment import Experiment
+
+    exp = Experiment.load(str(ref) if not isinstance(ref, Path) else ref, project_root=project_root)
+    status = exp.manifest.get("status")
+    if status in ("created", "running"):
+        raise RunwayError(
+            f"{exp.version_name} is still training (status: {status})",
+            hint=f"wait for it to finish, or serve the latest completed version: runway serve {exp.name}",
+        )
+    return exp
+
+
+def serve_spec_of(exp: Any) -> ServeSpec:
+    """The version's ``serve:`` section; a version trained before the section existed uses the experiment's file."""
+    section = exp.config.get("serve")
+    where = f"{exp.layout.config_path}: "
+    if section is None and exp.project_root is not None:
+        from runway_for_ml.config import load_config
+
+        config_file = Path(exp.project_root) / "configs" / "experiments" / f"{exp.name}.jsonnet"
+        if config_file.is_file():
+            section = load_config(config_file, project_root=exp.project_root).data.get("serve")
+            where = f"{config_file}: "
+    if section is None:
+        raise ConfigError(
+            f"{exp.version_name} has no serve: section, so runway does not know which commands to serve",
+            hint=f"add one to configs/experiments/{exp.name}.jsonnet, e.g. {_EXAMPLE}",
+        )
+    return parse_serve_section(section, where)
+
+
+class ServedExperiment:
+    """What setup returns: the executor in eval mode, the preprocessor, and a lock-free batch entry."""
+
+    def __init__(self, exp: Any, checkpoint: str, device: str | None) -> None:
+        import torch
+
+        from runway_for_ml.experiment.runtime import apply_thread_settings
+
+        apply_thread_settings(exp.config)
+        if device in (None, "auto"):
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        self.executor = exp.load_model(checkpoint, device=device)
+        self.executor.eval()
+        self.preprocess = _ExamplePreprocessorLazy(exp)
+        self.checkpoint = str(exp.checkpoint(checkpoint))
+        if not callable(getattr(self.executor, "serve_step", None)):
+            raise RunwayError(
+                f"executor {type(self.executor).__name__} has no serve_step(rows)",
+                hint="derive it from runway_for_ml.BaseExecutor, or define serve_step(rows) -> dict of columns",
+            )
+
+    def answer(self, spec: CommandSpec, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        rows = self.preprocess([spec.to_row(values) for values in batch])
+        columns = self.executor.serve_step(rows)
+        if not isinstance(columns, Mapping):
+            raise TypeError(f"serve_step returned {type(columns).__name__}, not a dict of columns")
+        host = {name: _to_host(value) for name, value in columns.items()}
+        out: list[dict[str, Any]] = []
+        for i in range(len(batch)):
+            result: dict[str, Any] = {}
+            for name, column in spec.output_columns.items():
+                if column not in host:
+                    raise KeyError(
+                        f"output {name!r} reads column {column!r}, but serve_step returned {sorted(host)}; "
+                        f"set serve.commands.{spec.name}.outputs.{name}.column"
+                    )
+                result[name] = host[column][i]
+            out.append(result)
+        return out
+
+
+class _ExamplePreprocessorLazy:
+    """Builds the preprocessor on first use, once (reads the pipeline cache), thread-safely."""
+
+    def __init__(self, exp: Any) -> None:
+        self.exp = exp
+        self._lock = threading.Lock()
+        self._pre: Any = None
+
+    def build(self) -> Any:
+        if self._pre is None:
+            with self._lock:
+                if self._pre is None:
+                    from runway_for_ml.serving.preprocess import ExamplePreprocessor
+
+                    self._pre = ExamplePreprocessor(self.exp.resolved_config, self.exp.project_root)
+        return self._pre
+
+    def __call__(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.build()(rows)
+
+
+def _to_host(value: Any) -> Any:
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return value
+
+
+def model_from_spec(name: str, spec: ServeSpec, checkpoint: str = "best") -> RunwayModel:
+    """A :class:`RunwayModel` with the ``checkpoint`` option and the commands of ``spec`` (no setup yet).
+
+    The command functions expect the model object to be a :class:`ServedExperiment`.
+    """
+    choices = ["best", "last"] if checkpoint in ("best", "last") else [checkpoint, "best", "last"]
+    model = RunwayModel(name, spec.description or f"{name}, served by runway_for_ml")
+    model.options = {
+        "checkpoint": category(description="which checkpoint to load", choices=choices, default=checkpoint).named(
+            "checkpoint"
+        )
+    }
+    for command_name, command_spec in spec.commands.items():
+
+        def answer(
+            served: ServedExperiment, batch: list[dict[str, Any]], command_spec: CommandSpec = command_spec
+        ) -> Any:
+            return served.answer(command_spec, batch)
+
+        model.command(
+            command_name,
+            inputs=command_spec.inputs,
+            outputs=command_spec.outputs,
+            description=command_spec.description,
+            batched=True,
+        )(answer)
+        model.commands[command_name].check = command_spec.check_alternatives
+    return model
+
+
+def build_experiment_model(exp: Any, *, checkpoint: str = "best", device: str | None = None) -> RunwayModel:
+    """A :class:`RunwayModel` serving ``exp`` (an ``Experiment``) by its ``serve:`` section.
+
+    Everything that can be checked without loading the model is checked now (the ``serve:`` section,
+    the checkpoint), so that ``runway serve`` fails before it binds a port.
+    """
+    spec = serve_spec_of(exp)
+    exp.checkpoint(checkpoint)
+    model = model_from_spec(exp.version_name, spec, checkpoint)
+    model.info = {"experiment": exp.name, "version": exp.version_name}
+
+    def setup(opts: dict[str, Any]) -> ServedExperiment:
+        served = ServedExperiment(exp, opts["checkpoint"], device)
+        # Fit the preprocessing (reads the pipeline cache) before the server says RUNNING.
+        served.preprocess.build()
+        model.info["checkpoint"] = served.checkpoint
+        model.info["device"] = served.device
+        sys.stderr.write(f"[serve] {exp.version_name}: {served.checkpoint} on {served.device}\n")
+        return served
+
+    model.setup_fn = setup
+    return model
