@@ -59,6 +59,11 @@ class DigitsExecutor(BaseExecutor):
             "val_accuracy", self.val_accuracy, prog_bar=True, batch_size=len(target), metric_attribute="val_accuracy"
         )
 
+    def embed_step(self, batch: dict) -> torch.Tensor:
+        # What `runway embed` plots and PredictWithExperiment(outputs: ['embedding']) adds: the MLP's
+        # penultimate layer.
+        return self.model.embed(batch[self.input_column])
+
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         logits = self(batch[self.input_column])
         probabilities = logits.softmax(dim=-1)

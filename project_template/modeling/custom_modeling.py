@@ -27,3 +27,7 @@ class DigitsMLP(nn.Module):
 
     def forward(self, x):
         return self.net(x.float().flatten(1))
+
+    def embed(self, x):
+        """The penultimate layer (the last hidden layer's activations): ``[B, hidden_dims[-1]]``."""
+        return self.net[:-1](x.float().flatten(1))

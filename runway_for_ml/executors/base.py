@@ -311,6 +311,43 @@ class BaseExecutor(pl.LightningModule):
             if torch.cuda.is_available() and torch.cuda.is_initialized():
                 torch.cuda.manual_seed_all(step_seed)
 
+    # ------------------------------------------------------------ embeddings
+
+    def embed_step(self, batch: Any) -> torch.Tensor:
+        """One vector per sample, ``[B, D]``: what ``runway embed`` plots and ``PredictWithExperiment`` adds.
+
+        Default: the input of the model's last ``nn.Linear`` layer (the penultimate layer of a
+        classifier), captured while ``predict_step`` runs. Override it for other models, e.g. the
+        pooled last hidden state of a transformers encoder or the output of a seq2seq encoder::
+
+            def embed_step(self, batch):
+                hidden = self.model(**batch["inputs"]).last_hidden_state        # [B, T, H]
+                mask = batch["inputs"]["attention_mask"].unsqueeze(-1)
+                return (hidden * mask).sum(1) / mask.sum(1)
+        """
+        last = None
+        for module in self.modules():
+            if isinstance(module, torch.nn.Linear):
+                last = module
+        if last is None:
+            raise RunwayError(
+                f"executor {type(self).__name__} has no nn.Linear layer to take embeddings from",
+                hint="override embed_step(self, batch) to return a [batch, dim] tensor",
+            )
+        captured: list[torch.Tensor] = []
+        handle = last.register_forward_pre_hook(lambda _module, args: captured.append(args[0]))
+        try:
+            self.predict_step(batch, 0)
+        finally:
+            handle.remove()
+        if not captured:
+            raise RunwayError(
+                f"executor {type(self).__name__}: predict_step did not run its last nn.Linear layer",
+                hint="override embed_step(self, batch) to return a [batch, dim] tensor",
+            )
+        # The first call in the batch: a layer reused inside one step is not a penultimate layer.
+        return captured[0].flatten(1)
+
     # ------------------------------------------------------------ serving
 
     def serve_step(self, inputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

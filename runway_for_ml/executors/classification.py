@@ -12,7 +12,8 @@
     }
 
 It logs ``train_loss`` and ``val_loss`` / ``val_accuracy`` (torchmetrics) and its ``predict_step``
-returns ``prediction``, ``target`` (when the label column exists) and ``probabilities``.
+returns ``prediction``, ``target`` (when the label column exists) and ``probabilities``; its
+``embed_step`` returns the penultimate layer (the last hidden layer's activations).
 """
 
 from __future__ import annotations
@@ -160,6 +161,10 @@ class ClassificationExecutor(BaseExecutor):
         self.test_accuracy.update(logits, target)
         self.log("test_loss", loss, batch_size=len(target))
         self.log("test_accuracy", self.test_accuracy, batch_size=len(target), metric_attribute="test_accuracy")
+
+    def embed_step(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The penultimate layer: every layer of the network but the final classifier, ``[B, hidden]``."""
+        return self.net[:-1](self._column(batch, self.input_column).float().flatten(1))
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         probabilities = torch.softmax(self(self._column(batch, self.input_column)), dim=-1)

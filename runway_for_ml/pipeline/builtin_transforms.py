@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.pipeline.transform import (
+    TRANSFORMS,
     BaseTransform,
     HFDatasetTransform,
     _is_dataset,
@@ -385,3 +386,7 @@ class NormalizeColumns(HFDatasetTransform):
                 for row in data
             ]
         return data.map(scale, batched=True)
+
+
+# Built-in transforms that live in a higher layer: named here, imported on first use.
+TRANSFORMS.register_lazy("PredictWithExperiment", "runway_for_ml.experiment.chaining.PredictWithExperiment")

@@ -1,0 +1,502 @@
+"""Trained experiments as pipeline building blocks: the built-in transform ``PredictWithExperiment``.
+
+A node of one experiment's data pipeline runs another, already trained, experiment's model over its
+input and adds the model's outputs as columns: pseudo-labels, distillation targets, stacking,
+features from an encoder for a second model::
+
+    'process:Digits_V0_Embeddings': {
+      input_node: 'output:Normalised',
+      transform_name: 'PredictWithExperiment',
+      setup_kwargs: { experiment: 'digits', checkpoint: 'best', outputs: ['embedding', 'prediction'] },
+    },
+
+The node's cache key holds the resolved version (``digits`` means its latest completed version), the
+checkpoint's content hash and a hash of that version's resolved config, so retraining, switching
+checkpoints or a newer version make the node stale, and ``runway dag`` says why. The consuming
+version's manifest lists what it consumed (:func:`consumed_experiments`).
+
+``pipeline/`` sits below ``experiment/``: the pipeline's transform registry names this class with a
+lazy entry (its dotted path), imported only when a config uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from runway_for_ml.errors import RunwayError, did_you_mean
+from runway_for_ml.pipeline.transform import (
+    HFDatasetTransform,
+    _is_dataset,
+    _is_dataset_dict,
+    register_transform_functor,
+)
+
+__all__ = ["BUILTIN_OUTPUTS", "PredictWithExperiment", "checkpoint_sha256", "consumed_experiments"]
+
+TRANSFORM_NAME = "PredictWithExperiment"
+# Outputs every executor can give: predict_step's prediction / probabilities, embed_step's vectors.
+# Any other name must be a column that the executor's predict_step returns.
+BUILTIN_OUTPUTS = ("prediction", "probabilities", "embedding")
+_DEFAULT_BATCH_SIZE = 256
+_IMPORT_RE = re.compile(r"""import(?:str)?\s*['"]([^'"]+)['"]""")
+
+
+@register_transform_functor
+class PredictWithExperiment(HFDatasetTransform):
+    """Add a trained experiment's outputs (prediction, probabilities, embedding, ...) as columns.
+
+    Input and output: a ``Dataset`` or ``DatasetDict`` processed like the consumed experiment's own
+    data (same input columns). The model is loaded once per run and mapped over every split, on the
+    GPU when there is one.
+
+    setup_kwargs:
+        experiment: a version (``digits_V0``) or an experiment name (its latest completed version).
+        checkpoint: ``best`` (default) or ``last``.
+        outputs: list of output names (``prediction``, ``probabilities``, ``embedding``, or any column
+            the executor's ``predict_step`` returns), or a mapping ``{output: new_column_name}``.
+        batch_size: rows per model call (default: the experiment's ``test.batch_size``).
+        splits: the splits of a DatasetDict to process (default: all); the others pass through.
+        device: ``cuda``, ``cpu``, ... (default: ``cuda`` when available).
+    """
+
+    VERSION = "1"
+
+    def setup(
+        self,
+        experiment: str,
+        checkpoint: str = "best",
+        outputs: Sequence[str] | Mapping[str, str] | str = ("prediction",),
+        batch_size: int | None = None,
+        splits: Sequence[str] | str | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.experiment = _check_ref(experiment)
+        self.checkpoint = _check_checkpoint(checkpoint)
+        self.columns = _output_columns(outputs)
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise RunwayError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = batch_size
+        self.splits = [splits] if isinstance(splits, str) else (list(splits) if splits is not None else None)
+        self.device = device
+
+    # ----------------------------------------------------------------- cache key
+    @classmethod
+    def fingerprint_extra(cls, setup_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Resolved version, checkpoint content hash and config hash: retraining makes the node stale."""
+        ref = _check_ref(setup_kwargs.get("experiment"))
+        choice = _check_checkpoint(setup_kwargs.get("checkpoint", "best"))
+        exp = _load_experiment(ref)
+        ckpt = _checkpoint(exp, choice)
+        return {
+            "experiment": ref,
+            "version": exp.version_name,
+            "checkpoint": choice,
+            "checkpoint_file": ckpt.name,
+            "checkpoint_sha256": checkpoint_sha256(ckpt),
+            "config_sha256": hashlib.sha256(
+                json.dumps(exp.config, sort_keys=True, default=str).encode("utf-8")
+            ).hexdigest(),
+        }
+
+    @classmethod
+    def explain_fingerprint_extra(cls, old: Any, new: Any) -> list[str]:
+        """Say which of version / checkpoint / config changed, e.g. ``checkpoint of digits_V0 changed``."""
+        old, new = old or {}, new or {}
+        reasons = []
+        if old.get("version") != new.get("version"):
+            ref = new.get("experiment")
+            if ref and ref == old.get("experiment") and ref != new.get("version"):
+                reasons.append(f"experiment {ref} now resolves to {new.get('version')} (was {old.get('version')})")
+            else:
+                reasons.append(f"consumed experiment version: {old.get('version')} -> {new.get('version')}")
+            return reasons
+        version = new.get("version")
+        if old.get("checkpoint") != new.get("checkpoint"):
+            reasons.append(f"checkpoint of {version}: {old.get('checkpoint')} -> {new.get('checkpoint')}")
+        elif old.get("checkpoint_sha256") != new.get("checkpoint_sha256"):
+            reasons.append(f"checkpoint of {version} changed")
+        if old.get("config_sha256") != new.get("config_sha256"):
+            reasons.append(f"config of {version} changed")
+        return reasons
+
+    # ----------------------------------------------------------------- running
+    def _run(self, data: Any) -> Any:
+        if _is_dataset_dict(data):
+            names = list(data)
+            chosen = self.splits if self.splits is not None else names
+            for split in chosen:
+                if split not in data:
+                    raise RunwayError(
+                        f"splits: the input has no split '{split}'{did_you_mean(split, names)}; its splits: "
+                        + ", ".join(names)
+                    )
+            model = self._load_model()
+            out = type(data)(data)  # shallow copy: splits not listed pass through
+            for split in chosen:
+                out[split] = self._predict(model, data[split])
+            return out
+        if _is_dataset(data):
+            return self._predict(self._load_model(), data)
+        raise TypeError(f"PredictWithExperiment expects a datasets Dataset or DatasetDict, got {type(data).__name__}")
+
+    def _load_model(self) -> Any:
+        import torch
+
+        self.exp = _load_experiment(self.experiment)
+        _checkpoint(self.exp, self.checkpoint)
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return self.exp.load_model(self.checkpoint, device=device)
+
+    def _batch_size(self, model: Any) -> int:
+        if self.batch_size:
+            return self.batch_size
+        config = getattr(model, "config", None) or {}
+        test, train = config.get("test") or {}, config.get("train") or {}
+        return int(test.get("batch_size") or train.get("batch_size") or _DEFAULT_BATCH_SIZE)
+
+    def _predict(self, model: Any, dataset: Any) -> Any:
+        clash = [c for c in self.columns.values() if c in dataset.column_names]
+        if clash:
+            raise RunwayError(
+                f"outputs: column '{clash[0]}' already exists in the input (columns: {', '.join(dataset.column_names)})",
+                hint=f"name the new column with a mapping, e.g. outputs: {{ {_key_for(self.columns, clash[0])}: "
+                f"'{self.exp.name}_{clash[0]}' }}",
+            )
+        collected = run_model(
+            model,
+            dataset,
+            list(self.columns),
+            batch_size=self._batch_size(model),
+            where=f"{self.exp.version_name}'s executor {type(model).__name__}",
+        )
+        for output, column in self.columns.items():
+            dataset = dataset.add_column(column, to_arrow(collected[output]))
+        return dataset
+
+
+# --------------------------------------------------------------------- the model loop
+
+
+def run_model(
+    model: Any, dataset: Any, outputs: Sequence[str], *, batch_size: int, where: str = "the executor"
+) -> dict[str, Any]:
+    """Call ``predict_step`` / ``embed_step`` over ``dataset`` in order; ``{output: array or list}``.
+
+    ``embedding`` comes from ``embed_step``, everything else from ``predict_step``'s dict. The rows
+    are batched by the executor's own ``collate_fn``, as in its prediction dataloader. A requested
+    output the executor does not give is a :class:`RunwayError` listing what it does give.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    want_embedding = "embedding" in outputs
+    from_predict = [o for o in outputs if o != "embedding"]
+    parts: dict[str, list[Any]] = {o: [] for o in outputs}
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=model.collate_fn, num_workers=0)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for index, batch in enumerate(loader):
+                if device.type != "cpu":
+                    batch = model.transfer_batch_to_device(batch, device, 0)
+                rows = _batch_rows(batch)
+                if from_predict:
+                    out = model.predict_step(batch, index)
+                    if index == 0:
+                        _check_outputs(out, from_predict, where)
+                    for name in from_predict:
+                        parts[name].append(_host(out[name]))
+                if want_embedding:
+                    parts["embedding"].append(_embedding(model, batch, rows, where))
+    finally:
+        model.train(was_training)
+    return {name: _concat(chunks) for name, chunks in parts.items()}
+
+
+def _batch_rows(batch: Any) -> int | None:
+    if isinstance(batch, Mapping):
+        for value in batch.values():
+            try:
+                return len(value)
+            except TypeError:
+                continue
+    return None
+
+
+def _check_outputs(out: Any, wanted: Sequence[str], where: str) -> None:
+    if not isinstance(out, Mapping):
+        raise RunwayError(
+            f"{where}: predict_step returned a {type(out).__name__}, not a dict of per-row columns",
+            hint="return e.g. {'prediction': ..., 'probabilities': ...} from predict_step",
+        )
+    for name in wanted:
+        if name not in out:
+            given = sorted([*map(str, out), "embedding"])
+            raise RunwayError(
+                f"outputs: {where} does not produce '{name}'{did_you_mean(name, given)}; "
+                f"it produces: {', '.join(given)}",
+                hint="pick outputs among those, or add the column to the executor's predict_step",
+            )
+
+
+def _embedding(model: Any, batch: Any, rows: int | None, where: str) -> Any:
+    import torch
+
+    vectors = model.embed_step(batch)
+    if not isinstance(vectors, torch.Tensor) or vectors.ndim != 2 or (rows is not None and len(vectors) != rows):
+        shape = tuple(vectors.shape) if isinstance(vectors, torch.Tensor) else type(vectors).__name__
+        raise RunwayError(
+            f"{where}: embed_step must return a [batch, dim] tensor with one row per sample, got {shape}",
+            hint="flatten or pool the vectors in embed_step",
+        )
+    return vectors.detach().float().cpu().numpy()
+
+
+def _host(value: Any) -> Any:
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return list(value)
+
+
+def _concat(chunks: list[Any]) -> Any:
+    import numpy as np
+
+    if chunks and all(isinstance(c, np.ndarray) for c in chunks):
+        return np.concatenate(chunks)
+    out: list[Any] = []
+    for chunk in chunks:
+        out.extend(chunk.tolist() if isinstance(chunk, np.ndarray) else chunk)
+    return out
+
+
+def to_arrow(values: Any) -> Any:
+    """A column for ``Dataset.add_column``: a 2-D array becomes a list<float32> Arrow array without copies per row."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(values, np.ndarray):
+        if values.ndim == 1:
+            return pa.array(values)
+        flat = values.reshape(len(values), -1)
+        width = flat.shape[1]
+        large = flat.size >= 2**31  # list offsets are int32
+        offsets = np.arange(len(flat) + 1, dtype=np.int64 if large else np.int32) * width
+        kind = pa.LargeListArray if large else pa.ListArray
+        return kind.from_arrays(pa.array(offsets), pa.array(flat.ravel()))
+    return values
+
+
+# --------------------------------------------------------------------- resolution and checks
+
+
+def _check_ref(ref: Any) -> str:
+    if not isinstance(ref, str) or not ref.strip():
+        raise RunwayError(
+            f"experiment: expected a version such as 'digits_V0' or an experiment name, got {ref!r}",
+            hint="set setup_kwargs.experiment of the PredictWithExperiment node",
+        )
+    return ref.strip()
+
+
+def _check_checkpoint(choice: Any) -> str:
+    if choice not in ("best", "last"):
+        raise RunwayError(
+            f"checkpoint: expected 'best' or 'last', got {choice!r}{did_you_mean(str(choice), ['best', 'last'])}"
+        )
+    return str(choice)
+
+
+def _output_columns(outputs: Any) -> dict[str, str]:
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    if isinstance(outputs, Mapping):
+        columns = {str(k): str(v) for k, v in outputs.items()}
+    elif isinstance(outputs, (list, tuple)):
+        columns = {str(o): str(o) for o in outputs}
+    else:
+        raise RunwayError(
+            f"outputs: expected a list of output names or a mapping output -> column, got {outputs!r}",
+            hint=f"e.g. outputs: ['embedding'] (built-in outputs: {', '.join(BUILTIN_OUTPUTS)})",
+        )
+    if not columns or any(not k or not v for k, v in columns.items()):
+        raise RunwayError(
+            "outputs: name at least one output, and no empty names",
+            hint=f"built-in outputs: {', '.join(BUILTIN_OUTPUTS)}, or columns of the executor's predict_step",
+        )
+    if len(set(columns.values())) != len(columns):
+        raise RunwayError(f"outputs: two outputs write the same column: {columns}")
+    return columns
+
+
+def _key_for(columns: Mapping[str, str], column: str) -> str:
+    return next((k for k, v in columns.items() if v == column), column)
+
+
+def _load_experiment(ref: str) -> Any:
+    from runway_for_ml.experiment.experiment import Experiment
+    from runway_for_ml.experiment.names import require_project_root
+
+    root = require_project_root()
+    _check_no_cycle(ref, root)
+    try:
+        return Experiment.load(ref, project_root=root)
+    except RunwayError as exc:
+        raise RunwayError(f"PredictWithExperiment experiment '{ref}': {exc.message}", hint=exc.hint) from exc
+
+
+def _checkpoint(exp: Any, choice: str) -> Path:
+    try:
+        return exp.checkpoint(choice)
+    except RunwayError as exc:
+        raise RunwayError(
+            f"PredictWithExperiment experiment '{exp.version_name}': {exc.message}", hint=exc.hint
+        ) from exc
+
+
+# Hashing a large checkpoint costs a second per GB; remember it per (path, size, mtime).
+_SHA_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def checkpoint_sha256(path: Path) -> str:
+    """SHA-256 of a checkpoint file, memoised in-process and in a ``<file>.sha256`` sidecar keyed by size and mtime."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _SHA_MEMO:
+        return _SHA_MEMO[key]
+    sidecar = path.with_name(f".{path.name}.sha256.json")
+    try:
+        saved = json.loads(sidecar.read_text(encoding="utf-8"))
+        if saved.get("size") == stat.st_size and saved.get("mtime_ns") == stat.st_mtime_ns:
+            _SHA_MEMO[key] = str(saved["sha256"])
+            return _SHA_MEMO[key]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    _SHA_MEMO[key] = value
+    try:  # a read-only folder only loses the memo
+        tmp = sidecar.with_name(f"{sidecar.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": value}))
+        os.replace(tmp, sidecar)
+    except OSError:
+        pass
+    return value
+
+
+def _check_no_cycle(ref: str, root: Path) -> None:
+    """Refuse an experiment that consumes itself, directly or through others (as their configs say now)."""
+    from runway_for_ml.experiment.names import split_version_name
+
+    start = split_version_name(ref)[0]
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen = {start}
+    while stack:
+        name, path = stack.pop()
+        for consumed in _consumed_names(name, root):
+            if consumed == start:
+                chain = " -> ".join([*path, start])
+                raise RunwayError(
+                    f"PredictWithExperiment: experiment '{start}' consumes itself ({chain}); a chain of "
+                    "experiments must not loop",
+                    hint=f"let configs/experiments/{path[-1]}.jsonnet consume another experiment",
+                )
+            if consumed not in seen:
+                seen.add(consumed)
+                stack.append((consumed, [*path, consumed]))
+
+
+_CONSUMED_MEMO: dict[tuple[str, ...], list[str]] = {}
+
+
+def _consumed_names(name: str, root: Path) -> list[str]:
+    """Experiments named by PredictWithExperiment nodes in ``configs/experiments/<name>.jsonnet``."""
+    from runway_for_ml.experiment.names import CONFIG_SUFFIX, split_version_name
+
+    path = Path(root) / "configs" / "experiments" / f"{name}{CONFIG_SUFFIX}"
+    files = _config_files(path)
+    if not files:
+        return []
+    # Evaluating jsonnet costs ~0.1 s; only configs that mention the transform can consume anything.
+    texts = {f: f.read_text(encoding="utf-8", errors="replace") for f in files}
+    if not any(TRANSFORM_NAME in text for text in texts.values()):
+        return []
+    memo_key = tuple(f"{f}:{f.stat().st_mtime_ns}" for f in files)
+    if memo_key not in _CONSUMED_MEMO:
+        from runway_for_ml.config import load_config
+
+        try:
+            config = load_config(path, project_root=root).data
+        except RunwayError:
+            return []  # a broken config is reported when it is itself used
+        nodes = ((config.get("data_pipeline") or {}).get("transforms")) or {}
+        _CONSUMED_MEMO[memo_key] = [
+            split_version_name(str((spec.get("setup_kwargs") or {}).get("experiment")))[0]
+            for spec in nodes.values()
+            if isinstance(spec, Mapping) and _is_this_transform(spec.get("transform_name"))
+        ]
+    return _CONSUMED_MEMO[memo_key]
+
+
+def _config_files(path: Path) -> list[Path]:
+    """``path`` and the files it imports (relative to it or to the configs/ folder), recursively."""
+    if not path.is_file():
+        return []
+    configs_dir = path.parent.parent
+    found: list[Path] = []
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found.append(current)
+        try:
+            text = current.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for target in _IMPORT_RE.findall(text):
+            for base in (current.parent, configs_dir):
+                candidate = (base / target).resolve()
+                if candidate.is_file():
+                    stack.append(candidate)
+                    break
+    return found
+
+
+def _is_this_transform(name: Any) -> bool:
+    return isinstance(name, str) and (name == TRANSFORM_NAME or name.endswith(f".{TRANSFORM_NAME}"))
+
+
+# --------------------------------------------------------------------- lineage
+
+
+def consumed_experiments(config: Mapping[str, Any], nodes: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The experiment versions and checkpoints that the PredictWithExperiment nodes of ``config`` consume.
+
+    ``nodes`` restricts the answer to those node ids (e.g. the nodes a run needed). One dict per node:
+    ``node``, ``experiment`` (as written), ``version``, ``checkpoint``, ``checkpoint_file``,
+    ``checkpoint_sha256``. Recorded in the consuming version's manifest and shown by ``runway diff``.
+    """
+    transforms = ((config.get("data_pipeline") or {}).get("transforms")) or {}
+    wanted = set(nodes) if nodes is not None else None
+    lineage = []
+    for node_id, spec in transforms.items():
+        if not isinstance(spec, Mapping) or not _is_this_transform(spec.get("transform_name")):
+            continue
+        if wanted is not None and node_id not in wanted:
+            continue
+        extra = PredictWithExperiment.fingerprint_extra(dict(spec.get("setup_kwargs") or {}))
+        extra.pop("config_sha256", None)
+        lineage.append({"node": node_id, **extra})
+    return lineage
