@@ -103,7 +103,7 @@ def test_code_edit_regenerate_targets_dummy(project):
     source = project / "data_processing" / "transforms.py"
     source.write_text(source.read_text().replace("self.label + ", "str(self.label) + "))
     dag = runway("dag", "p", "--targets", "output:E", cwd=project)
-    assert "code of CliCount changed" in dag.stdout, dag.stdout
+    assert "code changed: data_processing.transforms.CliCount" in dag.stdout, dag.stdout
     assert runway("prepare", "p", "--targets", "output:E", cwd=project).returncode == 0
     assert runs(project) == ["A", "C", "E"]
     assert runway("prepare", "p", "--targets", "output:E", "--regenerate", "process:C", cwd=project).returncode == 0
