@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.cli.preflight import add_ext_var_argument
+from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.cli.train_cmd import (
     add_launch_arguments,
     add_opts_argument,
@@ -33,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-eval", dest="evaluate", action="store_false", help="only save predictions")
     parser.add_argument("--in-dir", dest="in_dir", default=None, help=argparse.SUPPRESS)
     add_launch_arguments(parser)
+    add_ext_var_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from runway_for_ml.experiment.inference import prepare_inference
 
     root = require_project_root()
+    _preflight("infer", args, root)  # checks everything before any folder is created
     if args.in_dir:
         infer_dir = Path(args.in_dir)
     else:

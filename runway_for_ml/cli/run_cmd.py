@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.cli.preflight import add_ext_var_argument
+from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.cli.train_cmd import (
     add_launch_arguments,
     add_opts_argument,
@@ -20,6 +22,7 @@ from runway_for_ml.cli.train_cmd import (
     replayed_options,
     submit_or_none,
 )
+from runway_for_ml.experiment.run import run_in_version
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,48 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--in-version", dest="in_version", default=None, help=argparse.SUPPRESS)
     add_launch_arguments(parser, sweep=True)
-
-
-def run_in_version(
-    version_dir: Path, command: list[str] | None = None, *, checkpoint: str | None = None
-) -> dict[str, Any]:
-    """Train (or resume), infer on ``test.split``, evaluate and write the report, in one version folder.
-
-    ``checkpoint`` (``best`` / ``last``) overrides the config's ``test.checkpoint``.
-    Returns ``{"version_dir", "train_metrics", "infer_dir", "metrics", "report"}``.
-    """
-    import json
-
-    from runway_for_ml.experiment.inference import infer_in_dir, prepare_inference
-    from runway_for_ml.experiment.report import build_report
-    from runway_for_ml.experiment.training import train_in_version
-
-    train_metrics = train_in_version(version_dir)
-    config = json.loads((version_dir / "train" / "config.json").read_text(encoding="utf-8"))
-    test = config.get("test") or {}
-    suffix = str(test.get("split") or "test")
-    infer_dir = version_dir / f"infer-{suffix}"
-    if not (infer_dir / "predictions.jsonl").is_file():
-        if infer_dir.exists():  # a previous attempt died mid-inference (e.g. a requeued job)
-            import shutil
-
-            shutil.rmtree(infer_dir)
-        infer_dir = prepare_inference(
-            version_dir, suffix, checkpoint=checkpoint or test.get("checkpoint"), command_line=command or []
-        )
-        metrics = infer_in_dir(infer_dir)
-    else:
-        from runway_for_ml.experiment.inference import evaluate_infer_dir
-
-        metrics = evaluate_infer_dir(infer_dir)
-    report = build_report(version_dir)
-    return {
-        "version_dir": version_dir,
-        "train_metrics": train_metrics,
-        "infer_dir": infer_dir,
-        "metrics": metrics,
-        "report": report,
-    }
+    add_ext_var_argument(parser)
 
 
 def print_results(result: dict[str, Any]) -> None:
@@ -132,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if join_ddp_rank(args):  # a DDP rank > 0 only trains; rank 0 infers, evaluates and reports
         return 0
     root = require_project_root()
+    _preflight("run", args, root)  # checks everything before any folder is created
     if args.in_version:
         print_results(run_in_version(Path(args.in_version).resolve(), command_line(args), checkpoint=args.checkpoint))
         return 0

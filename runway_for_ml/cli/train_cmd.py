@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.cli.preflight import add_ext_var_argument
+from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.errors import RunwayError
 
 
@@ -127,6 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Used by SLURM jobs: train in a version folder created at submit time.
     parser.add_argument("--in-version", dest="in_version", default=None, help=argparse.SUPPRESS)
     add_launch_arguments(parser, sweep=True)
+    add_ext_var_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     if join_ddp_rank(args):
         return 0
     root = require_project_root()
+    _preflight("train", args, root)  # checks everything before any folder is created
     if args.in_version:
         from runway_for_ml.experiment.training import train_in_version
 
