@@ -33,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("diff_cmd", "compare two experiment versions"),
     "jobs": ("jobs_cmd", "list SLURM jobs submitted by runway"),
     "sweep": ("sweep_cmd", "status of a sweep; --retry-failed resubmits failed points"),
+    "serve": ("serve_cmd", "serve a trained experiment over HTTP (Runway Model SDK protocol)"),
+    "bench": ("bench_cmd", "benchmark a served experiment: load time, latency, req/s, memory"),
+    "export": ("export_cmd", "export a trained experiment as a self-contained Runway model folder"),
 }
 
 

@@ -89,6 +89,8 @@ class BaseType:
         out: dict[str, Any] = {"type": self.type_name, "name": self.name, "description": self.description}
         if self.default is not None:
             out["default"] = self.serialize(self.default)
+        if self.optional:
+            out["optional"] = True
         for key, attr in self.fields.items():
             value = getattr(self, attr)
             if value is not None:

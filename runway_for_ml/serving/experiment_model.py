@@ -217,23 +217,30 @@ class ServedExperiment:
             )
 
     def answer(self, spec: CommandSpec, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        rows = self.preprocess([spec.to_row(values) for values in batch])
-        columns = self.executor.serve_step(rows)
-        if not isinstance(columns, Mapping):
-            raise TypeError(f"serve_step returned {type(columns).__name__}, not a dict of columns")
-        host = {name: _to_host(value) for name, value in columns.items()}
-        out: list[dict[str, Any]] = []
-        for i in range(len(batch)):
-            result: dict[str, Any] = {}
-            for name, column in spec.output_columns.items():
-                if column not in host:
-                    raise KeyError(
-                        f"output {name!r} reads column {column!r}, but serve_step returned {sorted(host)}; "
-                        f"set serve.commands.{spec.name}.outputs.{name}.column"
-                    )
-                result[name] = host[column][i]
-            out.append(result)
-        return out
+        return answer_batch(self.executor, self.preprocess, spec, batch)
+
+
+def answer_batch(
+    executor: Any, preprocess: Any, spec: CommandSpec, batch: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Decoded inputs of a batch -> raw rows -> preprocessed rows -> ``serve_step`` -> one output dict each."""
+    rows = preprocess([spec.to_row(values) for values in batch])
+    columns = executor.serve_step(rows)
+    if not isinstance(columns, Mapping):
+        raise TypeError(f"serve_step returned {type(columns).__name__}, not a dict of columns")
+    host = {name: _to_host(value) for name, value in columns.items()}
+    out: list[dict[str, Any]] = []
+    for i in range(len(batch)):
+        result: dict[str, Any] = {}
+        for name, column in spec.output_columns.items():
+            if column not in host:
+                raise KeyError(
+                    f"output {name!r} reads column {column!r}, but serve_step returned {sorted(host)}; "
+                    f"set serve.commands.{spec.name}.outputs.{name}.column"
+                )
+            result[name] = host[column][i]
+        out.append(result)
+    return out
 
 
 class _ExamplePreprocessorLazy:

@@ -37,7 +37,13 @@ from typing import Any
 
 from runway_for_ml.errors import ConfigError
 
-__all__ = ["PASSTHROUGH_TRANSFORMS", "ROW_LIST_TRANSFORMS", "ExamplePreprocessor", "serving_data_node"]
+__all__ = [
+    "PASSTHROUGH_TRANSFORMS",
+    "ROW_LIST_TRANSFORMS",
+    "ExamplePreprocessor",
+    "FittedPreprocessor",
+    "serving_data_node",
+]
 
 # Built-ins that choose rows (an example passes through them unchanged).
 PASSTHROUGH_TRANSFORMS = frozenset(
@@ -114,24 +120,19 @@ class ExamplePreprocessor:
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Raw example rows -> rows as the executor's data node has them."""
-        out = [dict(row) for row in rows]
-        if not out:
-            return out
-        for kind, node_id, transform in self.steps:
-            try:
-                if kind == "hook":
-                    columns = {key: [row.get(key) for row in out] for key in out[0]}
-                    updated = transform.transform_examples(columns)
-                    for key, values in dict(updated).items():
-                        for row, value in zip(out, values, strict=True):
-                            row[key] = value
-                elif kind == "rows":
-                    out = [dict(row) for row in transform(out)]
-                else:
-                    out = self._replay(node_id, transform, out)
-            except Exception as exc:
-                raise ValueError(f"preprocessing in {node_id} ({type(transform).__name__}): {exc}") from exc
-        return out
+        return _apply(self.steps, rows, self._replay)
+
+    def fitted(self) -> FittedPreprocessor:
+        """The fitted steps without the pipeline (picklable, for ``runway export``)."""
+        replayed = [node for kind, node, _ in self.steps if kind == "replay"]
+        if replayed:
+            raise ConfigError(
+                f"data_pipeline.transforms.{replayed[0]}: this transform is replayed on the training data at "
+                "serving time, which an exported model does not carry",
+                hint="give the transform transform_examples(batch) (and fit_examples(data)) methods; "
+                "see docs/serving.md, 'Preprocessing'",
+            )
+        return FittedPreprocessor(list(self.steps))
 
     def _replay(self, node_id: str, transform: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         import datasets
@@ -150,3 +151,34 @@ class ExamplePreprocessor:
         if len(result) != len(rows):
             raise ValueError(f"{len(rows)} examples in, {len(result)} out; give the transform transform_examples()")
         return [dict(r) for r in result.to_list()]
+
+
+class FittedPreprocessor:
+    """Per-example steps with their fitted state and no pipeline: what ``runway export`` pickles."""
+
+    def __init__(self, steps: list[tuple[str, str, Any]]) -> None:
+        self.steps = steps
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return _apply(self.steps, rows, None)
+
+
+def _apply(steps: list[tuple[str, str, Any]], rows: Sequence[Mapping[str, Any]], replay: Any) -> list[dict[str, Any]]:
+    out = [dict(row) for row in rows]
+    if not out:
+        return out
+    for kind, node_id, transform in steps:
+        try:
+            if kind == "hook":
+                columns = {key: [row.get(key) for row in out] for key in out[0]}
+                updated = transform.transform_examples(columns)
+                for key, values in dict(updated).items():
+                    for row, value in zip(out, values, strict=True):
+                        row[key] = value
+            elif kind == "rows":
+                out = [dict(row) for row in transform(out)]
+            else:
+                out = replay(node_id, transform, out)
+        except Exception as exc:
+            raise ValueError(f"preprocessing in {node_id} ({type(transform).__name__}): {exc}") from exc
+    return out
