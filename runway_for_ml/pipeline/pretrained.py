@@ -35,6 +35,7 @@ from runway_for_ml.errors import RunwayError
 
 __all__ = [
     "PretrainedSource",
+    "check_available",
     "explain_source_change",
     "local_files_only",
     "offline_error",
@@ -161,12 +162,29 @@ def local_files_only() -> bool:
 def offline_error(source: PretrainedSource, what: str, exc: BaseException | None = None) -> RunwayError:
     """The one message for a hub name that cannot be loaded from disk while offline."""
     detail = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})" if exc is not None else ""
+    if "/" in source.spec:
+        detail += f"; no local folder '{source.spec}' exists either"
     return RunwayError(
         f"{what}: '{source.spec}' is a hub id, the hub cannot be reached (offline) and it is not in the "
         f"local Hugging Face cache{detail}",
         hint="use a local folder written by save_pretrained (or 'package:<module>/<folder>'), "
         "or download it once on a machine with network access",
     )
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+        return False
+    snapshots = Path(HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())
+
+
+def check_available(source: PretrainedSource, what: str) -> None:
+    """Fail before anything runs when ``source`` is a hub id that cannot be loaded (offline, not cached)."""
+    if source.kind == "hub" and local_files_only() and not _in_hub_cache(source.location):
+        raise offline_error(source, what)
 
 
 def _file_digest(path: Path) -> str:

@@ -320,6 +320,8 @@ class _Run:
         if self.p.seed is not None:
             _seed_everything(self.p.seed, spec.id)
         transform = spec.transform_cls()
+        # What the original framework's transforms could read (self.name / use_dummy_data / global_config).
+        transform.name, transform.use_dummy_data, transform.global_config = spec.id, self.p.dummy, self.p.config
         try:
             transform.configure(**spec.setup_kwargs)
             with _datasets_caching_off():

@@ -188,7 +188,7 @@ class HFDatasetTokenizeTransform(HFDatasetTransform):
         try:
             config = _check_tokenizer_config(setup_kwargs.get("tokenizer_config"), "tokenizer_config", needs_name=False)
             if config.get("version_name"):
-                tokenizer_source(config)
+                pretrained.check_available(tokenizer_source(config), "tokenizer_config.version_name")
         except RunwayError as exc:
             return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
         return None

@@ -45,12 +45,18 @@ class BaseTransform:
     """
 
     VERSION: ClassVar[str | None] = None
-    # setup_kwargs handled by the base class itself, not passed to the subclass's setup().
+    # setup_kwargs handled by the base class itself, not passed to the subclass's setup() — unless
+    # the subclass's setup() declares one: then it owns that option (see _owned_options).
     _GENERIC_OPTIONS: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, name: str | None = None, use_dummy_data: bool = False, global_config: Any = None) -> None:
         # Which hook is running; the runner reads it to say where a node failed.
         self.stage = "setup"
+        # Attributes of the original framework's transforms; the runner sets them for each node
+        # (name: the node id, use_dummy_data: dummy-data mode, global_config: the resolved config dict).
+        self.name = name or type(self).__name__
+        self.use_dummy_data = bool(use_dummy_data)
+        self.global_config = global_config if global_config is not None else {}
 
     # ----------------------------------------------------------------- configuration
     def setup(self) -> None:
@@ -59,9 +65,28 @@ class BaseTransform:
     def configure(self, **setup_kwargs: Any) -> None:
         """Apply the generic options of this class, then call :meth:`setup` with the rest."""
         self.stage = "setup"
-        generic = {k: setup_kwargs.pop(k) for k in list(setup_kwargs) if k in self._GENERIC_OPTIONS}
+        handled = self._handled_options()
+        generic = {k: setup_kwargs.pop(k) for k in list(setup_kwargs) if k in handled}
         self._set_generic_options(**generic)
         self.setup(**setup_kwargs)
+
+    @classmethod
+    def _owned_options(cls) -> frozenset[str]:
+        """Generic options that the subclass's own ``setup`` declares: it gets them and applies them itself."""
+        setup = cls.setup
+        if any(setup is getattr(base, "setup", None) for base in _FRAMEWORK_SETUP_OWNERS):
+            return frozenset()
+        try:
+            params = inspect.signature(setup).parameters
+        except (TypeError, ValueError):
+            return frozenset()
+        return frozenset(name for name in cls._GENERIC_OPTIONS if name in params)
+
+    @classmethod
+    def _handled_options(cls) -> tuple[str, ...]:
+        """Generic options the framework takes out of setup_kwargs and applies around ``_call``."""
+        owned = cls._owned_options()
+        return tuple(name for name in cls._GENERIC_OPTIONS if name not in owned)
 
     def _set_generic_options(self, **options: Any) -> None:
         """Store the class's generic options (see ``_GENERIC_OPTIONS``)."""
@@ -72,14 +97,15 @@ class BaseTransform:
 
         Used to validate a config before anything runs (``setup(**kwargs)`` is only called later).
         """
-        rest = {k: v for k, v in setup_kwargs.items() if k not in cls._GENERIC_OPTIONS}
+        handled = cls._handled_options()
+        rest = {k: v for k, v in setup_kwargs.items() if k not in handled}
         try:
             signature = inspect.signature(cls.setup)
         except (TypeError, ValueError):  # builtins without a signature: nothing to check
             return None
         params = list(signature.parameters.values())[1:]  # drop self
         accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        accepted += list(cls._GENERIC_OPTIONS)
+        accepted += [name for name in handled if name not in accepted]
         takes_any = any(p.kind == p.VAR_KEYWORD for p in params)
         unknown = [k for k in rest if k not in accepted] if not takes_any else []
         listing = f"{cls.__name__}.setup accepts: {', '.join(accepted) or '(no arguments)'}"
@@ -159,6 +185,10 @@ class HFDatasetTransform(BaseTransform):
       it, ``_call`` receives the whole input.
     - ``rename_col_dict``: ``{"old": "new"}`` renaming applied to ``_call``'s output (every split).
 
+    A subclass whose ``setup`` declares one of these names owns it, as in the original framework: it
+    receives the value and applies it itself (``super().setup(rename_col_dict, splits_to_process)``
+    stores them as ``self.rename_col_dict`` / ``self.splits_to_process``).
+
     >>> class Upper(HFDatasetTransform):
     ...     def _call(self, ds):
     ...         return ds.map(lambda r: {"text": r["text"].upper()})
@@ -171,6 +201,19 @@ class HFDatasetTransform(BaseTransform):
         self.splits_to_process: list[str] | None = None
         self.rename_col_dict: dict[str, str] = {}
 
+    def setup(
+        self, rename_col_dict: Mapping[str, str] | None = None, splits_to_process: list[str] | str | None = None
+    ) -> None:
+        """Store the generic options given (callable as ``super().setup(...)`` from an original-style subclass).
+
+        An option left at None keeps its value, so a bare ``super().setup()`` never undoes the options
+        the framework already applied.
+        """
+        if splits_to_process is not None:
+            self._set_generic_options(splits_to_process=splits_to_process, rename_col_dict=self.rename_col_dict)
+        if rename_col_dict is not None:
+            self.rename_col_dict = dict(rename_col_dict)
+
     def _set_generic_options(
         self, splits_to_process: list[str] | str | None = None, rename_col_dict: Mapping[str, str] | None = None
     ) -> None:
@@ -180,6 +223,9 @@ class HFDatasetTransform(BaseTransform):
         self.rename_col_dict = dict(rename_col_dict or {})
 
     def _run(self, data: Any) -> Any:
+        owned = self._owned_options()
+        if "splits_to_process" in owned:
+            return self._rename(self._call(data))
         if self.splits_to_process is not None and _is_dataset_dict(data):
             missing = [s for s in self.splits_to_process if s not in data]
             if missing:
@@ -191,7 +237,7 @@ class HFDatasetTransform(BaseTransform):
         return self._rename(self._call(data))
 
     def _rename(self, data: Any) -> Any:
-        if not self.rename_col_dict or data is None:
+        if not self.rename_col_dict or data is None or "rename_col_dict" in self._owned_options():
             return data
         if _is_dataset_dict(data):
             return type(data)({split: self._rename(ds) for split, ds in data.items()})
@@ -207,6 +253,10 @@ class HFDatasetTransform(BaseTransform):
         if _is_dataset(data):
             return data.select_columns(list(in_out_col_mapping)).rename_columns(dict(in_out_col_mapping))
         return super()._apply_mapping(data, in_out_col_mapping)
+
+
+# Classes whose own setup() only stores the generic options (so they are never "owned").
+_FRAMEWORK_SETUP_OWNERS: tuple[type, ...] = (BaseTransform, HFDatasetTransform)
 
 
 def register_transform_functor(cls: T | None = None, *, name: str | None = None) -> Any:
