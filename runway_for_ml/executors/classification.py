@@ -26,7 +26,7 @@ import torch
 import torchmetrics
 from torch import nn
 
-from runway_for_ml.errors import ConfigError, did_you_mean
+from runway_for_ml.errors import ConfigError, check_choice, check_keys, did_you_mean
 from runway_for_ml.executors.base import BaseExecutor, register_executor
 
 __all__ = ["ClassificationExecutor", "build_classifier"]
@@ -74,10 +74,7 @@ def build_classifier(
         layers += [nn.MaxPool2d(2), nn.Flatten()]
         width = c_in * (side // 2) ** 2
     else:
-        raise ConfigError(
-            f"unknown executor.model_config.model '{model}'{did_you_mean(model, ['mlp', 'cnn'])}",
-            hint="choose 'mlp' or 'cnn'",
-        )
+        check_choice(str(model), ("mlp", "cnn"), "executor.model_config.model", what="model")
     for hidden in hidden_dims:
         layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
         width = hidden
@@ -103,13 +100,7 @@ class ClassificationExecutor(BaseExecutor):
     ) -> None:
         super().__init__(config, data, model_config, **init_kwargs)
         mc = self.model_config
-        for key in mc:
-            if key not in _MODEL_CONFIG_KEYS:
-                raise ConfigError(
-                    f"unknown key 'executor.model_config.{key}' for ClassificationExecutor"
-                    f"{did_you_mean(key, _MODEL_CONFIG_KEYS)}",
-                    hint=f"valid keys: {', '.join(_MODEL_CONFIG_KEYS)}",
-                )
+        check_keys(mc, _MODEL_CONFIG_KEYS, "executor.model_config", hint="keys of ClassificationExecutor")
         self.input_column: str = mc.get("input_column", "pixels")
         self.label_column: str = mc.get("label_column", "label")
         self.num_classes = int(mc.get("num_classes", 10))
