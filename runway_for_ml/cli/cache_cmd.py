@@ -125,18 +125,25 @@ def _ls(root: Path, namespace: str | None, *, as_json: bool) -> int:
 
 def _gc(root: Path, namespace: str | None, older_than: float, *, dry_run: bool, as_json: bool) -> int:
     now = time.time()
-    removed = [
-        (store.namespace, e) for store in _stores(root, namespace) for e in store.gc(older_than, dry_run=dry_run)
-    ]
+    removed, locks = [], []
+    for store in _stores(root, namespace):
+        for entry in store.gc(older_than, dry_run=dry_run):
+            # Lock files of entries that no longer exist are listed apart: there is one per key ever computed.
+            (locks if entry.node == "(lock)" else removed).append((store.namespace, entry))
     if as_json:
-        payload = {"dry_run": dry_run, "removed": [_entry_json(ns, e, now) for ns, e in removed]}
+        payload = {
+            "dry_run": dry_run,
+            "removed": [_entry_json(ns, e, now) for ns, e in removed],
+            "lock_files_removed": [str(e.path) for _, e in locks],
+        }
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return 0
     verb = "would remove" if dry_run else "removed"
     if removed:
         _print_table(f"{verb} (not used for {_age(older_than)})", removed, now)
     total = sum(e.size_bytes for _, e in removed)
-    sys.stdout.write(f"{verb} {len(removed)} entries, {human_size(total)} from {root}\n")
+    lock_note = f" and {len(locks)} lock files of entries that no longer exist" if locks else ""
+    sys.stdout.write(f"{verb} {len(removed)} entries, {human_size(total)}{lock_note} from {root}\n")
     return 0
 
 

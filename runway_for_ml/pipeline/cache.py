@@ -67,6 +67,8 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 # this long: its writer may still be running (e.g. saving a large dataset on another SLURM node).
 _FOREIGN_TMP_MAX_AGE = 6 * 3600.0
 _UNOWNED_TMP_MAX_AGE = 600.0
+# A lock file younger than this may belong to a process that has created it and is about to lock it.
+_LOCK_MIN_AGE = 60.0
 
 
 class CacheMiss(KeyError):
@@ -268,8 +270,10 @@ class CacheStore:
     def gc(self, older_than_seconds: float, *, dry_run: bool = False) -> list[CacheEntry]:
         """Remove entries not used (written or loaded) for ``older_than_seconds``, and abandoned temp folders.
 
-        Entries whose lock is held (being recomputed right now) are skipped. Returns what was (or,
-        with ``dry_run``, would be) removed; abandoned partial writes appear with ``node`` ``"(partial)"``.
+        Entries whose lock is held (being recomputed right now) are skipped. Lock files
+        (``.locks/<key>.lock``) of keys that have no entry (any more) and were not used for
+        ``older_than_seconds`` go too. Returns what was (or, with ``dry_run``, would be) removed;
+        abandoned partial writes appear with ``node`` ``"(partial)"``, lock files with ``"(lock)"``.
         """
         cutoff = time.time() - older_than_seconds
         removed: list[CacheEntry] = []
@@ -282,13 +286,17 @@ class CacheStore:
             import filelock
 
             try:
-                with filelock.FileLock(str(self._lock_path(entry.key)), timeout=0):
+                lock_path = self._lock_path(entry.key)
+                with filelock.FileLock(str(lock_path), timeout=0):
                     self.remove(entry.key)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(lock_path)  # while held: nobody else holds this lock file
             except filelock.Timeout:
                 log.info("cache gc: skipping %s, it is locked by a running process", entry.key)
                 continue
             removed.append(entry)
         removed.extend(self._remove_leftovers(older_than_seconds=older_than_seconds, dry_run=dry_run))
+        removed.extend(self._remove_orphan_locks(older_than_seconds, dry_run=dry_run))
         return removed
 
     # -- internals ---------------------------------------------------------------------------------
@@ -356,6 +364,36 @@ class CacheStore:
                 shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(trash, ignore_errors=True)
         _fsync_path(self.dir)
+
+    def _remove_orphan_locks(self, older_than_seconds: float, dry_run: bool = False) -> list[CacheEntry]:
+        """Delete lock files whose key has no entry, unused for ``older_than_seconds`` and not held now.
+
+        A lock file's modification time is its last use (filelock opens it with ``O_TRUNC``). It is
+        deleted while held by us, so a process that holds it is never robbed of its lock; the
+        minimum age covers a process that has just created the file and not yet locked it.
+        """
+        import filelock
+
+        cutoff = time.time() - max(older_than_seconds, _LOCK_MIN_AGE)
+        try:
+            items = [Path(p.path) for p in os.scandir(self.dir / _LOCK_DIR) if p.name.endswith(".lock")]
+        except FileNotFoundError:
+            return []
+        removed = []
+        for path in sorted(items):
+            key = path.name[: -len(".lock")]
+            try:
+                if path.stat().st_mtime >= cutoff or (_KEY_RE.match(key) and self.contains(key)):
+                    continue
+                if not dry_run:
+                    with filelock.FileLock(str(path), timeout=0):
+                        if _KEY_RE.match(key) and self.contains(key):
+                            continue  # computed while we looked
+                        os.unlink(path)
+            except (filelock.Timeout, FileNotFoundError):
+                continue  # held by a running computation, or gone already
+            removed.append(CacheEntry(key=key, node="(lock)", path=path, meta={"lock": True, "size_bytes": 0}))
+        return removed
 
     def _remove_leftovers(self, older_than_seconds: float | None, dry_run: bool = False) -> list[CacheEntry]:
         """Delete temp folders of dead writers and trash folders.

@@ -433,6 +433,14 @@ class _References(ast.NodeVisitor):
         else:
             self.visit(current)
 
+    def visit_Global(self, node: ast.Global) -> None:
+        self.refs.update((name,) for name in node.names)  # module state the function reads or writes
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.target, ast.Name) and not self._is_local(node.target.id):
+            self.refs.add((node.target.id,))  # `x += 1` reads x too
+        self.generic_visit(node)
+
     def visit_Import(self, node: ast.Import) -> None:
         self.imports.update(_import_bindings(node, self.package))
 

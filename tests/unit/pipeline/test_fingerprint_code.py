@@ -285,3 +285,113 @@ def test_code_component_lists_project_objects_and_library_versions(project):
     ]
     assert set(code["libraries"]) == {"numpy", "python"}  # `import os` in _log is the standard library
     assert "runway_for_ml" not in code["libraries"]  # BaseTransform and the register decorator do not count
+
+
+# ---------------------------------------------------------------------- which names are followed
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text))
+
+
+def _objects(tmp_path, monkeypatch, files: dict[str, str], module: str, cls: str) -> list[str]:
+    import importlib
+
+    _write(tmp_path, files)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    klass = getattr(importlib.import_module(module), cls)
+    return sorted(fingerprint.code_fingerprint(klass)["objects"])
+
+
+def test_local_names_are_not_dependencies_but_globals_they_shadow_elsewhere_are(tmp_path, monkeypatch):
+    source = """
+    from runway_for_ml import BaseTransform
+
+    def clean(x):
+        return x
+
+    counter = 0
+    LIMIT = 3
+
+    class Shadow(BaseTransform):
+        def _call(self, data, clean=None):
+            global counter
+            counter += 1
+            items = [LIMIT for clean in data]
+            return items, clean
+    """
+    objects = _objects(tmp_path, monkeypatch, {"fp_shadow.py": source}, "fp_shadow", "Shadow")
+    assert objects == ["fp_shadow.LIMIT", "fp_shadow.Shadow", "fp_shadow.counter"]
+
+
+def test_star_imports_reexports_dotted_modules_and_recursion(tmp_path, monkeypatch):
+    files = {
+        "fp_pkg/__init__.py": "from .impl import exported\n",
+        "fp_pkg/impl.py": """
+            def exported(x):
+                return ping(x)
+
+            def ping(x):
+                return pong(x - 1) if x else 0
+
+            def pong(x):
+                return ping(x)
+            """,
+        "fp_pkg/sub.py": "def dotted(x):\n    return x\n\n\ndef other(x):\n    return x\n",
+        "fp_star.py": "def starred(x):\n    return x\n",
+        "fp_user.py": """
+            import fp_pkg.sub
+            from fp_pkg import exported
+            from fp_star import *
+            from runway_for_ml import BaseTransform
+
+            class User(BaseTransform):
+                def _call(self, data):
+                    return exported(data), fp_pkg.sub.dotted(data), starred(data)
+            """,
+    }
+    assert _objects(tmp_path, monkeypatch, files, "fp_user", "User") == [
+        "fp_pkg.impl.exported",
+        "fp_pkg.impl.ping",
+        "fp_pkg.impl.pong",
+        "fp_pkg.sub.dotted",
+        "fp_star.starred",
+        "fp_user.User",
+    ]
+
+
+def test_a_class_made_in_a_function_follows_the_helpers_of_its_module(tmp_path, monkeypatch):
+    source = """
+    from runway_for_ml import BaseTransform
+
+    def helper(x):
+        return x
+
+    def decorate(fn):
+        return fn
+
+    def make():
+        class Inner(BaseTransform):
+            @decorate
+            def _call(self, data):
+                return helper(data)
+        return Inner
+    """
+    _write(tmp_path, {"fp_factory.py": source})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    inner = importlib.import_module("fp_factory").make()
+    objects = sorted(fingerprint.code_fingerprint(inner)["objects"])
+    assert objects == ["fp_factory.decorate", "fp_factory.helper", "fp_factory.make.<locals>.Inner"]
+
+
+def test_framework_helpers_enter_by_version_and_builtin_transforms_by_source():
+    from runway_for_ml.pipeline.builtin_transforms import SplitHFDataset
+    from runway_for_ml.version import __version__
+
+    code = fingerprint.code_fingerprint(SplitHFDataset)
+    assert list(code["objects"]) == ["runway_for_ml.pipeline.builtin_transforms.SplitHFDataset"]
+    assert code["libraries"]["runway_for_ml"] == __version__
