@@ -27,9 +27,8 @@ class StandardizeColumn(HFDatasetTransform):
         fit_split: the split whose statistics are used (default ``train``).
     """
 
-    # The cache key uses VERSION instead of a hash of this class's source; bump it whenever the output
-    # changes, including through helpers such as column_mean_std in feature_loaders.py.
-    VERSION = "1"
+    # The cache key covers this class and the project code it calls (column_mean_std in
+    # feature_loaders.py included): editing either re-runs this node. Set VERSION = "1" to manage it by hand.
 
     def setup(self, column: str, fit_split: str = "train") -> None:
         self.column = column

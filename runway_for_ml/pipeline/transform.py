@@ -40,8 +40,8 @@ class BaseTransform:
     """Base class of every transform; works on any picklable Python object.
 
     Subclasses override ``setup`` (keyword arguments = the node's ``setup_kwargs``) and ``_call``.
-    ``VERSION`` may be set by hand: when set, the cache key uses it instead of a hash of the class
-    source, so cosmetic code edits don't invalidate the cache (bump it when the output changes).
+    ``VERSION`` may be set by hand: when set, the cache key uses it instead of a hash of the project
+    code the class reaches (see ``fingerprint.code_fingerprint``); bump it when the output changes.
     """
 
     VERSION: ClassVar[str | None] = None
