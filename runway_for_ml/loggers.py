@@ -24,14 +24,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.errors import ConfigError, did_you_mean
+from runway_for_ml.errors import check_choice, check_keys
 from runway_for_ml.registry import Registry
 
 __all__ = ["LOGGERS", "build_loggers", "register_logger", "stable_run_id", "wandb_mode"]
 
 # name -> factory(save_dir, run_name, run_id, config, resume) -> a Lightning Logger
 LoggerFactory = Callable[[Path, str, str, Mapping[str, Any], bool], Any]
-LOGGERS: Registry[LoggerFactory] = Registry("logger")
+LOGGERS: Registry[LoggerFactory] = Registry("logger", hint="available loggers: {names}")
 
 _WANDB_KEYS = ("project", "entity", "mode", "tags", "group", "notes", "job_type")
 
@@ -56,11 +56,7 @@ def wandb_mode(config: Mapping[str, Any]) -> str:
     mode = (meta.get("wandb") or {}).get("mode") or os.environ.get("WANDB_MODE")
     if mode:
         mode = "offline" if mode == "dryrun" else str(mode)
-        if mode not in ("online", "offline", "disabled"):
-            raise ConfigError(
-                f"meta.wandb.mode / WANDB_MODE is '{mode}'{did_you_mean(mode, ['online', 'offline', 'disabled'])}",
-                hint="use 'online', 'offline' or 'disabled'",
-            )
+        check_choice(mode, ("online", "offline", "disabled"), "meta.wandb.mode / WANDB_MODE", what="W&B mode")
         return mode
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
@@ -86,11 +82,7 @@ def build_loggers(
         if name in seen:
             continue
         seen.add(name)
-        if name not in LOGGERS:
-            raise ConfigError(
-                f"unknown logger '{name}' in meta.logger_enable{did_you_mean(name, LOGGERS.names())}",
-                hint=f"available loggers: {', '.join(LOGGERS.names())}",
-            )
+        LOGGERS.check(name, where="meta.logger_enable")
         save_dir.mkdir(parents=True, exist_ok=True)
         loggers.append(LOGGERS.get(name)(save_dir, run_name, run_id, config, resume))
     return loggers
@@ -138,12 +130,7 @@ def _wandb_logger(save_dir: Path, run_name: str, run_id: str, config: Mapping[st
 
     meta = config.get("meta") or {}
     settings = dict(meta.get("wandb") or {})
-    for key in settings:
-        if key not in _WANDB_KEYS:
-            raise ConfigError(
-                f"unknown key 'meta.wandb.{key}'{did_you_mean(key, _WANDB_KEYS)}",
-                hint=f"valid keys: {', '.join(_WANDB_KEYS)}",
-            )
+    check_keys(settings, _WANDB_KEYS, "meta.wandb")
     settings["mode"] = wandb_mode(config)
     settings.setdefault("project", meta.get("name") or run_name.rsplit("_V", 1)[0] or "runway")
 

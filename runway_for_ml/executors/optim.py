@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from runway_for_ml.errors import ConfigError, did_you_mean
+from runway_for_ml.errors import ConfigError, check_choice, check_keys, did_you_mean
 from runway_for_ml.registry import import_dotted
 
 __all__ = ["SCHEDULES", "build_optimizer", "build_scheduler", "optimizer_names"]
@@ -44,12 +44,7 @@ def optimizer_names() -> list[str]:
 
 
 def _check_keys(optimizer_config: Mapping[str, Any]) -> None:
-    for key in optimizer_config:
-        if key not in _KNOWN_KEYS:
-            raise ConfigError(
-                f"unknown key '{_WHERE}.{key}'{did_you_mean(key, _KNOWN_KEYS)}",
-                hint=f"valid keys: {', '.join(_KNOWN_KEYS)}",
-            )
+    check_keys(optimizer_config, _KNOWN_KEYS, _WHERE)
 
 
 def _optimizer_class(name: str) -> type[torch.optim.Optimizer]:
@@ -150,18 +145,9 @@ def build_scheduler(
     name = str(name).lower()
     if name == "none":
         return None
-    if name not in SCHEDULES:
-        raise ConfigError(
-            f"unknown scheduler '{name}' in {_WHERE}.scheduler{did_you_mean(name, [*SCHEDULES, 'none'])}",
-            hint=f"choose one of: {', '.join([*SCHEDULES, 'none'])}",
-        )
+    check_choice(name, [*SCHEDULES, "none"], f"{_WHERE}.scheduler", what="scheduler")
     params = dict(optimizer_config.get("scheduler_params") or {})
-    for key in params:
-        if key not in _SCHEDULER_PARAMS:
-            raise ConfigError(
-                f"unknown key '{_WHERE}.scheduler_params.{key}'{did_you_mean(key, _SCHEDULER_PARAMS)}",
-                hint=f"valid keys: {', '.join(_SCHEDULER_PARAMS)}",
-            )
+    check_keys(params, _SCHEDULER_PARAMS, f"{_WHERE}.scheduler_params")
     total = params.get("num_training_steps", total_steps)
     if total is None or not math.isfinite(float(total)) or int(total) <= 0:
         raise ConfigError(

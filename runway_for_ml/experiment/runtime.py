@@ -118,11 +118,7 @@ def _check_loggers(config: Mapping[str, Any]) -> None:
     from runway_for_ml.loggers import LOGGERS
 
     for name in names:
-        if name not in LOGGERS:
-            raise ConfigError(
-                f"meta.logger_enable: unknown logger '{name}'{did_you_mean(name, LOGGERS.names())}",
-                hint=f"available loggers: {', '.join(LOGGERS.names())}",
-            )
+        LOGGERS.check(name, where="meta.logger_enable")
 
 
 def _check_data_nodes(config: Mapping[str, Any]) -> None:

@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
+from runway_for_ml.errors import ConfigError, RunwayError, check_keys
 
 __all__ = [
     "DEFAULT_MAX_REQUEUES",
@@ -71,16 +71,6 @@ def valid_slurm_keys() -> list[str]:
     return sorted({*_submitit_parameters(), *_RENAMES, *RUNWAY_KEYS})
 
 
-def _check_keys(section: dict[str, Any]) -> None:
-    valid = valid_slurm_keys()
-    for key in section:
-        if key not in valid:
-            raise ConfigError(
-                f"slurm.{key}: unknown SLURM parameter{did_you_mean(key, valid)}",
-                hint="valid keys of the slurm section: " + ", ".join(valid),
-            )
-
-
 def max_requeues(section: dict[str, Any] | None) -> int:
     """``slurm.max_requeues`` (default 3): how many times a preempted / timed-out job is requeued."""
     value = (section or {}).get("max_requeues", DEFAULT_MAX_REQUEUES)
@@ -106,7 +96,7 @@ def sbatch_parameters(
     if section is not None and not isinstance(section, dict):
         raise ConfigError(f"slurm: expected an object, found {type(section).__name__}")
     section = dict(section or {})
-    _check_keys(section)
+    check_keys(section, valid_slurm_keys(), "slurm", hint="the slurm section takes submitit's SLURM parameters")
     max_requeues(section)
     params: dict[str, Any] = dict(_DEFAULTS)
     if job_name:

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
+from runway_for_ml.errors import ConfigError, RunwayError, check_keys
 from runway_for_ml.metrics.recorder import EvalRecorder, atomic_write_text
 from runway_for_ml.metrics.registry import METRICS, compute_metric, get_metric
 
@@ -61,12 +61,7 @@ def normalize_metric_specs(specs: Sequence[Any] | None, where: str = "eval.metri
         spec = {"name": raw} if isinstance(raw, str) else raw
         if not isinstance(spec, Mapping) or "name" not in spec:
             raise ConfigError(f"{where}[{i}] must be a metric name or an object with a 'name', found {raw!r}")
-        for key in spec:
-            if key not in _SPEC_KEYS:
-                raise ConfigError(
-                    f"unknown key '{where}[{i}].{key}'{did_you_mean(key, _SPEC_KEYS)}",
-                    hint=f"valid keys: {', '.join(_SPEC_KEYS)}",
-                )
+        check_keys(spec, _SPEC_KEYS, f"{where}[{i}]")
         kwargs = spec.get("kwargs") or {}
         if not isinstance(kwargs, Mapping):
             raise ConfigError(f"{where}[{i}].kwargs must be an object, found {kwargs!r}")

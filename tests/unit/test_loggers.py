@@ -113,7 +113,7 @@ def test_stable_run_id_depends_on_version_folder(tmp_path):
 
 def test_unknown_logger_and_wandb_keys(tmp_path):
     with pytest.raises(
-        ConfigError, match=r"unknown logger 'tensorbord' in meta.logger_enable.*did you mean 'tensorboard'"
+        ConfigError, match=r"meta.logger_enable: unknown logger 'tensorbord'.*did you mean 'tensorboard'"
     ):
         build_loggers(["csv", "tensorbord"], tmp_path, "x_V0", "abc", {})
     assert not any(tmp_path.iterdir())

@@ -110,7 +110,7 @@ def test_predict_without_labels_and_bad_columns():
 
 
 def test_model_config_errors():
-    with pytest.raises(ConfigError, match=r"unknown executor.model_config.model 'cnm'.*did you mean 'cnn'"):
+    with pytest.raises(ConfigError, match=r"executor.model_config.model: unknown model 'cnm'.*did you mean 'cnn'"):
         ClassificationExecutor({}, model_config={"model": "cnm"})
     with pytest.raises(ConfigError, match=r"executor.model_config.hiden_dims.*did you mean 'hidden_dims'"):
         ClassificationExecutor({}, model_config={"hiden_dims": [3]})

@@ -39,7 +39,7 @@ def test_unknown_optimizer_and_argument_suggest_fixes():
     assert "train.optimizer_config.optimizer_name" in str(info.value)
     with pytest.raises(ConfigError, match=r"AdamW has no argument 'weight_decy'.*did you mean 'weight_decay'"):
         build_optimizer(_params(), {"optimizer_params": {"weight_decy": 0.1}})
-    with pytest.raises(ConfigError, match=r"'train.optimizer_config.schedular'.*did you mean 'scheduler'"):
+    with pytest.raises(ConfigError, match=r"train.optimizer_config.schedular: unknown key.*did you mean 'scheduler'"):
         build_optimizer(_params(), {"schedular": "linear"})
 
 

@@ -30,7 +30,7 @@ def test_specs_keys_and_duplicate_names():
     assert [s["key"] for s in specs] == ["accuracy", "f1_macro", "f1_micro", "cm"]
     with pytest.raises(ConfigError, match=r"eval.metrics\[1\]: unknown metric 'recal'.*did you mean 'recall'"):
         normalize_metric_specs(["accuracy", {"name": "recal"}])
-    with pytest.raises(ConfigError, match=r"unknown key 'eval.metrics\[0\].kwarg'.*did you mean 'kwargs'"):
+    with pytest.raises(ConfigError, match=r"eval.metrics\[0\].kwarg: unknown key.*did you mean 'kwargs'"):
         normalize_metric_specs([{"name": "f1", "kwarg": {}}])
     with pytest.raises(ConfigError, match="result key 'f1'"):
         normalize_metric_specs(["f1", "f1"])
