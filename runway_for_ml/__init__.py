@@ -4,6 +4,7 @@ What a project imports::
 
     from runway_for_ml import BaseTransform, HFDatasetTransform, register_transform_functor, DataPipeline
     from runway_for_ml import BaseExecutor, register_executor, register_metric
+    from runway_for_ml import Experiment          # a trained version: config, checkpoints, model, predict
 
 Names resolve lazily so that ``import runway_for_ml`` (and ``runway --help``) does not load torch.
 """
@@ -24,6 +25,8 @@ _EXPORTS = {
     "register_executor": "runway_for_ml.executors.base",
     "register_metric": "runway_for_ml.metrics.registry",
     "EvalRecorder": "runway_for_ml.metrics.recorder",
+    "Experiment": "runway_for_ml.experiment.experiment",
+    "VersionDir": "runway_for_ml.experiment.layout",
     "load_config": "runway_for_ml.config.loader",
     "ResolvedConfig": "runway_for_ml.config.loader",
     "RunwayError": "runway_for_ml.errors",
@@ -34,9 +37,11 @@ __all__ = [
     "BaseTransform",
     "DataPipeline",
     "EvalRecorder",
+    "Experiment",
     "HFDatasetTransform",
     "ResolvedConfig",
     "RunwayError",
+    "VersionDir",
     "__version__",
     "load_config",
     "register_executor",
@@ -48,6 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from runway_for_ml.config.loader import ResolvedConfig, load_config
     from runway_for_ml.errors import RunwayError
     from runway_for_ml.executors.base import BaseExecutor, register_executor
+    from runway_for_ml.experiment.experiment import Experiment
+    from runway_for_ml.experiment.layout import VersionDir
     from runway_for_ml.metrics.recorder import EvalRecorder
     from runway_for_ml.metrics.registry import register_metric
     from runway_for_ml.pipeline.runner import DataPipeline

@@ -15,29 +15,34 @@ without the model.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import shutil
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import write_json_atomic
 from runway_for_ml.errors import ConfigError, RunwayError
-from runway_for_ml.experiment.experiment import validate_name
-from runway_for_ml.experiment.manifest import (
-    capture_environment,
-    now_iso,
-    read_manifest,
-    update_manifest,
-    write_json_atomic,
-)
-from runway_for_ml.experiment.training import checkpoint_paths, load_version_config
+from runway_for_ml.experiment.layout import CHECKPOINT_CHOICES, CONFIG_NAME, INFER_PREFIX, VersionDir, project_root_of
+from runway_for_ml.experiment.manifest import capture_environment, now_iso, read_manifest, update_manifest
+from runway_for_ml.experiment.names import validate_name
 
-__all__ = ["evaluate_infer_dir", "infer_in_dir", "infer_run_name", "prepare_inference", "resolve_checkpoint"]
-
-CHECKPOINT_CHOICES = ("best", "last")
+__all__ = [
+    "CHECKPOINT_CHOICES",
+    "LazySplits",
+    "build_inference_executor",
+    "evaluate_infer_dir",
+    "infer_in_dir",
+    "infer_run_name",
+    "predict_rows",
+    "prepare_inference",
+    "resolve_checkpoint",
+]
 
 
 def infer_run_name(infer_dir: Path) -> str:
@@ -46,26 +51,8 @@ def infer_run_name(infer_dir: Path) -> str:
 
 
 def resolve_checkpoint(version_dir: Path, choice: str | None) -> Path:
-    """The checkpoint file for ``best`` (default), ``last`` or a path; a clear error when there is none."""
-    choice = choice or "best"
-    if choice not in CHECKPOINT_CHOICES:
-        path = Path(choice).expanduser()
-        if not path.is_file():
-            raise RunwayError(
-                f"checkpoint file not found: {choice}",
-                hint="use --checkpoint best, --checkpoint last, or the path of an existing .ckpt file",
-            )
-        return path.resolve()
-    paths = checkpoint_paths(version_dir)
-    found = paths[choice] or (paths["last"] if choice == "best" else None)
-    if found is None:
-        status = read_manifest(version_dir).get("status", "unknown")
-        raise RunwayError(
-            f"{version_dir.name} has no {choice} checkpoint in train/checkpoints/ (training status: {status})",
-            hint=f"train it (or resume it with `runway-train {version_dir.name.rsplit('_V', 1)[0]} --resume`), "
-            "or pick another version with --version",
-        )
-    return found
+    """The checkpoint file for ``best`` (default), ``last`` or a path (see :meth:`VersionDir.checkpoint`)."""
+    return VersionDir(version_dir).checkpoint(choice)
 
 
 def prepare_inference(
@@ -87,27 +74,28 @@ def prepare_inference(
     from runway_for_ml.experiment.runtime import check_config
 
     validate_name(suffix, what="inference suffix")
-    version_dir = Path(version_dir).resolve()
-    infer_dir = version_dir / f"infer-{suffix}"
+    layout = VersionDir(Path(version_dir).resolve())
+    version_dir = layout.path
+    infer_dir = layout.infer_dir(suffix)
     if infer_dir.exists():
         raise RunwayError(
             f"inference run {infer_run_name(infer_dir)} already exists",
             hint="choose another suffix, or re-evaluate it with `runway-eval " + infer_run_name(infer_dir) + "`",
         )
-    ckpt = resolve_checkpoint(version_dir, checkpoint or None)
-    project_root = _project_root(version_dir)
+    ckpt = layout.checkpoint(checkpoint or None)
+    project_root = layout.project_root
     if config_file is not None:
         config = load_config(config_file, opts, project_root=project_root)
     else:
-        config = load_version_config(version_dir, opts)
+        config = layout.read_config(opts)
     check_config(config.data, project_root, stages=("infer", "eval") if evaluate else ("infer",))
     split = str((config.data.get("test") or {}).get("split") or "test")
     # Assemble in a temp folder and rename: a failed validation or write never leaves a half run.
-    staging = version_dir / f".infer-{suffix}.tmp"
+    staging = version_dir / f".{INFER_PREFIX}{suffix}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        write_json_atomic(staging / "config.json", config.data)
+        write_json_atomic(staging / CONFIG_NAME, config.data)
         update_manifest(
             staging,
             run_name=infer_run_name(infer_dir),
@@ -128,13 +116,6 @@ def prepare_inference(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return infer_dir
-
-
-def _project_root(version_dir: Path) -> Path | None:
-    from runway_for_ml.project import find_project_root
-
-    stored = read_manifest(version_dir).get("project_root")
-    return Path(stored) if stored and Path(stored).is_dir() else find_project_root(version_dir)
 
 
 def infer_in_dir(infer_dir: Path) -> dict[str, Any]:
@@ -161,57 +142,170 @@ def infer_in_dir(infer_dir: Path) -> dict[str, Any]:
 
 
 def _predict_and_evaluate(infer_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    import pytorch_lightning as pl
-    import torch
-
     from runway_for_ml.config import ResolvedConfig
-    from runway_for_ml.executors import build_executor
-    from runway_for_ml.experiment.runtime import (
-        apply_thread_settings,
-        import_project_code,
-        load_splits,
-        quiet_lightning,
-    )
-    from runway_for_ml.metrics import EvalRecorder
+    from runway_for_ml.experiment.chaining import record_consumed
+    from runway_for_ml.experiment.runtime import import_project_code, load_splits
 
-    version_dir = infer_dir.parent
-    project_root = _project_root(version_dir)
-    data = json.loads((infer_dir / "config.json").read_text(encoding="utf-8"))
-    config = ResolvedConfig.from_dict(data, path=infer_dir / "config.json")
+    project_root = project_root_of(infer_dir.parent)
+    config_path = infer_dir / CONFIG_NAME
+    data = json.loads(config_path.read_text(encoding="utf-8"))
+    config = ResolvedConfig.from_dict(data, path=config_path)
     import_project_code(data, project_root)
-    apply_thread_settings(data)
-    seed = (data.get("meta") or {}).get("seed")
-    if seed is not None:
-        pl.seed_everything(int(seed), workers=True, verbose=False)
     split = manifest.get("split") or "test"
     splits, node_keys = load_splits(config, project_root, stage="test", only=(split,))
     update_manifest(infer_dir, data_nodes=node_keys, rows=len(splits[split]))
-    executor = build_executor(data, splits)
-    paras = dict((data.get("train") or {}).get("trainer_paras") or {})
-    # One device: predictions must come back in dataset order, in this process.
-    quiet_lightning()
-    trainer = pl.Trainer(
-        accelerator=paras.get("accelerator", "auto"),
-        devices=1,
-        precision=paras.get("precision", "32-true"),
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        default_root_dir=str(infer_dir),
-    )
-    dataloader = executor.predict_dataloader(split) if _takes_split(executor) else executor.predict_dataloader()
-    # Only the weights are needed; loading them directly avoids Lightning restoring (and warning about)
-    # the training callbacks' state.
-    checkpoint = torch.load(manifest["checkpoint"], map_location="cpu", weights_only=False)
-    executor.load_state_dict(checkpoint["state_dict"])
-    batches = trainer.predict(executor, dataloaders=dataloader)
-    recorder = EvalRecorder(stats=_dataset_stats(splits[split], data))
-    recorder.add_batches(batches or [])
+    record_consumed(infer_dir, data, node_keys)  # lineage of chained experiments
+    executor = build_inference_executor(data, project_root, manifest["checkpoint"], data=splits)
+    recorder = predict_rows(executor, split, stats=_dataset_stats(splits[split], data), root_dir=infer_dir)
     recorder.save(infer_dir)
     sys.stderr.write(f"[infer] {len(recorder)} predictions saved to {infer_dir}\n")
     if not manifest.get("evaluate", True):
         return {}
     return evaluate_infer_dir(infer_dir)
+
+
+def build_inference_executor(
+    config: Mapping[str, Any],
+    project_root: Path | None,
+    checkpoint: str | Path,
+    *,
+    data: Mapping[str, Any] | None = None,
+    device: str | None = None,
+) -> Any:
+    """The executor of ``config`` with the weights of ``checkpoint``, in eval mode (what runway-infer runs).
+
+    The project's code is imported, ``train.torch_num_threads`` applied and ``meta.seed`` set before
+    the executor is built. ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``) moves it there; ``None``
+    leaves it on the CPU.
+    """
+    import pytorch_lightning as pl
+    import torch
+
+    from runway_for_ml.executors import build_executor
+    from runway_for_ml.experiment.runtime import apply_thread_settings, import_project_code
+
+    import_project_code(config, project_root)
+    apply_thread_settings(config)
+    seed = (config.get("meta") or {}).get("seed")
+    if seed is not None:
+        pl.seed_everything(int(seed), workers=True, verbose=False)
+    executor = build_executor(config, data)
+    # Only the weights are needed; loading them directly avoids Lightning restoring (and warning about)
+    # the training callbacks' state.
+    state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
+    executor.load_state_dict(state["state_dict"])
+    executor.eval()
+    if device is not None:
+        executor.to(torch.device(device))
+    return executor
+
+
+def predict_rows(
+    executor: Any,
+    split_or_dataset: Any = "test",
+    *,
+    batch_size: int | None = None,
+    device: str | None = None,
+    stats: Mapping[str, Any] | None = None,
+    root_dir: Path | None = None,
+) -> Any:
+    """Run ``executor.predict_step`` over a split (by name) or a dataset; return an :class:`EvalRecorder`.
+
+    This is the prediction loop of ``runway-infer`` and of :meth:`Experiment.predict`: one device, rows
+    in dataset order, the executor's own ``predict_dataloader``. A dataset (a ``datasets.Dataset`` or a
+    list of row dicts, already processed like the pipeline's output) is given to the executor as a
+    temporary split. ``batch_size`` overrides ``test.batch_size`` for this call.
+    """
+    import pytorch_lightning as pl
+
+    from runway_for_ml.experiment.runtime import quiet_lightning
+    from runway_for_ml.metrics import EvalRecorder
+
+    config = getattr(executor, "config", None) or {}
+    paras = dict((config.get("train") or {}).get("trainer_paras") or {})
+    accelerator, devices = _trainer_device(device, paras.get("accelerator", "auto"))
+    quiet_lightning()
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        precision=paras.get("precision", "32-true"),
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=bool(paras.get("enable_progress_bar", True)),
+        default_root_dir=str(root_dir) if root_dir is not None else None,
+    )
+    with _prediction_input(executor, split_or_dataset, batch_size) as split:
+        takes_split = _takes_split(executor)
+        dataloader = executor.predict_dataloader(split) if takes_split else executor.predict_dataloader()
+        batches = trainer.predict(executor, dataloaders=dataloader)
+    recorder = EvalRecorder(stats=stats)
+    recorder.add_batches(batches or [])
+    return recorder
+
+
+def _trainer_device(device: str | None, default_accelerator: str) -> tuple[str, Any]:
+    """Lightning's ``(accelerator, devices)`` for a torch device string; one device either way."""
+    if device is None:
+        return default_accelerator, 1
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return "gpu", [dev.index or 0]
+    return dev.type, 1
+
+
+@contextlib.contextmanager
+def _prediction_input(executor: Any, split_or_dataset: Any, batch_size: int | None) -> Iterator[str]:
+    """Yield the split name to predict on; a dataset is attached as a temporary split for the call."""
+    saved_data, saved_test = getattr(executor, "data", None), None
+    split = split_or_dataset
+    attach = not isinstance(split_or_dataset, str)
+    if attach:
+        # An executor whose predict_dataloader takes no split always predicts on "test".
+        split = "predict" if _takes_split(executor) else "test"
+        executor.data = collections.ChainMap({split: split_or_dataset}, saved_data or {})
+    if batch_size is not None:
+        test = executor.config.setdefault("test", {})
+        saved_test = dict(test)
+        test["batch_size"] = int(batch_size)
+    try:
+        yield split
+    finally:
+        if attach:
+            executor.data = saved_data
+        if saved_test is not None:
+            executor.config["test"] = saved_test
+
+
+class LazySplits(Mapping):
+    """The data splits of a version's test stage, loaded from the (cached) pipeline on first use.
+
+    :meth:`Experiment.load_model` attaches one to the executor, so ``executor.get_split("test")`` works
+    without running the pipeline for a model that only predicts on given inputs.
+    """
+
+    def __init__(self, config: Any, project_root: Path | None) -> None:
+        self._config = config
+        self._project_root = project_root
+        self._splits: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._splits is None:
+            from runway_for_ml.experiment.runtime import load_splits
+
+            self._splits, _ = load_splits(self._config, self._project_root, stage="test")
+        return self._splits
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 def _takes_split(executor: Any) -> bool:
@@ -244,7 +338,7 @@ def evaluate_infer_dir(infer_dir: Path, opts: Sequence[str] = ()) -> dict[str, A
     from runway_for_ml.metrics import EvalRecorder, evaluate, normalize_metric_specs
 
     infer_dir = Path(infer_dir).resolve()
-    config_path = infer_dir / "config.json"
+    config_path = infer_dir / CONFIG_NAME
     if not (infer_dir / "predictions.jsonl").is_file():
         raise RunwayError(
             f"{infer_run_name(infer_dir)} has no saved predictions (predictions.jsonl)",
@@ -254,7 +348,7 @@ def evaluate_infer_dir(infer_dir: Path, opts: Sequence[str] = ()) -> dict[str, A
     config = ResolvedConfig.from_dict(data, list(opts), path=config_path)
     from runway_for_ml.experiment.runtime import import_project_code
 
-    import_project_code(config.data, _project_root(infer_dir.parent))
+    import_project_code(config.data, project_root_of(infer_dir.parent))
     specs = (config.data.get("eval") or {}).get("metrics")
     if not specs:
         raise ConfigError(

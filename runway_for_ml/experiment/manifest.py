@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import default_file_mode, write_json_atomic
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.layout import INFER_PREFIX, MANIFEST_NAME, TRAIN_DIR
 
 __all__ = [
     "MANIFEST_NAME",
@@ -39,7 +40,6 @@ __all__ = [
     "write_json_atomic",
 ]
 
-MANIFEST_NAME = "manifest.json"
 STATUSES = ("created", "queued", "running", "completed", "failed", "interrupted")
 # Libraries whose versions decide whether a result can be reproduced.
 _TRACKED_PACKAGES = (
@@ -62,9 +62,9 @@ def manifest_path(run_dir: Path) -> Path:
     (``infer-test``) or a ``train/`` folder keeps it directly inside.
     """
     run_dir = Path(run_dir)
-    if run_dir.name == "train" or run_dir.name.startswith(("infer-", ".infer-")):
+    if run_dir.name == TRAIN_DIR or run_dir.name.startswith((INFER_PREFIX, f".{INFER_PREFIX}")):
         return run_dir / MANIFEST_NAME
-    return run_dir / "train" / MANIFEST_NAME
+    return run_dir / TRAIN_DIR / MANIFEST_NAME
 
 
 def read_manifest(version_dir: Path) -> dict[str, Any]:
@@ -114,30 +114,6 @@ def update_manifest(
                 current[key] = value
         write_json_atomic(path, current)
     return current
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path`` through a temp file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # One write of the whole text: json.dump() would issue a write per token.
-        text = json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def default_file_mode() -> int:
-    # mkstemp creates 0600 files; results should be as readable as any file the user writes.
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def now_iso() -> str:
@@ -241,13 +217,3 @@ def _maybe_in_git(root: Path) -> bool:
         return True
     path = root.resolve()
     return any((folder / ".git").exists() for folder in (path, *path.parents))
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item"):  # numpy / torch scalars
-        return obj.item()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)

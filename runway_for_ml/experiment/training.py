@@ -20,7 +20,6 @@ create folders or write the manifest.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import signal
 import sys
@@ -32,19 +31,21 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.experiment.experiment import (
-    Experiment,
+from runway_for_ml.experiment.ddp import VERSION_DIR_ENV, ddp_worker_version_dir, exported_version_dir, global_rank
+from runway_for_ml.experiment.layout import LAST_CKPT, VersionDir, project_root_of
+from runway_for_ml.experiment.manifest import now_iso, read_manifest, update_manifest
+from runway_for_ml.experiment.names import (
+    NamedExperiment,
     create_experiment_config,
-    create_version,
     read_lineage,
     resolve_experiment,
+    validate_name,
 )
-from runway_for_ml.experiment.manifest import now_iso, read_manifest, update_manifest
+from runway_for_ml.experiment.versions import create_version
 
 __all__ = [
     "LAST_CKPT",
     "VERSION_DIR_ENV",
-    "checkpoint_paths",
     "ddp_worker_version_dir",
     "global_rank",
     "load_version_config",
@@ -53,60 +54,13 @@ __all__ = [
     "train_in_version",
 ]
 
-LAST_CKPT = "last.ckpt"
-# Set by rank 0 while it fits; inherited by the DDP ranks Lightning launches by re-running the command.
-VERSION_DIR_ENV = "RUNWAY_VERSION_DIR"
-# Rank variables of Lightning's subprocess launcher / torchrun (RANK, LOCAL_RANK, NODE_RANK) and of srun.
-_RANK_VARIABLES = ("RANK", "SLURM_PROCID", "NODE_RANK", "LOCAL_RANK")
 # The trainer fitting in this process (and its version folder), for save_active_checkpoint().
 _ACTIVE: dict[str, Any] = {}
 
 
-def global_rank() -> int:
-    """This process's rank in a multi-process training, from the environment (0 when not distributed).
-
-    Any non-zero rank variable (``RANK``, ``SLURM_PROCID``, ``NODE_RANK``, ``LOCAL_RANK``) makes this a
-    worker: only the process where all of them are 0 (or unset) writes manifests and reports.
-
-    >>> os.environ["LOCAL_RANK"] = "1"; global_rank()  # doctest: +SKIP
-    1
-    """
-    for name in _RANK_VARIABLES:
-        value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return 0
-
-
-def ddp_worker_version_dir() -> Path | None:
-    """The version folder a DDP worker (rank > 0) started by re-running the command must train in.
-
-    ``None`` in rank 0 and outside distributed training: the command then runs normally. Commands
-    (``runway-train``, ``runway-run``) check this first, before creating anything.
-    """
-    value = os.environ.get(VERSION_DIR_ENV)
-    if not value or global_rank() == 0:
-        return None
-    return Path(value)
-
-
 def load_version_config(version_dir: Path, opts: Sequence[str] = ()) -> Any:
-    """The resolved config stored in ``<version>/train/config.json`` (validated again, ``opts`` applied)."""
-    from runway_for_ml.config import ResolvedConfig
-
-    path = Path(version_dir) / "train" / "config.json"
-    if not path.is_file():
-        raise RunwayError(
-            f"{version_dir} has no train/config.json; it is not a runway experiment version",
-            hint="version folders are made by runway-train; see `runway ls`",
-        )
-    import json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RunwayError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    return ResolvedConfig.from_dict(data, list(opts), path=path)
+    """The resolved config stored in ``<version>/train/config.json`` (see :meth:`VersionDir.read_config`)."""
+    return VersionDir(version_dir).read_config(tuple(opts))
 
 
 def prepare_training(
@@ -117,7 +71,7 @@ def prepare_training(
     project_root: Path,
     command_line: Sequence[str],
     status: str = "created",
-) -> tuple[Experiment, Any, Path]:
+) -> tuple[NamedExperiment, Any, Path]:
     """Validate everything, then create the version folder; returns ``(experiment, config, version_dir)``.
 
     With ``from_name`` the experiment config is first cloned from that experiment (as
@@ -128,10 +82,8 @@ def prepare_training(
     from runway_for_ml.experiment.runtime import check_config
 
     if from_name is not None:
-        from runway_for_ml.experiment.experiment import validate_name
-
         validate_name(exp_name)
-        target = Experiment(exp_name, project_root)
+        target = NamedExperiment(exp_name, project_root)
         if target.config_path.exists():
             parent = (read_lineage(target.config_path) or {}).get("parent")
             if parent != from_name:
@@ -158,20 +110,6 @@ def prepare_training(
     return exp, config, version_dir
 
 
-def checkpoint_paths(version_dir: Path) -> dict[str, Path | None]:
-    """``{"best": path | None, "last": path | None}`` of a version's ``train/checkpoints``."""
-    ckpt_dir = Path(version_dir) / "train" / "checkpoints"
-    last = ckpt_dir / LAST_CKPT
-    manifest = read_manifest(version_dir)
-    best_rel = (manifest.get("checkpoints") or {}).get("best")
-    best = Path(version_dir) / best_rel if best_rel else None
-    if best is None or not best.is_file():
-        # Killed before the manifest was finalised: the newest non-last checkpoint is the best kept.
-        others = sorted((p for p in ckpt_dir.glob("*.ckpt") if p.name != LAST_CKPT), key=lambda p: p.stat().st_mtime)
-        best = others[-1] if others else None
-    return {"best": best, "last": last if last.is_file() else None}
-
-
 def save_active_checkpoint() -> Path | None:
     """Save ``last.ckpt`` of the trainer fitting in this process (for preemption); ``None`` when idle.
 
@@ -182,7 +120,7 @@ def save_active_checkpoint() -> Path | None:
     version_dir = _ACTIVE.get("version_dir")
     if trainer is None or version_dir is None:
         return None
-    path = Path(version_dir) / "train" / "checkpoints" / LAST_CKPT
+    path = VersionDir(version_dir).last_ckpt
     trainer.save_checkpoint(str(path))
     update_manifest(version_dir, preempt_checkpoint_at=now_iso())
     return path
@@ -210,89 +148,10 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@functools.cache
-def _checkpoint_class() -> type:
-    """Lightning's ``ModelCheckpoint`` that refreshes ``last.ckpt`` at every save point, improved or not.
-
-    Lightning (2.x) writes ``last.ckpt`` only when a top-k checkpoint was written at the same step, so
-    once the monitored metric stops improving (a plateau, or a resumed run whose restored best score
-    is hard to beat) ``last.ckpt`` stays at the last improving epoch, and a later --resume or SLURM
-    requeue silently loses every epoch after it.
-    """
-    from pytorch_lightning.callbacks import ModelCheckpoint
-    from pytorch_lightning.trainer.states import TrainerFn
-
-    class RunwayModelCheckpoint(ModelCheckpoint):
-        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            super().on_train_epoch_end(trainer, pl_module)
-            if self._should_save_on_train_epoch_end(trainer):
-                self._refresh_last(trainer)
-
-        def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-            super().on_validation_end(trainer, pl_module)
-            if not self._should_save_on_train_epoch_end(trainer):
-                self._refresh_last(trainer)
-
-        def _refresh_last(self, trainer: Any) -> None:
-            if (
-                not self.save_last
-                or trainer.fast_dev_run
-                or trainer.sanity_checking
-                or trainer.state.fn != TrainerFn.FITTING
-                or self._last_global_step_saved == trainer.global_step  # saved (top-k and last) at this step
-            ):
-                return
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-
-    return RunwayModelCheckpoint
-
-
-def _build_callbacks(train_cfg: dict[str, Any], ckpt_dir: Path) -> list[Any]:
-    from pytorch_lightning.callbacks import EarlyStopping
-
-    paras = dict(train_cfg.get("model_checkpoint_callback_paras") or {})
-    paras.setdefault("filename", "best-{epoch:02d}")
-    paras.setdefault("save_top_k", 1)
-    # `last.ckpt` is what --resume and preemption continue from; always keep it, always current.
-    paras["save_last"] = True
-    callbacks: list[Any] = [_checkpoint_class()(dirpath=str(ckpt_dir), **paras)]
-    early = train_cfg.get("early_stopping")
-    if isinstance(early, dict) and early:
-        callbacks.append(EarlyStopping(**early))
-    elif early is True:
-        callbacks.append(EarlyStopping(monitor=paras.get("monitor") or "val_loss", mode=paras.get("mode", "min")))
-    return callbacks
-
-
-def _build_loggers(config: dict[str, Any], version_dir: Path, resume: bool) -> list[Any]:
-    names = (config.get("meta") or {}).get("logger_enable") or []
-    save_dir = version_dir / "train" / "logs"
-    from runway_for_ml.loggers import build_loggers, stable_run_id
-
-    return build_loggers(
-        names,
-        save_dir=save_dir,
-        run_name=version_dir.name,
-        run_id=stable_run_id(version_dir),
-        config=config,
-        resume=resume,
-    )
-
-
-def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    out = {}
-    for key, value in metrics.items():
-        try:
-            out[str(key)] = float(value.item() if hasattr(value, "item") else value)
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
 def _acquire_run_lock(version_dir: Path) -> Any:
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(version_dir / "train" / ".train.lock"))
+    lock = FileLock(str(VersionDir(version_dir).run_lock_path))
     try:
         lock.acquire(timeout=0)
     except Timeout as exc:
@@ -317,9 +176,8 @@ def train_in_version(version_dir: Path) -> dict[str, Any]:
             print(f"{version_dir.name} is already completed; nothing to do (start a new version with runway-train).")
         return dict(manifest.get("final_metrics") or {})
     if global_rank() > 0:
-        return _fit(
-            version_dir, _project_root(version_dir, manifest), resuming=_last(version_dir).is_file(), writer=False
-        )
+        layout = VersionDir(version_dir)
+        return _fit(layout, project_root_of(version_dir, manifest), resuming=layout.last_ckpt.is_file(), writer=False)
     lock = _acquire_run_lock(version_dir)
     try:
         return _train_locked(version_dir, manifest)
@@ -327,20 +185,10 @@ def train_in_version(version_dir: Path) -> dict[str, Any]:
         lock.release()
 
 
-def _project_root(version_dir: Path, manifest: dict[str, Any]) -> Path | None:
-    from runway_for_ml.project import find_project_root
-
-    stored = manifest.get("project_root")
-    return Path(stored) if stored and Path(stored).is_dir() else find_project_root(version_dir)
-
-
-def _last(version_dir: Path) -> Path:
-    return version_dir / "train" / "checkpoints" / LAST_CKPT
-
-
 def _train_locked(version_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    project_root = _project_root(version_dir, manifest)
-    last = _last(version_dir)
+    project_root = project_root_of(version_dir, manifest)
+    layout = VersionDir(version_dir)
+    last = layout.last_ckpt
     resuming = last.is_file()
     started = time.time()
     update_manifest(
@@ -357,7 +205,7 @@ def _train_locked(version_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]
     status, error = "failed", None
     try:
         with _sigterm_as_interrupt():
-            metrics = _fit(version_dir, project_root, resuming)
+            metrics = _fit(layout, project_root, resuming)
         status = "completed"
         return metrics
     except (KeyboardInterrupt, SystemExit) as exc:
@@ -376,19 +224,16 @@ def _train_locked(version_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]
         update_manifest(version_dir, **fields)
 
 
-def _fit(version_dir: Path, project_root: Path | None, resuming: bool, *, writer: bool = True) -> dict[str, Any]:
+def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, writer: bool = True) -> dict[str, Any]:
     """Build executor, loggers, callbacks and trainer; fit. ``writer=False`` (DDP ranks > 0) writes nothing."""
     import pytorch_lightning as pl
 
     from runway_for_ml.executors import build_executor
-    from runway_for_ml.experiment.runtime import (
-        apply_thread_settings,
-        import_project_code,
-        load_splits,
-        quiet_lightning,
-    )
+    from runway_for_ml.experiment.chaining import record_consumed
+    from runway_for_ml.experiment.runtime import apply_thread_settings, import_project_code, load_splits
+    from runway_for_ml.experiment.trainer import build_trainer, scalar_metrics
 
-    config = load_version_config(version_dir)
+    config = layout.read_config()
     data = config.data
     import_project_code(data, project_root)
     apply_thread_settings(data)
@@ -397,64 +242,37 @@ def _fit(version_dir: Path, project_root: Path | None, resuming: bool, *, writer
         pl.seed_everything(int(seed), workers=True, verbose=False)
     splits, node_keys = load_splits(config, project_root, stage="train")
     if writer:
-        update_manifest(version_dir, data_nodes=node_keys, splits={k: len(v) for k, v in splits.items()})
+        update_manifest(layout.path, data_nodes=node_keys, splits={k: len(v) for k, v in splits.items()})
+        record_consumed(layout.path, data, node_keys)  # lineage of chained experiments
     if seed is not None:
         # Seed again right before the weights are initialised, so data caching (hit or miss) cannot
         # change the initial weights.
         pl.seed_everything(int(seed), workers=True, verbose=False)
     executor = build_executor(data, splits)
-
-    train_cfg = dict(data.get("train") or {})
-    ckpt_dir = version_dir / "train" / "checkpoints"
-    trainer_kwargs = dict(train_cfg.get("trainer_paras") or {})
-    trainer_kwargs.setdefault("default_root_dir", str(version_dir / "train"))
-    # Deterministic kernels cost little on CPU; "warn" never fails a run on ops without one.
-    trainer_kwargs.setdefault("deterministic", "warn")
-    callbacks = _build_callbacks(train_cfg, ckpt_dir) + list(trainer_kwargs.pop("callbacks", []) or [])
-    loggers = _build_loggers(data, version_dir, resume=resuming)
-    plugins = list(trainer_kwargs.pop("plugins", []) or [])
-    if _under_runway_slurm():
-        from lightning_fabric.plugins.environments import SLURMEnvironment
-
-        # submitit handles SIGUSR2/SIGTERM (checkpoint + requeue); Lightning must not requeue too.
-        plugins.append(SLURMEnvironment(auto_requeue=False))
-    quiet_lightning()
-    trainer = pl.Trainer(
-        logger=loggers if loggers else False,
-        callbacks=callbacks,
-        plugins=plugins or None,
-        **trainer_kwargs,
-    )
-    _ACTIVE.update(trainer=trainer, version_dir=version_dir)
-    last = ckpt_dir / LAST_CKPT
-    previous_env = os.environ.get(VERSION_DIR_ENV)
+    trainer = build_trainer(data, layout, resuming=resuming, under_slurm=_under_runway_slurm())
+    _ACTIVE.update(trainer=trainer, version_dir=layout.path)
     # DDP ranks that Lightning starts by re-running this command line train in this folder (see module doc).
-    os.environ[VERSION_DIR_ENV] = str(version_dir)
-    try:
-        trainer.fit(executor, ckpt_path=str(last) if resuming else None)
-    finally:
-        if previous_env is None:
-            os.environ.pop(VERSION_DIR_ENV, None)
-        else:
-            os.environ[VERSION_DIR_ENV] = previous_env
+    with exported_version_dir(layout.path):
+        trainer.fit(executor, ckpt_path=str(layout.last_ckpt) if resuming else None)
     if trainer.interrupted:
         raise KeyboardInterrupt("training was interrupted")
+    metrics = scalar_metrics(dict(trainer.callback_metrics))
     if not writer:
-        return _scalar_metrics(dict(trainer.callback_metrics))
+        return metrics
     checkpoint_cb = trainer.checkpoint_callback
     best = Path(checkpoint_cb.best_model_path) if checkpoint_cb is not None and checkpoint_cb.best_model_path else None
-    metrics = _scalar_metrics(dict(trainer.callback_metrics))
     if checkpoint_cb is not None and checkpoint_cb.best_model_score is not None:
         metrics["best_model_score"] = float(checkpoint_cb.best_model_score)
+    last = layout.last_ckpt
     update_manifest(
-        version_dir,
+        layout.path,
         final_metrics=metrics,
         epochs_completed=int(trainer.current_epoch),
         global_step=int(trainer.global_step),
         world_size=int(trainer.world_size),
         checkpoints={
-            "best": str(best.relative_to(version_dir)) if best and best.is_file() else None,
-            "last": str(last.relative_to(version_dir)) if last.is_file() else None,
+            "best": str(best.relative_to(layout.path)) if best and best.is_file() else None,
+            "last": str(last.relative_to(layout.path)) if last.is_file() else None,
         },
     )
     return metrics

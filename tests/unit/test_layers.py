@@ -11,13 +11,14 @@ from pathlib import Path
 import runway_for_ml
 
 LAYERS = [
-    {"errors", "version", "registry"},
+    {"errors", "version", "registry", "atomic"},
     {"project"},
     {"config"},
     {"pipeline"},
     {"executors", "metrics", "loggers"},
     {"experiment"},
     {"launcher"},
+    {"serving"},
     {"cli", "demo", "pkg"},
 ]
 ALLOWED_UPWARD = {("runway_for_ml.launcher.job", "runway_for_ml.cli.main")}

@@ -9,7 +9,7 @@ import pytest
 from runway_for_ml.config import ResolvedConfig
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.experiment import (
-    Experiment,
+    NamedExperiment,
     create_experiment_config,
     create_version,
     read_lineage,
@@ -102,7 +102,7 @@ def test_versions_are_numbered_and_never_reused(project: Path) -> None:
 
 def test_no_version_yet_is_a_clear_error(project: Path) -> None:
     with pytest.raises(RunwayError, match="no trained version yet"):
-        Experiment("digits", project).version()
+        NamedExperiment("digits", project).version()
 
 
 def test_manifest_update_merges_and_validates(tmp_path: Path) -> None:

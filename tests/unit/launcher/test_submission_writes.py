@@ -7,16 +7,17 @@ from pathlib import Path
 import pytest
 
 from runway_for_ml.config import ResolvedConfig
-from runway_for_ml.experiment.experiment import Experiment, create_versions
 from runway_for_ml.experiment.manifest import read_manifest, update_manifest
+from runway_for_ml.experiment.names import NamedExperiment
+from runway_for_ml.experiment.versions import create_versions
 from runway_for_ml.launcher.jobs import JobRecord, find_jobs, list_jobs, read_job, save_job, save_jobs
 from runway_for_ml.launcher.sweep import _copier
 
 
-def _exp(tmp_path: Path) -> Experiment:
+def _exp(tmp_path: Path) -> NamedExperiment:
     (tmp_path / "configs" / "experiments").mkdir(parents=True)
     (tmp_path / "configs" / "experiments" / "digits.jsonnet").write_text("{}\n")
-    return Experiment("digits", tmp_path)
+    return NamedExperiment("digits", tmp_path)
 
 
 def _configs(n: int) -> list[ResolvedConfig]:

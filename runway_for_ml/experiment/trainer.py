@@ -1,0 +1,137 @@
+"""The Lightning ``Trainer`` of a version: checkpoints, early stopping, loggers, progress bar, plugins.
+
+One small builder per concern, each using Lightning's public API:
+
+- two ``ModelCheckpoint`` callbacks: the user's top-k ("best") one from
+  ``train.model_checkpoint_callback_paras``, and one that rewrites ``train/checkpoints/last.ckpt`` at
+  every epoch end. (Lightning's own ``save_last=True`` writes ``last.ckpt`` only when a top-k
+  checkpoint is written at the same step, so on a plateau a resume or SLURM requeue would lose every
+  epoch after the last improvement.)
+- the loggers of ``meta.logger_enable`` under ``train/logs/``;
+- a progress bar showing the version number (``v_num: 3``) instead of the last characters of the
+  first logger's folder name (``v_num: oard``).
+
+>>> trainer = build_trainer(config, VersionDir(version_dir), resuming=False)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runway_for_ml.experiment.layout import LAST_CKPT, VersionDir
+
+__all__ = ["build_callbacks", "build_loggers_for", "build_trainer", "progress_bar", "scalar_metrics"]
+
+
+def build_callbacks(train_cfg: Mapping[str, Any], layout: VersionDir) -> list[Any]:
+    """Best and last checkpoints (best first: it is ``trainer.checkpoint_callback``) and early stopping."""
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    class _LastCheckpoint(ModelCheckpoint):
+        @property
+        def state_key(self) -> str:  # unique next to the user's ModelCheckpoint, whatever its settings
+            return "runway_last_checkpoint"
+
+    paras = dict(train_cfg.get("model_checkpoint_callback_paras") or {})
+    paras.setdefault("filename", "best-{epoch:02d}")
+    paras.setdefault("save_top_k", 1)
+    paras.pop("save_last", None)  # last.ckpt is always kept, by the second callback
+    dirpath = str(layout.checkpoints_dir)
+    callbacks: list[Any] = [
+        ModelCheckpoint(dirpath=dirpath, save_last=False, **paras),
+        _LastCheckpoint(
+            dirpath=dirpath,
+            filename=LAST_CKPT.removesuffix(ModelCheckpoint.FILE_EXTENSION),
+            monitor=None,
+            save_top_k=1,
+            every_n_epochs=1,
+            save_on_train_epoch_end=paras.get("save_on_train_epoch_end"),
+            enable_version_counter=False,  # always the same file name, also after a resume
+        ),
+    ]
+    early = train_cfg.get("early_stopping")
+    if isinstance(early, dict) and early:
+        callbacks.append(EarlyStopping(**early))
+    elif early is True:
+        callbacks.append(EarlyStopping(monitor=paras.get("monitor") or "val_loss", mode=paras.get("mode", "min")))
+    return callbacks
+
+
+def progress_bar(version_label: int | str) -> Any:
+    """Lightning's default progress bar (rich when installed) showing ``v_num: <version_label>``."""
+    from pytorch_lightning.callbacks import RichProgressBar, TQDMProgressBar
+
+    try:
+        import rich  # noqa: F401 - Lightning picks the rich bar when rich is importable
+
+        base: type = RichProgressBar
+    except ImportError:  # pragma: no cover - rich is a dependency
+        base = TQDMProgressBar
+
+    class RunwayProgressBar(base):  # type: ignore[misc, valid-type]
+        def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+            items = super().get_metrics(trainer, pl_module)
+            if "v_num" in items:
+                items["v_num"] = version_label
+            return items
+
+    return RunwayProgressBar()
+
+
+def build_loggers_for(config: Mapping[str, Any], layout: VersionDir, *, resume: bool) -> list[Any]:
+    """The loggers of ``meta.logger_enable``, writing under ``train/logs/``, with a run id stable per version."""
+    from runway_for_ml.loggers import build_loggers, stable_run_id
+
+    return build_loggers(
+        (config.get("meta") or {}).get("logger_enable") or [],
+        save_dir=layout.logs_dir,
+        run_name=layout.name,
+        run_id=stable_run_id(layout.path),
+        config=config,
+        resume=resume,
+    )
+
+
+def build_trainer(config: Mapping[str, Any], layout: VersionDir, *, resuming: bool, under_slurm: bool) -> Any:
+    """The ``pl.Trainer`` for fitting ``layout``'s version with ``train.trainer_paras``."""
+    import pytorch_lightning as pl
+
+    from runway_for_ml.experiment.runtime import quiet_lightning
+
+    train_cfg = dict(config.get("train") or {})
+    trainer_kwargs = dict(train_cfg.get("trainer_paras") or {})
+    trainer_kwargs.setdefault("default_root_dir", str(layout.train_dir))
+    # Deterministic kernels cost little on CPU; "warn" never fails a run on ops without one.
+    trainer_kwargs.setdefault("deterministic", "warn")
+    extra = list(trainer_kwargs.pop("callbacks", []) or [])
+    callbacks = build_callbacks(train_cfg, layout) + extra
+    if trainer_kwargs.get("enable_progress_bar", True) and not any(_is_progress_bar(c) for c in extra):
+        number = layout.name.rpartition("_V")[2]
+        callbacks.append(progress_bar(int(number) if number.isdigit() else layout.name))
+    loggers = build_loggers_for(config, layout, resume=resuming)
+    plugins = list(trainer_kwargs.pop("plugins", []) or [])
+    if under_slurm:
+        from lightning_fabric.plugins.environments import SLURMEnvironment
+
+        # submitit handles SIGUSR2/SIGTERM (checkpoint + requeue); Lightning must not requeue too.
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    quiet_lightning()
+    return pl.Trainer(logger=loggers if loggers else False, callbacks=callbacks, plugins=plugins or None, **trainer_kwargs)
+
+
+def _is_progress_bar(callback: Any) -> bool:
+    from pytorch_lightning.callbacks import ProgressBar
+
+    return isinstance(callback, ProgressBar)
+
+
+def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """``{name: float}`` of the values that are numbers (tensors included); others are dropped."""
+    out = {}
+    for key, value in metrics.items():
+        try:
+            out[str(key)] = float(value.item() if hasattr(value, "item") else value)
+        except (TypeError, ValueError):
+            continue
+    return out
