@@ -21,6 +21,7 @@ from runway_for_ml.cli.train_cmd import (
     replayed_options,
     submit_or_none,
 )
+from runway_for_ml.experiment.preflight import removed_on_user_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +111,8 @@ def _queued_infer_dir(version_dir: Path, suffix: str) -> Path | None:
 def _run_here(infer_dir: Path) -> int:
     from runway_for_ml.experiment.inference import infer_in_dir, infer_run_name
 
-    metrics = infer_in_dir(infer_dir)
+    with removed_on_user_error(infer_dir, produced="predictions.jsonl"):  # e.g. a split the data lacks
+        metrics = infer_in_dir(infer_dir)
     if metrics:
         print_metrics(f"{infer_run_name(infer_dir)}: metrics", metrics, stderr=True)
     print(infer_run_name(infer_dir))

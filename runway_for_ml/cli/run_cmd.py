@@ -22,6 +22,7 @@ from runway_for_ml.cli.train_cmd import (
     replayed_options,
     submit_or_none,
 )
+from runway_for_ml.experiment.preflight import removed_on_user_error
 from runway_for_ml.experiment.run import run_in_version
 
 
@@ -105,5 +106,7 @@ def run(args: argparse.Namespace) -> int:
     code = submit_or_none(job_spec(args, config, version_dir), args)
     if code is not None:
         return code
-    print_results(run_in_version(version_dir, command_line(args), checkpoint=args.checkpoint))
+    with removed_on_user_error(version_dir, produced="train/checkpoints/last.ckpt"):  # e.g. a split the data lacks
+        result = run_in_version(version_dir, command_line(args), checkpoint=args.checkpoint)
+    print_results(result)
     return 0

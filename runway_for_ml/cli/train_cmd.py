@@ -16,6 +16,7 @@ from typing import Any
 from runway_for_ml.cli.preflight import add_ext_var_argument
 from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.preflight import removed_on_user_error
 
 
 def add_opts_argument(parser: argparse.ArgumentParser) -> None:
@@ -181,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
     code = submit_or_none(job_spec(args, config, version_dir), args)
     if code is not None:
         return code
-    metrics = train_in_version(version_dir)
+    with removed_on_user_error(version_dir, produced="train/checkpoints/last.ckpt"):  # e.g. a split the data lacks
+        metrics = train_in_version(version_dir)
     print_metrics(f"{version_dir.name}: final training metrics", metrics)
     print(version_dir.name)
     return 0

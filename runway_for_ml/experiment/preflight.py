@@ -31,14 +31,23 @@ runway_for_ml.errors.ConfigError: train.batch_size: expected an integer >= 1, fo
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys, did_you_mean
 
-__all__ = ["COMMANDS", "MAX_NAME_LENGTH", "check_name_length", "check_numbers", "check_run_config"]
+__all__ = [
+    "COMMANDS",
+    "MAX_NAME_LENGTH",
+    "check_name_length",
+    "check_numbers",
+    "check_run_config",
+    "removed_on_user_error",
+]
 
 # The commands whose config is checked here, and the stages of check_config each one uses.
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -312,3 +321,28 @@ def _knowable_splits(config: Mapping[str, Any], project_root: Path | None) -> li
         return None
     splits = described.get("splits")
     return sorted(splits) if isinstance(splits, Mapping) else None
+
+
+# ----------------------------------------------------------------------------- what can only fail later
+
+
+@contextlib.contextmanager
+def removed_on_user_error(folder: Path, produced: str) -> Iterator[None]:
+    """Remove ``folder`` when a :class:`RunwayError` ends the work before it produced ``produced``.
+
+    For the problems only the data can reveal (a split missing from a pipeline output that was not
+    cached yet, ...): the new version or inference folder would otherwise stay behind, be listed by
+    ``runway ls``, be taken as "latest", and make the corrected command under the same name refused.
+    A folder with results (``produced`` exists, relative to ``folder``) is kept, and so is everything
+    after an error in the user's own code (its traceback is in the manifest).
+
+    >>> with removed_on_user_error(infer_dir, produced="predictions.jsonl"):  # doctest: +SKIP
+    ...     infer_in_dir(infer_dir)
+    """
+    try:
+        yield
+    except RunwayError:
+        folder = Path(folder)
+        if folder.is_dir() and not (folder / produced).exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise

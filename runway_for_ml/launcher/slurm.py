@@ -173,7 +173,7 @@ def check_slurm_available() -> None:
         raise RunwayError(
             "cannot submit to SLURM: the `sbatch` command was not found on PATH",
             hint="run on a SLURM login node, or run here with `--launcher local` "
-            "(for a local test cluster: bash scripts/local-slurm.sh start)",
+            "(a one-machine test cluster: scripts/local-slurm.sh in the runway_for_ml repository, see its docs/hpc.md)",
         )
 
 
