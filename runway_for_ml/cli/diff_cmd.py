@@ -41,8 +41,11 @@ def run(args: argparse.Namespace) -> int:
     for section, title in (
         ("config", "config (changed keys)"),
         ("data_nodes", "data node cache keys"),
+        ("consumed", "consumed experiments (PredictWithExperiment lineage)"),
         ("metrics", "metrics"),
     ):
+        if section == "consumed" and not result[section]:
+            continue
         table = Table(title=title, title_justify="left")
         table.add_column("key")
         table.add_column(a)

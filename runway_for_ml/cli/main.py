@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run_cmd", "train, infer on the test split, and evaluate"),
     "ls": ("ls_cmd", "list experiments, versions, status and key metric"),
     "diff": ("diff_cmd", "compare two experiment versions"),
+    "embed": ("embed_cmd", "embed a split with a trained version; 2-D projection as PNG and interactive HTML"),
     "jobs": ("jobs_cmd", "list SLURM jobs submitted by runway"),
     "sweep": ("sweep_cmd", "status of a sweep; --retry-failed resubmits failed points"),
     "serve": ("serve_cmd", "serve a trained experiment over HTTP (Runway Model SDK protocol)"),

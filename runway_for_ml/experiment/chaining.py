@@ -37,7 +37,15 @@ from runway_for_ml.pipeline.transform import (
     register_transform_functor,
 )
 
-__all__ = ["BUILTIN_OUTPUTS", "PredictWithExperiment", "checkpoint_sha256", "consumed_experiments"]
+__all__ = [
+    "BUILTIN_OUTPUTS",
+    "PredictWithExperiment",
+    "checkpoint_sha256",
+    "consumed_experiments",
+    "record_consumed",
+    "run_model",
+    "to_arrow",
+]
 
 TRANSFORM_NAME = "PredictWithExperiment"
 # Outputs every executor can give: predict_step's prediction / probabilities, embed_step's vectors.
@@ -184,13 +192,20 @@ class PredictWithExperiment(HFDatasetTransform):
 
 
 def run_model(
-    model: Any, dataset: Any, outputs: Sequence[str], *, batch_size: int, where: str = "the executor"
+    model: Any,
+    dataset: Any,
+    outputs: Sequence[str],
+    *,
+    batch_size: int,
+    where: str = "the executor",
+    optional: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Call ``predict_step`` / ``embed_step`` over ``dataset`` in order; ``{output: array or list}``.
 
     ``embedding`` comes from ``embed_step``, everything else from ``predict_step``'s dict. The rows
     are batched by the executor's own ``collate_fn``, as in its prediction dataloader. A requested
-    output the executor does not give is a :class:`RunwayError` listing what it does give.
+    output the executor does not give is a :class:`RunwayError` listing what it does give; those in
+    ``optional`` are left out of the answer instead.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -211,7 +226,11 @@ def run_model(
                 if from_predict:
                     out = model.predict_step(batch, index)
                     if index == 0:
+                        if isinstance(out, Mapping):
+                            from_predict = [o for o in from_predict if o in out or o not in optional]
                         _check_outputs(out, from_predict, where)
+                        for name in set(parts) - {*from_predict, "embedding"}:
+                            del parts[name]
                     for name in from_predict:
                         parts[name].append(_host(out[name]))
                 if want_embedding:
@@ -500,3 +519,13 @@ def consumed_experiments(config: Mapping[str, Any], nodes: Iterable[str] | None 
         extra.pop("config_sha256", None)
         lineage.append({"node": node_id, **extra})
     return lineage
+
+
+def record_consumed(run_dir: Path, config: Mapping[str, Any], node_keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Write :func:`consumed_experiments` into the manifest of ``run_dir`` (a version or an ``infer-*`` folder)."""
+    from runway_for_ml.experiment.manifest import update_manifest
+
+    consumed = consumed_experiments(config, node_keys)
+    if consumed:
+        update_manifest(run_dir, consumed_experiments=consumed)
+    return consumed

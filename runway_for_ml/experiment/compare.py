@@ -166,9 +166,10 @@ def _load_json(path: Path) -> dict[str, Any]:
 def diff_versions(a_dir: Path, b_dir: Path) -> dict[str, Any]:
     """Compare two version folders: changed config keys, data node cache keys, metrics side by side.
 
-    Returns ``{"a": name, "b": name, "config": [...], "data_nodes": [...], "metrics": [...], "status": {...}}``;
-    every list item is ``{"path", "a", "b"}`` with ``"<missing>"`` for absent values. ``metrics`` keys
-    are ``<infer-run>/<metric>``.
+    Returns ``{"a": name, "b": name, "config": [...], "data_nodes": [...], "consumed": [...], "metrics": [...],
+    "status": {...}}``; every list item is ``{"path", "a", "b"}`` with ``"<missing>"`` for absent values.
+    ``consumed`` is the lineage of chained experiments (node -> version, checkpoint and its hash);
+    ``metrics`` keys are ``<infer-run>/<metric>``.
     """
     a_dir, b_dir = Path(a_dir), Path(b_dir)
     config_a = flatten(_load_json(a_dir / "train" / "config.json"))
@@ -189,5 +190,16 @@ def diff_versions(a_dir: Path, b_dir: Path) -> dict[str, Any]:
         "status": {"a": man_a.get("status"), "b": man_b.get("status")},
         "config": _side_by_side(config_a, config_b, only_changed=True),
         "data_nodes": _side_by_side(nodes_a, nodes_b, only_changed=False),
+        "consumed": _side_by_side(_consumed(man_a), _consumed(man_b), only_changed=False),
         "metrics": _side_by_side(all_metrics(a_dir, man_a), all_metrics(b_dir, man_b), only_changed=False),
     }
+
+
+def _consumed(manifest: dict[str, Any]) -> dict[str, str]:
+    """Lineage: ``{node: "digits_V0 best (sha256 3f2a…)"}`` for each experiment a PredictWithExperiment node consumed."""
+    out = {}
+    for item in manifest.get("consumed_experiments") or []:
+        if isinstance(item, dict) and item.get("node"):
+            sha = str(item.get("checkpoint_sha256") or "")[:12]
+            out[str(item["node"])] = f"{item.get('version')} {item.get('checkpoint')} (sha256 {sha})"
+    return out

@@ -161,6 +161,14 @@ def build_report(version_dir: Path, project_root: Path | None = None) -> Path:
         for png in sorted(infer_dir.glob("*.png")):
             parts.append(f"<h3>{html.escape(png.stem.replace('_', ' '))}</h3>" + _img(png.read_bytes(), png.stem))
 
+    # `runway embed` outputs: the projection picture, and a link to the interactive scatter beside it.
+    for embed_dir in sorted(p for p in version_dir.glob("embed-*") if (p / "projection.png").is_file()):
+        parts.append(f"<h2>Embeddings: {html.escape(embed_dir.name)}</h2>")
+        parts.append(_img((embed_dir / "projection.png").read_bytes(), f"{embed_dir.name} projection"))
+        if (embed_dir / "projection.html").is_file():
+            href = html.escape(f"{embed_dir.name}/projection.html")
+            parts.append(f'<p><a href="{href}">interactive projection</a> (pan, zoom, hover to read examples)</p>')
+
     parts.append("<h2>Training curves</h2>")
     curves_png = _curves_png(read_training_curves(version_dir))
     parts.append(

@@ -18,10 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["inspect_data", "render_inspection", "write_inspection"]
+__all__ = ["inspect_data", "render_inspection", "text_scatter", "write_inspection"]
 
 SAMPLE_ROWS = 3
 _STATS_ROWS = 10_000  # numeric stats on at most this many rows: inspecting must stay cheap
+_PROJECTION_ROWS = 1_000  # a vector column's 2-D picture (PCA) uses at most this many rows
 
 
 def inspect_data(data: Any, samples: int = SAMPLE_ROWS) -> dict[str, Any]:
@@ -57,12 +58,38 @@ def inspect_data(data: Any, samples: int = SAMPLE_ROWS) -> dict[str, Any]:
 
 def _inspect_dataset(ds: Any, samples: int) -> dict[str, Any]:
     head = ds.select(range(min(len(ds), _STATS_ROWS))).to_dict() if len(ds) else {c: [] for c in ds.column_names}
-    return {
+    info = {
         "rows": len(ds),
         "columns": {name: str(feature) for name, feature in ds.features.items()},
         "samples": [_jsonable({c: head[c][i] for c in head}) for i in range(min(samples, len(ds)))],
         "stats": _numeric_stats(head),
     }
+    projections = _projections(head)
+    if projections:
+        info["projections"] = projections
+    return info
+
+
+def _projections(table: Mapping[str, list[Any]]) -> dict[str, dict[str, Any]]:
+    """A 2-D PCA projection of a sample of each column that holds vectors (embeddings, pixel rows)."""
+    from runway_for_ml.pipeline.projection import is_vector_column, project_2d
+
+    out = {}
+    for column, values in table.items():
+        sample = values[:_PROJECTION_ROWS]
+        if not is_vector_column(sample):
+            continue
+        try:
+            points = project_2d(sample, method="pca")
+        except Exception:  # ragged or non-finite vectors: no picture, the rest of the summary stands
+            continue
+        out[column] = {
+            "method": "pca",
+            "rows": len(sample),
+            "dim": len(sample[0]),
+            "points": [[round(float(x), 4), round(float(y), 4)] for x, y in points],
+        }
+    return out
 
 
 def _numeric_stats(table: Mapping[str, list[Any]]) -> dict[str, dict[str, float]]:
@@ -133,3 +160,34 @@ def render_inspection(node: str, info: Mapping[str, Any], console: Any = None) -
         if not columns:
             table.add_row("(value)", escape(str(info.get("type"))), "", *[escape(str(x)) for x in samples])
         console.print(table)
+        for column, projection in (part.get("projections") or {}).items():
+            console.print(
+                escape(
+                    f"{column}: PCA of {projection['rows']} vectors of {projection['dim']} values "
+                    "(runway embed plots a model's embeddings)"
+                )
+            )
+            console.print(escape(text_scatter(projection["points"])), highlight=False)
+
+
+def text_scatter(points: list[list[float]], width: int = 60, height: int = 14) -> str:
+    """A terminal picture of 2-D points: darker characters where more points fall.
+
+    >>> print(text_scatter([[0, 0], [1, 1]], width=4, height=2))
+    |   @|
+    |@   |
+    """
+    if not points:
+        return ""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    grid = [[0] * width for _ in range(height)]
+    for x, y in zip(xs, ys, strict=True):
+        col = min(width - 1, int((x - x0) / ((x1 - x0) or 1) * width))
+        row = min(height - 1, int((y1 - y) / ((y1 - y0) or 1) * height))
+        grid[row][col] += 1
+    shades = " .:oO@"
+    top = max(max(r) for r in grid)
+    return "\n".join(
+        "|" + "".join(shades[min(len(shades) - 1, -(-c * (len(shades) - 1) // top))] for c in r) + "|" for r in grid
+    )
