@@ -12,10 +12,14 @@ transformers are imported inside ``run`` so that ``runway --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 # name -> (module under runway_for_ml.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve_cmd", "serve a trained experiment over HTTP (Runway Model SDK protocol)"),
     "bench": ("bench_cmd", "benchmark a served experiment: load time, latency, req/s, memory"),
     "export": ("export_cmd", "export a trained experiment as a self-contained Runway model folder"),
+    "migrate": ("migrate_cmd", "rewrite a config of the original runway_for_ml into this format, key by key"),
 }
 
 
@@ -64,6 +69,9 @@ def main(argv: Sequence[str] | None = None, *, only: str | None = None) -> int:
     debug = "--debug" in argv
     # The launcher replays this command line inside a SLURM job (runway_for_ml.launcher).
     full_argv = [only, *argv] if only is not None else list(argv)
+    # `--debug` is accepted anywhere, also after a sub-subcommand (`runway cache ls --debug`) whose
+    # parser does not know it; it is taken out here and given to every command as args.debug.
+    argv = [a for a in argv if a != "--debug"]
     if only is not None:
         # `runway-train …` is `runway train …` with its own program name in usage and help.
         help_text = COMMANDS[only][1]
@@ -84,7 +92,8 @@ def main(argv: Sequence[str] | None = None, *, only: str | None = None) -> int:
             parser.print_help()
             return 2
     args._runway_argv = full_argv
-    return run_command(args.command, args, debug=debug or getattr(args, "debug", False))
+    args.debug = debug
+    return run_command(args.command, args, debug=debug)
 
 
 def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> int:
@@ -94,7 +103,8 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
     if debug:
         os.environ["RUNWAY_DEBUG"] = "1"
     try:
-        code = _load_command(name).run(args)
+        with _sigterm_interrupts():
+            code = _load_command(name).run(args)
         return int(code or 0)
     except RunwayError as exc:
         if debug:
@@ -105,7 +115,39 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
         return exc.exit_code
     except KeyboardInterrupt:
         _print_error("interrupted")
-        return 130
+        return INTERRUPTED
+    except SystemExit as exc:
+        # Lightning answers Ctrl-C / SIGTERM during fit with sys.exit(1) inside its KeyboardInterrupt
+        # handler; the run was interrupted (and marked so), not failed.
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            _print_error("interrupted")
+            return INTERRUPTED
+        raise
+
+
+# Exit code of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (``kill PID``, a container stop) stops the command like Ctrl-C: cleanup, exit 130.
+
+    Not inside a runway SLURM job, where submitit owns SIGTERM/SIGUSR2 (checkpoint and requeue), and
+    only in the main thread (the only one that may set signal handlers).
+    """
+    if os.environ.get("RUNWAY_LAUNCHER") == "slurm" or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_error(message: str) -> None:
