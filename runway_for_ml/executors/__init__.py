@@ -18,11 +18,15 @@ from runway_for_ml.executors.base import (
 )
 from runway_for_ml.executors.classification import ClassificationExecutor
 from runway_for_ml.executors.optim import build_optimizer, build_scheduler
+from runway_for_ml.executors.text import CausalLMExecutor, Seq2SeqExecutor, SequenceClassificationExecutor
 
 __all__ = [
     "EXECUTORS",
     "BaseExecutor",
+    "CausalLMExecutor",
     "ClassificationExecutor",
+    "Seq2SeqExecutor",
+    "SequenceClassificationExecutor",
     "build_executor",
     "build_optimizer",
     "build_scheduler",
