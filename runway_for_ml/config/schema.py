@@ -82,8 +82,21 @@ SECTIONS: dict[str, dict[str, Types]] = {
         "optimizer_config": _DICT,
         "model_checkpoint_callback_paras": _DICT + _NONE,
         "early_stopping": _DICT + _BOOL + _NONE,
+        # LoRA adapters (executors/lora.py); use_lora + lora_config is the original runway's form.
+        "lora": _DICT + _BOOL + _NONE,
+        "use_lora": _BOOL,
+        "lora_config": _DICT + _NONE,
     },
-    "test": {"data_node": _STR, "splits": _DICT, "split": _STR, "batch_size": _INT, "checkpoint": _STR},
+    "test": {
+        "data_node": _STR,
+        "splits": _DICT,
+        "split": _STR,
+        "batch_size": _INT,
+        "checkpoint": _STR,
+        # model.generate arguments of the text-generating executors; merge LoRA adapters for inference.
+        "generation_kwargs": _DICT + _NONE,
+        "merge_lora": _BOOL,
+    },
     "eval": {"metrics": _LIST, "key_metric": _STR + _NONE},
 }
 # Names kept for code that reads a single section's spec.

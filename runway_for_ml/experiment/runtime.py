@@ -101,9 +101,12 @@ def check_config(
                 hint="name a registered executor, e.g. 'ClassificationExecutor', or your own @register_executor class",
             )
         try:
-            get_executor_class(str(name))
+            executor_class = get_executor_class(str(name))
         except RunwayError as exc:
             raise ConfigError(f"executor.ExecutorClass: {exc.message}", hint=exc.hint) from exc
+        # An executor may check its own settings (model_config, LoRA, generation) before any work.
+        if callable(getattr(executor_class, "validate_config", None)):
+            executor_class.validate_config(config)
         _check_data_nodes(config)
     if "train" in stages:
         _check_loggers(config)
