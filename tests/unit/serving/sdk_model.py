@@ -3,6 +3,8 @@
 Run by the serving tests as ``python sdk_model.py`` with ``RW_PORT=0``: it prints the URL it serves.
 """
 
+import json
+import os
 import time
 
 import numpy as np
@@ -81,4 +83,6 @@ def double(model, batch):
 
 
 if __name__ == "__main__":
-    runway.run(host="127.0.0.1", port=9000, name="sdk-test-model")
+    # The tests pass server settings (API key, timeouts, body limit) through this variable.
+    options = json.loads(os.environ.get("SDK_TEST_SERVER_OPTIONS", "{}"))
+    runway.run(host="127.0.0.1", port=9000, name="sdk-test-model", **options)
