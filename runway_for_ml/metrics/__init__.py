@@ -15,6 +15,7 @@ from runway_for_ml.metrics.evaluate import (
 )
 from runway_for_ml.metrics.recorder import EvalRecorder
 from runway_for_ml.metrics.registry import METRICS, compute_metric, get_metric, register_metric
+from runway_for_ml.metrics.text import rouge_scores  # registers bleu, chrf, rouge
 
 __all__ = [
     "METRICS",
@@ -25,6 +26,7 @@ __all__ = [
     "get_metric",
     "normalize_metric_specs",
     "register_metric",
+    "rouge_scores",
     "save_confusion_matrix_png",
     "save_metrics",
 ]

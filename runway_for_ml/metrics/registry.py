@@ -200,13 +200,7 @@ def _exact_match(predictions: list, targets: list, strip: bool = True, lowercase
     return sum(norm(p) == norm(t) for p, t in zip(predictions, targets, strict=True)) / len(targets)
 
 
-@register_metric(name="bleu")
-def _bleu(predictions: list, targets: list, **kwargs: Any) -> Any:
-    """Corpus BLEU (torchmetrics ``bleu_score``); each target is a string or a list of reference strings."""
-    from torchmetrics.functional.text import bleu_score
-
-    references = [[t] if isinstance(t, str) else list(t) for t in targets]
-    return bleu_score([str(p) for p in predictions], references, **kwargs)
+# bleu, chrf and rouge (sacreBLEU / ROUGE-1/2/L): metrics/text.py
 
 
 @register_metric(name="wer")
