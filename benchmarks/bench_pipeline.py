@@ -1,6 +1,8 @@
 """Pipeline benchmarks (issue 2, targets #2 and #4), measured side by side in one run.
 
 #2  Fingerprint and plan a 1,000-node DAG (cold cache, and every node stale with reasons): <= 1 s.
+    The nodes' transform reaches a project helper and numpy, so its key follows its code (issue 11);
+    the same plan with a VERSION-pinned transform (no code to follow) is timed beside it.
 #4  Pipeline overhead vs calling the same transforms by hand with datasets' .map: <= 1.10x.
     Two comparisons, both must pass:
       in-memory: every node ``cache: false``  vs  by hand;   (ratio of best-of-5 times, alternating order)
@@ -23,6 +25,7 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import datasets
+import numpy
 
 from runway_for_ml.pipeline import BaseTransform, HFDatasetTransform, register_transform_functor
 from runway_for_ml.pipeline.runner import DataPipeline
@@ -32,15 +35,26 @@ REPEATS = 5
 PLAN_NODES = 1_000
 
 
+def as_row(i: int) -> list[int]:
+    return [int(numpy.int64(i))]
+
+
 @register_transform_functor
 class BenchPass(BaseTransform):
-    """A no-op transform for the planning benchmark."""
+    """A near no-op transform for the planning benchmark; its key covers as_row (and numpy's version)."""
 
     def setup(self, i: int = 0, scale: int = 1) -> None:
         self.i = i
 
     def _call(self, data):
-        return [self.i]
+        return as_row(self.i)
+
+
+@register_transform_functor
+class BenchPassPinned(BenchPass):
+    """The same with VERSION set: its key is the version string, no code is followed."""
+
+    VERSION = "1"
 
 
 @register_transform_functor
@@ -111,10 +125,10 @@ def by_pipeline(rows: int, cache_dir: Path, cache_output: bool) -> int:
     return DataPipeline(pipeline_config(rows, cache_dir, cache_output)).apply_transforms()["Long"].num_rows
 
 
-def plan_config(cache_dir: Path, scale: int) -> dict:
+def plan_config(cache_dir: Path, scale: int, transform: str = "BenchPass") -> dict:
     nodes = {}
     for i in range(PLAN_NODES):
-        spec = {"transform_name": "BenchPass", "setup_kwargs": {"i": i, "scale": scale}}
+        spec = {"transform_name": transform, "setup_kwargs": {"i": i, "scale": scale}}
         if i:
             # A layered DAG: each node reads its predecessor and, every 3rd node, one further back.
             spec["input_node"] = [node_id(i - 1)] + ([node_id(i // 2)] if i % 3 == 0 and i // 2 != i - 1 else [])
@@ -139,6 +153,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     try:
         # ---- #2 plan a 1,000-node DAG
+        from runway_for_ml.pipeline import fingerprint
+
+        started = time.perf_counter()
+        code = fingerprint.code_fingerprint(BenchPass)  # first time in this process: parses this file
+        first_fingerprint = time.perf_counter() - started
+        assert "__main__.as_row" in code["objects"] and "numpy" in code["libraries"], code
+        fingerprint.clear_cache()  # so the cold plan below pays for it again
         cache = work / "plan-cache"
         cold_seconds, plan = time_plan(plan_config(cache, scale=1))
         assert len(plan) == PLAN_NODES and all(p.status == "will run" for p in plan)
@@ -153,6 +174,14 @@ def main() -> int:
         print(
             f"#2 plan {PLAN_NODES}-node DAG: cold {cold_seconds:.3f}s, all cached {warm_seconds:.3f}s, "
             f"all stale {stale_seconds:.3f}s; worst {worst:.3f}s (target <= 1 s) {'PASS' if passed else 'FAIL'}"
+        )
+        pinned_seconds, plan = time_plan(plan_config(work / "pinned-cache", scale=1, transform="BenchPassPinned"))
+        assert len(plan) == PLAN_NODES
+        print(
+            f"   code fingerprint of the transform: {first_fingerprint * 1000:.1f} ms once per process "
+            f"({len(code['objects'])} project objects, libraries {sorted(code['libraries'])}); "
+            f"cold plan with VERSION pinned {pinned_seconds:.3f}s, ratio followed/pinned "
+            f"{cold_seconds / pinned_seconds:.2f}"
         )
 
         # ---- #4 overhead vs by hand (best of REPEATS alternating runs)

@@ -119,7 +119,14 @@ def transform_version(cls: type) -> str:
     explicit = getattr(cls, "VERSION", None)
     if explicit is not None:
         return str(explicit)
-    return hashlib.sha256(canonical_json(code_fingerprint(cls)).encode("ascii")).hexdigest()
+    try:
+        return _version_cache[cls]
+    except (KeyError, TypeError):
+        pass
+    version = hashlib.sha256(canonical_json(code_fingerprint(cls)).encode("ascii")).hexdigest()
+    with contextlib.suppress(TypeError):
+        _version_cache[cls] = version
+    return version
 
 
 def code_fingerprint(cls: type) -> dict:
@@ -165,6 +172,7 @@ def clear_cache() -> None:
     in a long-lived process (a notebook) after reloading edited modules or upgrading a package.
     """
     _code_cache.clear()
+    _version_cache.clear()
     _module_tables.clear()
     _module_kinds.clear()
     _distribution_names.clear()
@@ -253,6 +261,7 @@ _FRAMEWORK_SILENT = frozenset({_FRAMEWORK_BASE_MODULE, "runway_for_ml.errors"})
 _STDLIB_NAMES = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(sys.builtin_module_names)
 
 _code_cache: weakref.WeakKeyDictionary[type, dict] = weakref.WeakKeyDictionary()
+_version_cache: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
 _module_tables: dict[tuple[str, str], tuple[tuple[int, int], _ModuleTable]] = {}
 _module_kinds: dict[str, str] = {}
 _distribution_names: dict[str, str] = {}
@@ -273,6 +282,8 @@ class _Def:
     @property
     def digest(self) -> str:
         if self._digest is None:
+            for node in self.nodes:
+                _strip_docstrings(node)  # here, not when parsing: most definitions of a module are never used
             self._digest = _digest("\n".join(ast.dump(node) for node in self.nodes))
         return self._digest
 
@@ -333,7 +344,6 @@ def _module_table(name: str) -> _ModuleTable | None:
 def _read_statements(body: list[ast.stmt], table: _ModuleTable, package: str) -> None:
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            _strip_docstrings(stmt)
             table.defs[stmt.name] = _Def([stmt], package)
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             table.imports.update(_import_bindings(stmt, package))
@@ -651,7 +661,6 @@ def _def_from_source(klass: type) -> _Def | None:
     if not tree.body or not isinstance(tree.body[0], ast.ClassDef):
         return None
     node = tree.body[0]
-    _strip_docstrings(node)
     return _Def([node], klass.__module__.rpartition(".")[0])
 
 
