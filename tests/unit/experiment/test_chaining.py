@@ -37,11 +37,13 @@ CLF = {
 }
 
 
-def make_version(root: Path, name: str, number: int, *, seed: int = 0, checkpoint: bool = True) -> Path:
+def make_version(
+    root: Path, name: str, number: int, *, seed: int = 0, checkpoint: bool = True, config: dict | None = None
+) -> Path:
     """A completed version folder whose best checkpoint holds a freshly initialised classifier."""
     version = root / "experiments" / f"{name}_V{number}"
     (version / "train" / "checkpoints").mkdir(parents=True)
-    (version / "train" / "config.json").write_text(json.dumps(CLF))
+    (version / "train" / "config.json").write_text(json.dumps(config or CLF))
     manifest: dict[str, Any] = {"experiment": name, "version": number, "status": "completed"}
     manifest["project_root"] = str(root)
     if checkpoint:
