@@ -20,9 +20,18 @@ from pathlib import Path
 
 from runway_for_ml.errors import RunwayError, did_you_mean
 
-__all__ = ["USER_PACKAGES", "find_project_root", "import_user_modules", "resolve_config_arg", "similar_files"]
+__all__ = [
+    "DATA_PACKAGES",
+    "USER_PACKAGES",
+    "find_project_root",
+    "import_user_modules",
+    "resolve_config_arg",
+    "similar_files",
+]
 
 USER_PACKAGES = ("data_processing", "executors", "modeling", "metrics")
+# Where a project's transforms live: what the data commands (prepare, dag, cache) import first.
+DATA_PACKAGES = ("data_processing",)
 MARKER = ".runway"
 _imported: set[tuple[str, str]] = set()
 
@@ -75,17 +84,22 @@ def similar_files(path: Path) -> str:
     return did_you_mean(path.name, names)
 
 
-def import_user_modules(root: Path | None, extra: Iterable[str] = ()) -> list[str]:
-    """Import the project's user packages and ``extra`` modules; return the module names imported.
+def import_user_modules(
+    root: Path | None, extra: Iterable[str] = (), *, packages: Iterable[str] = USER_PACKAGES
+) -> list[str]:
+    """Import the project's user ``packages`` (default: all of them) and ``extra`` modules.
 
-    A failure inside user code surfaces as a RunwayError naming the file and line; it is never swallowed.
+    Returns the module names imported. Data commands pass ``packages=DATA_PACKAGES`` so that the
+    project's executors and metrics (and torch / Lightning with them) load only when a node needs
+    them. A failure inside user code surfaces as a RunwayError naming the file and line; it is never
+    swallowed.
     """
     names: list[str] = []
     if root is not None:
         root = Path(root).resolve()
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))
-        for package in USER_PACKAGES:
+        for package in packages:
             folder = root / package
             if not folder.is_dir():
                 continue

@@ -40,12 +40,14 @@ def build_pipeline(args: argparse.Namespace, progress: Any = None) -> Any:
     """Resolve the config argument, import user modules, and build the DataPipeline (nothing runs)."""
     from runway_for_ml.config import load_config
     from runway_for_ml.pipeline.runner import DataPipeline
-    from runway_for_ml.project import find_project_root, import_user_modules, resolve_config_arg
+    from runway_for_ml.pipeline.user_code import import_pipeline_code
+    from runway_for_ml.project import find_project_root, resolve_config_arg
 
     path = resolve_config_arg(args.config)
     config = load_config(path, args.opts, ext_vars_from(args))
     root = find_project_root(path.resolve().parent) or find_project_root()
-    import_user_modules(root, (config.data.get("meta") or {}).get("user_modules") or ())
+    # Only the project code the pipeline's nodes need: no executors/metrics, so no torch/Lightning.
+    import_pipeline_code(root, config.data)
     return DataPipeline(
         config,
         cache_dir=args.cache_dir,

@@ -116,7 +116,8 @@ class DataPipeline:
         >>> DataPipeline.from_config("configs/experiments/x.jsonnet", ["meta.seed=3"], dummy=True)
         """
         from runway_for_ml.config import ResolvedConfig, load_config
-        from runway_for_ml.project import find_project_root, import_user_modules
+        from runway_for_ml.pipeline.user_code import import_pipeline_code
+        from runway_for_ml.project import find_project_root
 
         if isinstance(path_or_dict, ResolvedConfig):
             config = ResolvedConfig.from_dict(path_or_dict.data, opts, path=path_or_dict.path) if opts else path_or_dict
@@ -125,7 +126,7 @@ class DataPipeline:
         else:
             config = load_config(path_or_dict, opts)
         start = config.path.resolve().parent if config.path else None
-        import_user_modules(find_project_root(start), (config.data.get("meta") or {}).get("user_modules") or ())
+        import_pipeline_code(find_project_root(start), config.data)
         return cls(config, **kwargs)
 
     # ----------------------------------------------------------------- keys and plan

@@ -198,7 +198,23 @@ def _runway_train(project: Path, *argv: str) -> subprocess.Popen:
     )
 
 
+# A failure no check before submission can see: it happens in the job's first training step.
+FAILING_EXECUTOR = '''"""Test-only: an executor whose training fails inside the job."""
+
+from executors.custom_executor import DigitsExecutor
+
+from runway_for_ml import register_executor
+
+
+@register_executor
+class FailsInTrainingExecutor(DigitsExecutor):
+    def training_step(self, batch, batch_idx):
+        raise RuntimeError("deliberate failure inside the SLURM job")
+'''
+
+
 def test_wait_streams_the_log_and_returns_the_job_status(project):
+    (project / "executors" / "failing_executor.py").write_text(FAILING_EXECUTOR)
     ok = _runway_train(project, "--slurm", "--wait", "--opts", *FAST, "train.trainer_paras.max_epochs=1")
     bad = _runway_train(
         project,
@@ -207,7 +223,7 @@ def test_wait_streams_the_log_and_returns_the_job_status(project):
         "--opts",
         *FAST,
         "train.trainer_paras.max_epochs=1",
-        "train.optimizer_config.optimizer_params.lr=-1",
+        "executor.ExecutorClass=FailsInTrainingExecutor",
     )
     ok_out, ok_err = ok.communicate(timeout=240)
     bad_out, bad_err = bad.communicate(timeout=240)
@@ -223,7 +239,7 @@ def test_wait_streams_the_log_and_returns_the_job_status(project):
     assert bad.returncode != 0, bad_out + bad_err
     bad_id = bad_out.split("as SLURM job ", 1)[1].split()[0]
     assert f"job {bad_id}: FAILED" in bad_out
-    assert "Invalid learning rate" in bad_err  # the job's stderr, as streamed
+    assert "deliberate failure inside the SLURM job" in bad_err  # the job's stderr, as streamed
 
 
 COUNTED_TRANSFORMS = '''"""Test-only transforms that record every computation (a line per call) in compute_log.txt."""
