@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.cli.output import work_on_stderr
 from runway_for_ml.cli.preflight import add_ext_var_argument
 from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.cli.train_cmd import (
@@ -111,7 +112,7 @@ def _queued_infer_dir(version_dir: Path, suffix: str) -> Path | None:
 def _run_here(infer_dir: Path) -> int:
     from runway_for_ml.experiment.inference import infer_in_dir, infer_run_name
 
-    with removed_on_user_error(infer_dir, produced="predictions.jsonl"):  # e.g. a split the data lacks
+    with removed_on_user_error(infer_dir, produced="predictions.jsonl"), work_on_stderr():
         metrics = infer_in_dir(infer_dir)
     if metrics:
         print_metrics(f"{infer_run_name(infer_dir)}: metrics", metrics, stderr=True)

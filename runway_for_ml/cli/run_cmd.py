@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.cli.output import work_on_stderr
 from runway_for_ml.cli.preflight import add_ext_var_argument
 from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.cli.train_cmd import (
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     code = submit_or_none(job_spec(args, config, version_dir), args)
     if code is not None:
         return code
-    with removed_on_user_error(version_dir, produced="train/checkpoints/last.ckpt"):  # e.g. a split the data lacks
+    with removed_on_user_error(version_dir, produced="train/checkpoints/last.ckpt"), work_on_stderr():
         result = run_in_version(version_dir, command_line(args), checkpoint=args.checkpoint)
     print_results(result)
     return 0

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.cli.output import work_on_stderr
 from runway_for_ml.cli.preflight import add_ext_var_argument
 from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.errors import RunwayError
@@ -182,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     code = submit_or_none(job_spec(args, config, version_dir), args)
     if code is not None:
         return code
-    with removed_on_user_error(version_dir, produced="train/checkpoints/last.ckpt"):  # e.g. a split the data lacks
+    with removed_on_user_error(version_dir, produced="train/checkpoints/last.ckpt"), work_on_stderr():
         metrics = train_in_version(version_dir)
     print_metrics(f"{version_dir.name}: final training metrics", metrics)
     print(version_dir.name)
