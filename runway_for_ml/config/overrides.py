@@ -10,6 +10,13 @@ evaluated as code: ``max``, ``3/4`` and ``__import__('os')`` stay strings.
 (['train', 'batch_size'], 64)
 >>> parse_override("test_suffix=ep=4;beam=4")
 (['test_suffix'], 'ep=4;beam=4')
+
+An integer part one past the end of a list appends to it, also in the middle of a path:
+
+>>> data = {"eval": {"metrics": [{"name": "accuracy"}]}}
+>>> _ = apply_overrides(data, ["eval.metrics.1.name=f1"])
+>>> data["eval"]["metrics"]
+[{'name': 'accuracy'}, {'name': 'f1'}]
 """
 
 from __future__ import annotations
@@ -107,7 +114,13 @@ def _child(node: Any, part: str, parts: list[str], *, create: bool) -> Any:
             node[part] = {}
         return node[part]
     if isinstance(node, list):
-        return node[_index(node, part, path, allow_append=False)]
+        # One past the end appends a new object, so `eval.metrics.3.name=f1` on a 3-item list adds a step.
+        index = _index(node, part, path, allow_append=create)
+        if index == len(node):
+            node.append({})
+        elif node[index] is None:
+            node[index] = {}
+        return node[index]
     raise ConfigError(f"--opts {path}: cannot descend into a {type(node).__name__}")
 
 
@@ -120,5 +133,9 @@ def _index(node: list, part: str, path: str, *, allow_append: bool) -> int:
     if index < 0:
         index += size
     if not 0 <= index < size + (1 if allow_append else 0):
-        raise ConfigError(f"--opts {path}: index {part} is out of range for a list of {size} items")
+        last = f"{size}" if allow_append else f"{size - 1}"
+        raise ConfigError(
+            f"--opts {path}: index {part} is out of range for a list of {size} items",
+            hint=f"valid indexes: -{size} to {last}" + (f" ({size} appends an item)" if allow_append else ""),
+        )
     return index

@@ -50,6 +50,16 @@ def test_list_indexes():
     assert data["eval"]["metrics"] == [{"name": "accuracy"}, {"name": "recall"}, {"name": "mse", "kw": 1}]
 
 
+def test_index_one_past_the_end_inside_a_path_creates_the_item():
+    # docs/config.md: "one past the end appends", also when more path follows (a new metric step).
+    data = {"eval": {"metrics": [{"name": "accuracy"}, {"name": "f1"}, {"name": "confusion_matrix"}]}}
+    applied = apply_overrides(data, ["eval.metrics.3.name=recall", "eval.metrics.3.kwargs.average=macro"])
+    assert data["eval"]["metrics"][3] == {"name": "recall", "kwargs": {"average": "macro"}}
+    assert not applied[0].existed and len(data["eval"]["metrics"]) == 4
+    with pytest.raises(ConfigError, match="index 5 is out of range for a list of 4 items"):
+        apply_overrides(data, ["eval.metrics.5.name=x"])
+
+
 @pytest.mark.parametrize(
     ("item", "message"),
     [
