@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 version: dict[str, str] = {}
@@ -15,8 +15,16 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    # The top-level project_template/ folder (what `runway init` copies) ships inside the package.
-    packages=[*find_packages(include=["runway_for_ml", "runway_for_ml.*"]), "runway_for_ml.project_template", "runway_for_ml.project_template_text"],
+    # The top-level project_template/ folder (what `runway init` copies) ships inside the package. Its
+    # folders are listed as (namespace) packages too, else setuptools warns "Package would be ignored".
+    packages=[
+        # Namespace packages too: data folders such as experiment/templates/ are packages to setuptools.
+        *find_namespace_packages(include=["runway_for_ml", "runway_for_ml.*"], exclude=["*.__pycache__"]),
+        "runway_for_ml.project_template",
+        *(f"runway_for_ml.project_template.{p}" for p in find_namespace_packages(where="project_template")),
+        "runway_for_ml.project_template_text",
+        *(f"runway_for_ml.project_template_text.{p}" for p in find_namespace_packages(where="project_template_text")),
+    ],
     package_dir={
         "runway_for_ml.project_template": "project_template",
         "runway_for_ml.project_template_text": "project_template_text",

@@ -143,6 +143,14 @@ def _import_one(name: str, root: Path | None) -> None:
         raise RunwayError(f"syntax error in user module '{name}' at {exc.filename}:{exc.lineno}: {exc.msg}") from exc
     except Exception as exc:
         location = _user_frame(exc, root)
+        if isinstance(exc, ModuleNotFoundError) and exc.name and name.startswith(exc.name) and root is None:
+            # Outside a project the module's folder is not on sys.path: say that, not "not found".
+            raise RunwayError(
+                f"no runway project found above {Path.cwd()} (no {MARKER} marker), so the user module "
+                f"'{name}' of meta.user_modules cannot be imported",
+                hint="run the command inside your project (make one with `runway init DIR`), "
+                f"or make '{name}' importable (pip install -e, PYTHONPATH)",
+            ) from exc
         if isinstance(exc, ModuleNotFoundError) and exc.name and name.startswith(exc.name):
             raise RunwayError(
                 f"cannot import user module '{name}': module '{exc.name}' not found",

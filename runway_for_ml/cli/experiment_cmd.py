@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from runway_for_ml.experiment.experiment import create_experiment_config, require_project_root
+from runway_for_ml.experiment.names import create_experiment_config, require_project_root
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

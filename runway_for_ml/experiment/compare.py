@@ -19,8 +19,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.experiment.experiment import experiments_dir, list_experiment_names
+from runway_for_ml.experiment.layout import INFER_PREFIX, VersionDir, experiments_dir
 from runway_for_ml.experiment.manifest import read_manifest
+from runway_for_ml.experiment.names import list_experiment_names
 
 __all__ = ["diff_versions", "flatten", "list_runs", "read_metrics"]
 
@@ -40,15 +41,13 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
 
 
 def _infer_dirs(version_dir: Path) -> list[Path]:
-    try:
-        entries = [Path(e.path) for e in os.scandir(version_dir) if e.name.startswith("infer-") and e.is_dir()]
-    except FileNotFoundError:
-        return []
-    # infer-test first: it is what `runway-run` evaluates and what the key metric usually means.
-    return sorted(entries, key=lambda p: (p.name != "infer-test", p.name))
+    return VersionDir(version_dir).infer_dirs()
 
 
 def _key_metric(manifest: dict[str, Any], version_dir: Path) -> dict[str, Any] | None:
+    """``{"name", "value", "source", "split"}`` of the key metric: from an evaluated inference run when
+    there is one (``split`` = the split it predicted, e.g. ``test``), else from training's final metrics
+    (``split`` = ``validation`` for a ``val_*`` value)."""
     name = manifest.get("key_metric")
     for infer_dir in _infer_dirs(version_dir):
         metrics = read_metrics(infer_dir)
@@ -56,13 +55,16 @@ def _key_metric(manifest: dict[str, Any], version_dir: Path) -> dict[str, Any] |
             continue
         value = _pick(metrics, name) if name else None
         if value is not None:
-            return {"name": name, "value": value, "source": infer_dir.name}
+            split = read_manifest(infer_dir).get("split") or infer_dir.name.removeprefix(INFER_PREFIX)
+            return {"name": name, "value": value, "source": infer_dir.name, "split": split}
     final = manifest.get("final_metrics") or {}
     if name:
-        value = _pick(final, name) or _pick(final, f"val_{name}")
-        if value is not None:
-            return {"name": name, "value": value, "source": "train"}
-    return {"name": name, "value": None, "source": None} if name else None
+        for key in (f"val_{name}", name):
+            value = _pick(final, key)
+            if value is not None:
+                split = "validation" if key.startswith("val") else "train"
+                return {"name": name, "value": value, "source": "train", "split": split}
+    return {"name": name, "value": None, "source": None, "split": None} if name else None
 
 
 def _pick(metrics: dict[str, Any], name: str | None) -> Any:
@@ -172,8 +174,8 @@ def diff_versions(a_dir: Path, b_dir: Path) -> dict[str, Any]:
     ``metrics`` keys are ``<infer-run>/<metric>``.
     """
     a_dir, b_dir = Path(a_dir), Path(b_dir)
-    config_a = flatten(_load_json(a_dir / "train" / "config.json"))
-    config_b = flatten(_load_json(b_dir / "train" / "config.json"))
+    config_a = flatten(_load_json(VersionDir(a_dir).config_path))
+    config_b = flatten(_load_json(VersionDir(b_dir).config_path))
     man_a, man_b = read_manifest(a_dir), read_manifest(b_dir)
     nodes_a = {k: (v.get("key") if isinstance(v, dict) else v) for k, v in (man_a.get("data_nodes") or {}).items()}
     nodes_b = {k: (v.get("key") if isinstance(v, dict) else v) for k, v in (man_b.get("data_nodes") or {}).items()}

@@ -38,11 +38,13 @@ __all__ = [
     "CONFIG_NAME",
     "INFER_PREFIX",
     "LAST_CKPT",
+    "LOCKS_DIR",
     "MANIFEST_NAME",
     "REPORT_NAME",
     "TRAIN_DIR",
     "VersionDir",
     "experiments_dir",
+    "lock_file",
     "project_root_of",
 ]
 
@@ -55,12 +57,50 @@ LOGS_DIR = "logs"
 INFER_PREFIX = "infer-"
 REPORT_NAME = "report.html"
 CHECKPOINT_CHOICES = ("best", "last")
+# Lock files live in one hidden folder next to the version folders, never inside them: a POSIX lock
+# file cannot be removed safely after use, and finished versions should hold only results.
+LOCKS_DIR = ".locks"
 
 
 def experiments_dir(project_root: Path) -> Path:
     """``<project>/experiments`` (``RUNWAY_EXPERIMENTS_DIR`` overrides it, e.g. for scratch space on a cluster)."""
     override = os.environ.get("RUNWAY_EXPERIMENTS_DIR")
     return Path(override).expanduser() if override else Path(project_root) / "experiments"
+
+
+def lock_file(folder: Path, purpose: str, *, create: bool = True) -> Path:
+    """The lock file for ``purpose`` in ``folder`` (a version folder or one inside it, or the experiments folder).
+
+    It is ``<experiments>/.locks/<version>.<sub>.<purpose>.lock``: outside the version folders, so a
+    finished version holds no ``*.lock`` files, and on the same file system, so processes on other
+    hosts (a SLURM job and the shell that submitted it) lock the same file.
+
+    ``create`` makes the ``.locks`` folder.
+
+    >>> lock_file(Path("experiments/digits_V0/train"), "manifest", create=False).as_posix()
+    'experiments/.locks/digits_V0.train.manifest.lock'
+    >>> lock_file(Path("experiments"), "versions", create=False).as_posix()
+    'experiments/.locks/versions.lock'
+    """
+    folder = Path(folder)
+    parts: list[str] = []
+    # Walk up to the version folder (<name>_V<n>); a path outside any version locks in its own folder.
+    for candidate in (folder, *folder.parents):
+        if _is_version_name(candidate.name):
+            parts = [candidate.name, *folder.relative_to(candidate).parts]
+            base = candidate.parent
+            break
+    else:
+        base = folder
+    name = ".".join([*parts, purpose]) + ".lock"
+    if create:
+        (base / LOCKS_DIR).mkdir(parents=True, exist_ok=True)
+    return base / LOCKS_DIR / name
+
+
+def _is_version_name(name: str) -> bool:
+    stem, sep, number = name.rpartition("_V")
+    return bool(stem and sep and number.isdigit())
 
 
 def project_root_of(version_dir: Path, manifest: dict[str, Any] | None = None) -> Path | None:
@@ -145,8 +185,8 @@ class VersionDir:
 
     @property
     def run_lock_path(self) -> Path:
-        """The lock held by the process training this version."""
-        return self.train_dir / ".train.lock"
+        """The lock held by the process training this version (see :func:`lock_file`)."""
+        return lock_file(self.train_dir, "run")
 
     @property
     def report_path(self) -> Path:

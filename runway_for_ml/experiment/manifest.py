@@ -26,7 +26,7 @@ from typing import Any
 
 from runway_for_ml.atomic import default_file_mode, write_json_atomic
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.experiment.layout import INFER_PREFIX, MANIFEST_NAME, TRAIN_DIR
+from runway_for_ml.experiment.layout import INFER_PREFIX, MANIFEST_NAME, TRAIN_DIR, lock_file
 
 __all__ = [
     "MANIFEST_NAME",
@@ -103,7 +103,7 @@ def update_manifest(
         raise ValueError(f"manifest status must be one of {STATUSES}, got {status!r}")
     path = manifest_path(version_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock", timeout=60):
+    with FileLock(str(lock_file(path.parent, "manifest")), timeout=60):
         current = read_manifest(version_dir)
         if keep_status is not None and "status" in current and keep_status(current):
             fields = {k: v for k, v in fields.items() if k != "status"}

@@ -117,7 +117,9 @@ def build_trainer(config: Mapping[str, Any], layout: VersionDir, *, resuming: bo
         # submitit handles SIGUSR2/SIGTERM (checkpoint + requeue); Lightning must not requeue too.
         plugins.append(SLURMEnvironment(auto_requeue=False))
     quiet_lightning()
-    return pl.Trainer(logger=loggers if loggers else False, callbacks=callbacks, plugins=plugins or None, **trainer_kwargs)
+    return pl.Trainer(
+        logger=loggers if loggers else False, callbacks=callbacks, plugins=plugins or None, **trainer_kwargs
+    )
 
 
 def _is_progress_bar(callback: Any) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runway_for_ml.atomic import write_json_atomic
-from runway_for_ml.experiment.layout import VersionDir
+from runway_for_ml.experiment.layout import VersionDir, lock_file
 from runway_for_ml.experiment.manifest import STATUSES, capture_environment, now_iso
 from runway_for_ml.experiment.names import NamedExperiment, read_lineage
 
@@ -60,7 +60,7 @@ def create_versions(
 ) -> list[Path]:
     """Create one new version folder per config (a sweep's points), each with its config and manifest.
 
-    The numbers are allocated in one step under ``experiments/.versions.lock`` (consecutive unless a
+    The numbers are allocated in one step under ``experiments/.locks/versions.lock`` (consecutive unless a
     process that does not take the lock created a folder meanwhile); each folder is still taken with
     ``os.mkdir``, which fails if it exists, so a version is never shared or overwritten. The
     environment (git state, library versions) is captured once for all of them. Each ``config.json``
@@ -77,7 +77,7 @@ def create_versions(
     base.mkdir(parents=True, exist_ok=True)
     created: list[Path] = []
     try:
-        with FileLock(str(base / ".versions.lock"), timeout=60):
+        with FileLock(str(lock_file(base, "versions")), timeout=60):
             existing = exp.versions()
             number = (int(existing[-1].name.rsplit("_V", 1)[1]) + 1) if existing else 0
             numbers: list[int] = []

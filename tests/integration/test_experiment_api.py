@@ -61,6 +61,7 @@ def test_load_by_name_path_and_latest_completed(project: Path, monkeypatch: pyte
     assert exp.layout.last_ckpt.is_file() and exp.layout.infer_dir("test").is_dir()
     assert exp.config["train"]["trainer_paras"]["max_epochs"] == 2
     assert exp.manifest["status"] == "completed"
+    assert not list(exp.path.rglob("*.lock"))  # locks live in experiments/.locks, not in results
 
     versions = sorted(p.name for p in (project / "experiments").iterdir() if p.name.startswith("digits_V"))
     assert versions == ["digits_V0", "digits_V1"]

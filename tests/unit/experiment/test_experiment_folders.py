@@ -116,7 +116,7 @@ def test_manifest_update_merges_and_validates(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         update_manifest(version, status="done")
     # No temp files are left next to the manifest.
-    assert sorted(p.name for p in (version / "train").iterdir()) == ["manifest.json", "manifest.json.lock"]
+    assert sorted(p.name for p in (version / "train").iterdir()) == ["manifest.json"]  # no lock file either
 
 
 def test_corrupt_manifest_names_the_file(tmp_path: Path) -> None:

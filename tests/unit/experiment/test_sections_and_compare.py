@@ -57,7 +57,7 @@ def test_list_runs_and_diff(tmp_path: Path) -> None:
         ("digits", "digits_V1", "failed"),
         ("untrained", None, "not trained"),
     ]
-    assert rows[1]["key_metric"] == {"name": "accuracy", "value": 0.95, "source": "infer-test"}
+    assert rows[1]["key_metric"] == {"name": "accuracy", "value": 0.95, "source": "infer-test", "split": "test"}
     diff = diff_versions(a, b)
     assert diff["config"] == [{"path": "train.lr", "a": 0.001, "b": 0.003}]
     assert diff["data_nodes"] == [{"path": "output:X", "a": "key-0.001", "b": "key-0.003"}]
