@@ -344,16 +344,19 @@ class BaseExecutor(pl.LightningModule):
 
     # ------------------------------------------------------------ serving
 
-    def serve_step(self, inputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Answer a batch of served examples: ``runway serve`` calls it with rows shaped like the data
-        node's rows (the pipeline's per-example transforms already applied) and reads the returned
-        per-sample columns (e.g. ``prediction``, ``probabilities``) into the outputs of ``serve:``.
+    def serve_step(self, inputs: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+        """Answer a batch of served examples: ``runway serve`` calls it with the batch's columns
+        (``{"pixels": [row0, row1, ...]}``, the pipeline's per-example transforms already applied) and
+        reads the returned per-sample columns (e.g. ``prediction``, ``probabilities``) into the
+        outputs of the config's ``serve:`` section.
 
-        Default: ``collate_fn`` on the rows, then ``predict_step`` on the model's device without
-        gradients, as ``runway-infer`` runs it. A text classifier's ``collate_fn`` tokenises the
-        ``text`` column, so it serves ``{"text": ...}`` unchanged.
+        Default: the rows go through ``collate_fn`` and ``predict_step`` on the model's device without
+        gradients, as ``runway-infer`` runs them. Override it when serving differs from inference.
         """
-        batch = self.collate_fn(list(inputs))
+        names = list(inputs)
+        size = len(inputs[names[0]]) if names else 0
+        rows = [{name: inputs[name][i] for name in names} for i in range(size)]
+        batch = self.collate_fn(rows)
         batch = self.transfer_batch_to_device(batch, self.device, 0)
         with torch.inference_mode():
             return self.predict_step(batch, 0)

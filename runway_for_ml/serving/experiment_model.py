@@ -24,7 +24,7 @@
 
 A request's inputs become one raw example row, the data pipeline's per-example transforms run on it
 (:class:`~runway_for_ml.serving.preprocess.ExamplePreprocessor`, with the statistics of training),
-and the executor's ``serve_step(rows)`` answers a whole batch at once.
+and the executor's ``serve_step(columns)`` answers a whole batch at once.
 """
 
 from __future__ import annotations
@@ -212,8 +212,8 @@ class ServedExperiment:
         self.checkpoint = str(exp.checkpoint(checkpoint))
         if not callable(getattr(self.executor, "serve_step", None)):
             raise RunwayError(
-                f"executor {type(self.executor).__name__} has no serve_step(rows)",
-                hint="derive it from runway_for_ml.BaseExecutor, or define serve_step(rows) -> dict of columns",
+                f"executor {type(self.executor).__name__} has no serve_step(columns)",
+                hint="derive it from runway_for_ml.BaseExecutor, or define serve_step(columns) -> dict of per-example columns",
             )
 
     def answer(self, spec: CommandSpec, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -225,7 +225,9 @@ def answer_batch(
 ) -> list[dict[str, Any]]:
     """Decoded inputs of a batch -> raw rows -> preprocessed rows -> ``serve_step`` -> one output dict each."""
     rows = preprocess([spec.to_row(values) for values in batch])
-    columns = executor.serve_step(rows)
+    # serve_step takes the batch as columns, as predict_step's batches and datasets' map(batched=True) are.
+    names = list(rows[0]) if rows else []
+    columns = executor.serve_step({name: [row.get(name) for row in rows] for name in names})
     if not isinstance(columns, Mapping):
         raise TypeError(f"serve_step returned {type(columns).__name__}, not a dict of columns")
     host = {name: _to_host(value) for name, value in columns.items()}

@@ -1,0 +1,214 @@
+"""End to end: a trained template experiment served over real HTTP answers exactly what runway-infer predicts;
+runway export's folder serves the same answers without the project; runway bench measures it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from runway_for_ml.cli.main import main
+from runway_for_ml.serving.bench import start_server_process, wait_ready
+
+pytestmark = pytest.mark.slow
+
+SMALL = [
+    "data_pipeline.transforms.input:LoadDigits.setup_kwargs.max_rows=400",
+    "train.trainer_paras.max_epochs=2",
+    "train.trainer_paras.enable_progress_bar=false",
+    "train.trainer_paras.enable_model_summary=false",
+    "train.early_stopping=null",
+    'meta.logger_enable=["csv"]',
+]
+
+
+def _serve(argv: list[str], cwd: Path, **env_extra: str):
+    env = dict(os.environ, **env_extra)
+    proc, url = start_server_process(argv, cwd=cwd, env=env)
+    try:
+        wait_ready(url, timeout=240)
+    except Exception:
+        proc.kill()
+        raise
+    return proc, url
+
+
+def _stop(proc) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _post_all(url: str, path: str, bodies: list[dict]) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        return await asyncio.gather(*(client.post(path, json=b) for b in bodies))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """A project with digits_V0 trained (small) and its test split inferred by runway-infer."""
+    root = tmp_path_factory.mktemp("serve") / "proj"
+    assert main(["init", str(root)]) == 0
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        assert main(["train", "digits", "--opts", *SMALL]) == 0
+        assert main(["infer", "digits", "test"]) == 0
+    finally:
+        os.chdir(old)
+    predictions = [
+        json.loads(line)
+        for line in (root / "experiments/digits_V0/infer-test/predictions.jsonl").read_text().splitlines()
+    ]
+    from runway_for_ml import Experiment
+    from runway_for_ml.experiment.runtime import pipeline_for
+
+    exp = Experiment.load("digits_V0", project_root=root)
+    raw = pipeline_for(exp.resolved_config, root).get_data(["process:Split"])["process:Split"]["test"]
+    rows = [list(map(float, r["pixels"])) for r in raw]
+    assert len(rows) == len(predictions) > 50
+    return root, rows, predictions
+
+
+@pytest.fixture(scope="module")
+def served(trained):
+    root, _, _ = trained
+    proc, url = _serve([sys.executable, "-m", "runway_for_ml.cli.main", "serve", "digits_V0", "--port", "0"], root)
+    yield url
+    _stop(proc)
+
+
+def test_every_test_row_is_answered_as_runway_infer_predicted(trained, served):
+    _, rows, predictions = trained
+    responses = asyncio.run(_post_all(served, "/classify", [{"pixels": r} for r in rows]))
+    assert all(r.status_code == 200 for r in responses)
+    answers = [r.json() for r in responses]
+    assert [a["label"] for a in answers] == [p["prediction"] for p in predictions]
+    served_p = np.array([a["probabilities"] for a in answers])
+    inferred_p = np.array([p["probabilities"] for p in predictions])
+    assert served_p.shape == inferred_p.shape == (len(rows), 10)
+    assert np.allclose(served_p, inferred_p, atol=1e-5)
+    # The raw pixels were standardised with the training statistics: without that the answers differ.
+    assert served_p.sum(axis=1) == pytest.approx(np.ones(len(rows)), abs=1e-5)
+
+
+def test_an_image_is_read_as_pixels_0_to_16(trained, served):
+    _, rows, _ = trained
+    img = Image.fromarray((np.array(rows[0]).reshape(8, 8) * 255 / 16).round().astype(np.uint8), mode="L")
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    import base64
+
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    as_pixels = (np.asarray(img, dtype=np.float32) / 255.0 * 16).reshape(-1).tolist()
+    by_image, by_pixels = asyncio.run(_post_all(served, "/classify", [{"image": uri}, {"pixels": as_pixels}]))
+    assert by_image.status_code == 200 and by_image.json()["label"] == by_pixels.json()["label"]
+    assert np.allclose(by_image.json()["probabilities"], by_pixels.json()["probabilities"], atol=1e-6)
+
+
+def test_served_protocol_and_errors(served):
+    with httpx.Client(base_url=served, timeout=30) as client:
+        meta = client.get("/meta").json()
+        assert meta["name"] == "digits_V0" and meta["version"] == "digits_V0" and meta["status"] == "RUNNING"
+        assert meta["options"][0]["name"] == "checkpoint" and meta["options"][0]["oneOf"] == ["best", "last"]
+        (classify,) = meta["commands"]
+        assert {i["name"] for i in classify["inputs"]} == {"pixels", "image"}
+        assert [o["name"] for o in classify["outputs"]] == ["label", "probabilities"]
+        assert client.post("/classify", json={}).json() == {"error": "Missing input: image or pixels"}
+        short = client.post("/classify", json={"pixels": [1, 2, 3]})
+        assert short.status_code == 400 and "pixels: expected 64 numbers, got 3" in short.json()["error"]
+        assert client.post("/classify", json={"pixels": [0] * 64, "image": "x"}).status_code == 400
+        assert client.post("/setup", json={"checkpoint": "last"}).json()["status"] == "RUNNING"
+        assert client.post("/classify", json={"pixels": [0] * 64}).status_code == 200
+        assert client.post("/setup", json={"checkpoint": "nope"}).status_code == 400
+        assert client.post("/setup", json={}).json()["options"] == {"checkpoint": "best"}
+        assert 'runway_batch_size_count{command="classify"}' in client.get("/metrics").text
+
+
+def test_cli_errors_exit_2_before_serving(trained, served, monkeypatch, capsys):
+    root, _, _ = trained
+    monkeypatch.chdir(root)
+    port = httpx.URL(served).port
+    assert main(["serve", "digits_V0", "--port", str(port)]) == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in capsys.readouterr().err
+    assert main(["serve", "digits_V9"]) == 2
+    assert "has no version 9; versions: 0" in capsys.readouterr().err
+    assert main(["serve", "digits_V0", "--checkpoint", "missing.ckpt"]) == 2
+    assert "checkpoint" in capsys.readouterr().err
+    # A version still training is refused.
+    running = root / "experiments" / "digits_V1"
+    shutil.copytree(root / "experiments" / "digits_V0", running)
+    manifest = running / "train" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data.update(status="running", version="digits_V1")
+    manifest.write_text(json.dumps(data))
+    try:
+        assert main(["serve", "digits_V1"]) == 2
+        assert "digits_V1 is still training (status: running)" in capsys.readouterr().err
+    finally:
+        shutil.rmtree(running)
+    assert main(["serve", "digits_V0", "--api-key-env", "RUNWAY_TEST_UNSET_KEY"]) == 2
+    assert "RUNWAY_TEST_UNSET_KEY" in capsys.readouterr().err
+
+
+def test_export_serves_the_same_answers_without_the_project(trained, served, tmp_path, monkeypatch):
+    root, rows, predictions = trained
+    monkeypatch.chdir(root)
+    out = root / "exported" / "digits"
+    assert main(["export", "digits_V0", "-o", str(out)]) == 0
+    for name in ("runway_model.py", "runway.yml", "model.ckpt", "config.json", "requirements.txt", "Dockerfile"):
+        assert (out / name).is_file(), name
+    assert "framework: pytorch" in (out / "runway.yml").read_text()
+    assert "torch==" in (out / "requirements.txt").read_text()
+    catalog = json.loads((root / "exported" / "models.json").read_text())
+    assert [e["name"] for e in catalog] == ["digits_V0"]
+    assert catalog[0]["query"]["http"] == {"route": "classify", "method": "post", "type": "JSON"}
+    assert main(["export", "digits_V0", "-o", str(out)]) == 2  # not over an existing export
+    assert main(["export", "digits_V0", "-o", str(out), "--force"]) == 0
+    assert len(json.loads((root / "exported" / "models.json").read_text())) == 1  # updated, not duplicated
+
+    # Moved away from the project: it must not need the project's files or the data cache.
+    moved = tmp_path / "elsewhere" / "digits"
+    shutil.copytree(out, moved)
+    proc, url = _serve([sys.executable, "runway_model.py"], moved, RW_PORT="0")
+    try:
+        sample = list(range(0, len(rows), 7))
+        responses = asyncio.run(_post_all(url, "/classify", [{"pixels": rows[i]} for i in sample]))
+        assert [r.json()["label"] for r in responses] == [predictions[i]["prediction"] for i in sample]
+        reference = asyncio.run(_post_all(served, "/classify", [{"pixels": rows[i]} for i in sample]))
+        assert [r.json()["label"] for r in responses] == [r.json()["label"] for r in reference]
+        # Equal up to float rounding: another batch composition sums in another order.
+        mine = np.array([r.json()["probabilities"] for r in responses])
+        assert np.allclose(mine, np.array([r.json()["probabilities"] for r in reference]), atol=1e-6)
+    finally:
+        _stop(proc)
+
+
+def test_bench_writes_a_report(trained, monkeypatch, tmp_path):
+    root, _, _ = trained
+    monkeypatch.chdir(root)
+    report_path = tmp_path / "bench.json"
+    argv = ["bench", "digits_V0", "--requests", "40", "--warmup", "5", "--concurrency", "1,4", "--batch-sizes", "1,4"]
+    assert main([*argv, "-o", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["version"] == "digits_V0" and report["command"] == "classify" and report["load_seconds"] > 0
+    assert [r["concurrency"] for r in report["http"]] == [1, 4]
+    assert all(r["errors"] == 0 and r["requests"] >= 40 and r["rps"] > 0 for r in report["http"])
+    assert all(r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] for r in report["http"])
+    assert [r["batch_size"] for r in report["in_process"]] == [1, 4]
+    assert report["server_peak_rss_mb"] is None or report["server_peak_rss_mb"] > 50
