@@ -30,6 +30,7 @@ __all__ = ["METHODS", "as_matrix", "is_vector_column", "project_2d"]
 METHODS = ("tsne", "pca", "umap")
 # t-SNE needs a few times more points than its perplexity; below this it is not meaningful.
 _MIN_TSNE_POINTS = 8
+_MIN_PARALLEL_POINTS = 2000
 
 
 def as_matrix(vectors: Any) -> np.ndarray:
@@ -81,10 +82,19 @@ def project_2d(vectors: Any, method: str = "tsne", *, seed: int = 0, n_jobs: int
         raise RunwayError("cannot project vectors that contain NaN or infinity", hint="check the model's outputs")
     if method == "pca" or len(matrix) < _MIN_TSNE_POINTS or matrix.shape[1] < 2:
         return _pca(matrix)
-    jobs = n_jobs or os.cpu_count() or 1
+    # Threads pay off on thousands of points; on a few hundred their start-up (and a busy machine's
+    # contention) costs more than the work.
+    jobs = n_jobs or (_cpus() if len(matrix) >= _MIN_PARALLEL_POINTS else 1)
     if method == "tsne":
         return _tsne(matrix, seed, jobs)
     return _umap(matrix, seed, jobs)
+
+
+def _cpus() -> int:
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # not on Linux
+        return max(1, min(8, os.cpu_count() or 1))
 
 
 def _pca(matrix: np.ndarray) -> np.ndarray:
