@@ -33,6 +33,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import sys
 import sysconfig
 import textwrap
@@ -155,8 +156,14 @@ def code_fingerprint(cls: type) -> dict:
     try:
         for klass in _versioned_classes(cls):
             walker.add_class(klass)
-    except RecursionError as exc:  # pathological code; the class's own source still counts
-        log.warning("cannot follow the code of %s (%s); only its own source is fingerprinted", cls.__qualname__, exc)
+    except Exception as exc:  # pathological code (e.g. RecursionError); the class's own source still counts
+        log.warning(
+            "cannot follow the code of %s (%s: %s); only its own source is part of its cache key — "
+            "set a VERSION class attribute to manage the key by hand",
+            cls.__qualname__,
+            type(exc).__name__,
+            exc,
+        )
         walker = _CodeWalker()
         walker.objects[f"{cls.__module__}.{cls.__qualname__}"] = _digest(_class_source(cls))
     result = {"objects": dict(sorted(walker.objects.items())), "libraries": dict(sorted(walker.libraries.items()))}
@@ -176,6 +183,7 @@ def clear_cache() -> None:
     _module_tables.clear()
     _module_kinds.clear()
     _distribution_names.clear()
+    _packages_distributions.cache_clear()
     cache_clear = getattr(_distribution_version, "cache_clear", None)
     if callable(cache_clear):
         cache_clear()
@@ -308,8 +316,8 @@ def _module_file(name: str) -> str | None:
     path = getattr(module, "__file__", None) if module is not None else None
     if path is None and module is None:
         try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError, AttributeError):
+            spec = importlib.util.find_spec(name)  # imports parent packages (project ones are loaded already)
+        except Exception:  # a parent package that fails to import: nothing to read here
             return None
         path = spec.origin if spec is not None else None
     return path if isinstance(path, str) and path.endswith(".py") else None
@@ -689,8 +697,8 @@ def _kind_by_location(top: str) -> str:
         locations = [getattr(module, "__file__", None) or "", *list(getattr(module, "__path__", []) or [])]
     else:
         try:
-            spec = importlib.util.find_spec(top)
-        except (ImportError, ValueError):
+            spec = importlib.util.find_spec(top)  # a top-level name: finds, does not import
+        except Exception:
             spec = None
         if spec is None:
             return "missing"
@@ -711,11 +719,66 @@ def _distribution_name(top: str) -> str:
     try:
         name = importlib.metadata.distribution(top).metadata["Name"] or top
     except importlib.metadata.PackageNotFoundError:
-        # Scanning every installed distribution is slow (~0.5 s): only when the names differ.
-        candidates = _packages_distributions().get(top) or [top]
-        name = candidates[0]
+        name = _distribution_beside(top)
+        if name is None:
+            # Scanning every installed distribution's file list is slow (~0.5 s): the last resort.
+            name = (_packages_distributions().get(top) or [top])[0]
     _distribution_names[top] = name
     return name
+
+
+def _distribution_beside(top: str) -> str | None:
+    """Find the distribution of ``top`` among the ``*.dist-info`` folders next to it (a few ms).
+
+    ``top_level.txt`` names a distribution's modules when present; otherwise its ``RECORD`` (the
+    installed file list) is searched for ``top/`` or a ``top`` module file.
+    """
+    locations = []
+    module = sys.modules.get(top)
+    if module is not None:
+        locations = [getattr(module, "__file__", None) or "", *list(getattr(module, "__path__", []) or [])]
+    else:
+        with contextlib.suppress(Exception):
+            spec = importlib.util.find_spec(top)
+            locations = [spec.origin or "", *list(spec.submodule_search_locations or [])] if spec else []
+    location = next((p for p in locations if p and os.path.isabs(p)), None)
+    if location is None:
+        return None
+    # <site>/top/__init__.py, <site>/top (a namespace package's path) or <site>/top.py
+    site = os.path.dirname(location)
+    if os.path.basename(location).startswith("__init__."):
+        site = os.path.dirname(site)
+    pattern = re.compile(rb"(?:^|\n)" + re.escape(top.encode()) + rb"(?:/|\.py,|\.[^/\n,]*\.(?:so|pyd),)")
+    try:
+        infos = sorted(e.path for e in os.scandir(site) if e.name.endswith(".dist-info") and e.is_dir())
+    except OSError:
+        return None
+    for info in infos:
+        try:
+            with open(os.path.join(info, "top_level.txt"), encoding="utf-8") as fh:
+                provides = top in fh.read().split()
+        except OSError:
+            try:
+                with open(os.path.join(info, "RECORD"), "rb") as fh:
+                    provides = pattern.search(fh.read()) is not None
+            except OSError:
+                provides = False
+        if provides:
+            return _metadata_name(info)
+    return None
+
+
+def _metadata_name(info: str) -> str:
+    try:
+        with open(os.path.join(info, "METADATA"), encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("Name:"):
+                    return line.partition(":")[2].strip()
+                if not line.strip():
+                    break
+    except OSError:
+        pass
+    return os.path.basename(info).partition("-")[0]
 
 
 @functools.lru_cache(maxsize=1)

@@ -395,3 +395,29 @@ def test_framework_helpers_enter_by_version_and_builtin_transforms_by_source():
     code = fingerprint.code_fingerprint(SplitHFDataset)
     assert list(code["objects"]) == ["runway_for_ml.pipeline.builtin_transforms.SplitHFDataset"]
     assert code["libraries"]["runway_for_ml"] == __version__
+
+
+def test_a_library_whose_module_name_differs_from_its_distribution_enters_by_the_distribution(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    source = """
+    from runway_for_ml import BaseTransform
+
+    class Digits(BaseTransform):
+        def _call(self, data):
+            from sklearn.datasets import load_digits
+            import PIL.Image
+
+            return load_digits(), PIL.Image
+    """
+    _write(tmp_path, {"fp_libs.py": source})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    fingerprint.clear_cache()
+    code = fingerprint.code_fingerprint(importlib.import_module("fp_libs").Digits)
+    assert {name.lower(): version for name, version in code["libraries"].items()} == {
+        "scikit-learn": importlib.metadata.version("scikit-learn"),
+        "pillow": importlib.metadata.version("pillow"),
+    }
+    assert fingerprint._packages_distributions.cache_info().currsize == 0  # found without the slow full scan
