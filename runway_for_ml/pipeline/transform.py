@@ -68,7 +68,26 @@ class BaseTransform:
         handled = self._handled_options()
         generic = {k: setup_kwargs.pop(k) for k in list(setup_kwargs) if k in handled}
         self._set_generic_options(**generic)
+        for key in self._comment_keys(setup_kwargs):
+            setup_kwargs.pop(key)
         self.setup(**setup_kwargs)
+
+    @classmethod
+    def _comment_keys(cls, setup_kwargs: Mapping[str, Any]) -> set[str]:
+        """``_``-prefixed keys that ``setup`` does not take: comments in the config, not checked, not passed.
+
+        A ``setup`` that names such a key (``_num_proc``) or takes ``**kwargs`` receives it.
+        """
+        underscored = [k for k in setup_kwargs if str(k).startswith("_")]
+        if not underscored:
+            return set()
+        try:
+            params = inspect.signature(cls.setup).parameters
+        except (TypeError, ValueError):
+            return set()
+        if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            return set()
+        return {k for k in underscored if k not in params}
 
     @classmethod
     def _owned_options(cls) -> frozenset[str]:
@@ -98,7 +117,8 @@ class BaseTransform:
         Used to validate a config before anything runs (``setup(**kwargs)`` is only called later).
         """
         handled = cls._handled_options()
-        rest = {k: v for k, v in setup_kwargs.items() if k not in handled}
+        comments = cls._comment_keys(setup_kwargs)
+        rest = {k: v for k, v in setup_kwargs.items() if k not in handled and k not in comments}
         try:
             signature = inspect.signature(cls.setup)
         except (TypeError, ValueError):  # builtins without a signature: nothing to check

@@ -184,3 +184,23 @@ def test_transform_module_does_not_import_datasets():
     code = "import sys, runway_for_ml.pipeline; print('datasets' in sys.modules, 'networkx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_underscore_keys_are_comments_unless_setup_takes_them():
+    # docs/cache.md: `_`-prefixed setup_kwargs are comments or run-only switches, outside the cache key.
+    split = TRANSFORMS.get("SplitHFDataset")
+    assert split.check_setup_kwargs({"test_size": 0.2, "_note": "why 0.2"}) is None
+    assert "unknown argument 'note'" in split.check_setup_kwargs({"note": "x"})
+    node = split()
+    node.configure(test_size=0.2, _note="why 0.2")  # not passed to setup(), which has no _note
+
+    class TakesSwitch(BaseTransform):
+        def setup(self, _num_proc: int = 1) -> None:
+            self.num_proc = _num_proc
+
+        def _call(self, data):
+            return data
+
+    taker = TakesSwitch()
+    taker.configure(_num_proc=4)
+    assert taker.num_proc == 4
