@@ -44,14 +44,16 @@ def build_pipeline(args: argparse.Namespace, progress: Any = None) -> Any:
     from runway_for_ml.project import find_project_root, resolve_config_arg
 
     path = resolve_config_arg(args.config)
-    config = load_config(path, args.opts, ext_vars_from(args))
+    # --dummy is an explicit CLI flag: it goes in before --opts (precedence: file < flags < --opts).
+    flags = {"meta.use_dummy_data": True} if args.dummy else None
+    config = load_config(path, args.opts, ext_vars_from(args), cli_overrides=flags)
     root = find_project_root(path.resolve().parent) or find_project_root()
     # Only the project code the pipeline's nodes need: no executors/metrics, so no torch/Lightning.
     import_pipeline_code(root, config.data)
     return DataPipeline(
         config,
         cache_dir=args.cache_dir,
-        dummy=args.dummy,
+        dummy=None,  # meta.use_dummy_data, after --dummy and --opts
         regenerate_nodes=args.regenerate,
         progress=progress,
     )
