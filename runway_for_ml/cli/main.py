@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import os
 import signal
@@ -116,6 +117,20 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
     except KeyboardInterrupt:
         _print_error("interrupted")
         return INTERRUPTED
+    except OSError as exc:
+        # A name or path the file system cannot hold is the user's to shorten, wherever it was typed.
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        name = str(exc.filename or "")
+        _print_error(
+            f"name too long for the file system: {name[:60] + '...' if len(name) > 60 else name}\n"
+            "  hint: use experiment names and inference suffixes of at most 100 characters"
+        )
+        return 2
     except SystemExit as exc:
         # Lightning answers Ctrl-C / SIGTERM during fit with sys.exit(1) inside its KeyboardInterrupt
         # handler; the run was interrupted (and marked so), not failed.

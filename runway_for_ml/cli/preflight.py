@@ -61,7 +61,6 @@ def experiment_argument(text: str, root: Path, *, version: bool = False) -> str:
     'digits'
     """
     from runway_for_ml.experiment.experiment import CONFIG_SUFFIX, split_version_name, validate_name
-    from runway_for_ml.experiment.preflight import check_name_length
 
     if text.endswith(CONFIG_SUFFIX):
         path = Path(text).expanduser()
@@ -78,7 +77,6 @@ def experiment_argument(text: str, root: Path, *, version: bool = False) -> str:
             )
         text = path.name[: -len(CONFIG_SUFFIX)]
     name = split_version_name(text)[0] if version else text
-    check_name_length(name)
     validate_name(name)
     return text
 
@@ -169,10 +167,9 @@ def _check_infer(args: argparse.Namespace, root: Path) -> None:
     from runway_for_ml.experiment.experiment import resolve_experiment, split_version_name, validate_name
     from runway_for_ml.experiment.inference import resolve_checkpoint
     from runway_for_ml.experiment.manifest import read_manifest
-    from runway_for_ml.experiment.preflight import check_name_length, check_run_config
+    from runway_for_ml.experiment.preflight import check_run_config
     from runway_for_ml.experiment.training import load_version_config
 
-    check_name_length(args.infer_suffix, "inference suffix")
     validate_name(args.infer_suffix, what="inference suffix")
     args.experiment = experiment_argument(args.experiment, root, version=True)
     name, number = split_version_name(args.experiment)

@@ -45,6 +45,8 @@ __all__ = [
 CONFIG_SUFFIX = ".jsonnet"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _VERSION_RE = re.compile(r"^(?P<exp>.+)_V(?P<n>\d+)$")
+# Names become folder names (<name>_V<n>, infer-<suffix>) in paths that also hold checkpoint names.
+MAX_NAME_LENGTH = 100
 # Where the experiment template lives inside the installed package (the project template's example).
 _TEMPLATE_CONFIG = ("configs", "experiments", "digits.jsonnet")
 
@@ -52,7 +54,7 @@ _TEMPLATE_CONFIG = ("configs", "experiments", "digits.jsonnet")
 def validate_name(name: str, what: str = "experiment name") -> str:
     """Return ``name`` when it can be an experiment (or inference suffix) name, else raise.
 
-    Names are one path component of letters, digits, ``_``, ``-`` and ``.``; ``..``, ``/`` and spaces are
+    Names are one path component (at most 100 characters) of letters, digits, ``_``, ``-`` and ``.``; ``..``, ``/`` and spaces are
     refused, and so is a trailing ``_V<n>`` (it would be confused with a version folder).
 
     >>> validate_name("digits_small")
@@ -61,6 +63,9 @@ def validate_name(name: str, what: str = "experiment name") -> str:
     problem = None
     if not name:
         problem = "it is empty"
+    elif len(name) > MAX_NAME_LENGTH:
+        problem = f"it is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}"
+        name = name[:30] + "..."
     elif "/" in name or "\\" in name:
         problem = "it contains a path separator"
     elif ".." in name:

@@ -42,8 +42,6 @@ from runway_for_ml.errors import ConfigError, RunwayError, check_keys, did_you_m
 
 __all__ = [
     "COMMANDS",
-    "MAX_NAME_LENGTH",
-    "check_name_length",
     "check_numbers",
     "check_run_config",
     "removed_on_user_error",
@@ -55,27 +53,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "run": ("train", "infer", "eval"),
     "infer": ("infer", "eval"),
 }
-# Experiment names and inference suffixes become folder names (<name>_V<n>, infer-<suffix>) inside
-# paths that also hold checkpoint file names; 100 characters keeps every file system happy.
-MAX_NAME_LENGTH = 100
 CHECKPOINT_CHOICES = ("best", "last")
-
-
-def check_name_length(name: str, what: str = "experiment name") -> None:
-    """Refuse a name longer than :data:`MAX_NAME_LENGTH` characters (it becomes a folder name).
-
-    >>> check_name_length("digits")
-    >>> check_name_length("x" * 101)
-    Traceback (most recent call last):
-    ...
-    runway_for_ml.errors.RunwayError: invalid experiment name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...': it is 101 characters long; the limit is 100
-      hint: use a shorter name
-    """
-    if len(name) > MAX_NAME_LENGTH:
-        raise RunwayError(
-            f"invalid {what} {name[:30] + '...'!r}: it is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}",
-            hint="use a shorter name",
-        )
 
 
 def check_run_config(
