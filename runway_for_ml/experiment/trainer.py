@@ -84,7 +84,8 @@ def build_loggers_for(config: Mapping[str, Any], layout: VersionDir, *, resume: 
     from runway_for_ml.loggers import build_loggers, stable_run_id
 
     return build_loggers(
-        (config.get("meta") or {}).get("logger_enable") or [],
+        # Without the key, CSV (docs/config.md): the report's curves come from it. [] means none.
+        ["csv"] if (config.get("meta") or {}).get("logger_enable") is None else config["meta"]["logger_enable"],
         save_dir=layout.logs_dir,
         run_name=layout.name,
         run_id=stable_run_id(layout.path),
