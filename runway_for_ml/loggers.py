@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -73,7 +74,7 @@ def build_loggers(
 
     >>> import tempfile
     >>> [type(lg).__name__ for lg in build_loggers(["csv"], tempfile.mkdtemp(), "digits_V0", "abc", {})]
-    ['_ResumableCSVLogger']
+    ['RunwayCSVLogger']
     """
     save_dir = Path(save_dir)
     loggers = []
@@ -93,27 +94,99 @@ def build_loggers(
 
 @register_logger(name="csv")
 def _csv_logger(save_dir: Path, run_name: str, run_id: str, config: Mapping[str, Any], resume: bool) -> Any:
-    from pytorch_lightning.loggers import CSVLogger
-    from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+    return _csv_logger_class()(save_dir, resume=resume)
 
-    class _AppendingWriter(ExperimentWriter):
-        # Lightning's writer deletes an existing metrics.csv; a resumed run appends to it instead.
-        def _check_log_dir_exists(self) -> None:
-            if self._fs.isfile(self.metrics_file_path):
-                import csv
 
-                with self._fs.open(self.metrics_file_path, "r", newline="") as fh:
-                    self.metrics_keys = list(csv.DictReader(fh).fieldnames or [])
+@functools.cache
+def _csv_logger_class() -> type:
+    """A CSV logger built on Lightning's public ``Logger`` interface, writing Lightning's CSV format.
 
-    class _ResumableCSVLogger(CSVLogger):
+    ``csv/metrics.csv`` (one row per logging call, one column per metric, sorted, ``step`` included) and
+    ``csv/hparams.yaml``. Unlike Lightning's ``CSVLogger``, which deletes an existing ``metrics.csv``,
+    a resumed run (``resume=True``) appends to it, so a version keeps one file across resumes.
+    """
+    import csv
+
+    from pytorch_lightning.core.saving import save_hparams_to_yaml
+    from pytorch_lightning.loggers import Logger
+    from pytorch_lightning.utilities import rank_zero_only
+
+    class RunwayCSVLogger(Logger):
+        def __init__(self, save_dir: Path, *, resume: bool = False) -> None:
+            super().__init__()
+            self._save_dir = Path(save_dir)
+            self._rows: list[dict[str, Any]] = []
+            self._keys: list[str] = []
+            path = self.metrics_file
+            if path.is_file():
+                if resume:
+                    with path.open(newline="", encoding="utf-8") as fh:
+                        self._keys = list(csv.DictReader(fh).fieldnames or [])
+                else:
+                    path.unlink()  # a new run in a used folder starts a new file, as Lightning's does
+
         @property
-        def experiment(self) -> Any:
-            if self._experiment is None and resume:
-                self._fs.makedirs(self.root_dir, exist_ok=True)
-                self._experiment = _AppendingWriter(log_dir=self.log_dir)
-            return super().experiment
+        def name(self) -> str:
+            return ""
 
-    return _ResumableCSVLogger(save_dir, name="", version="csv")
+        @property
+        def version(self) -> str:
+            return "csv"
+
+        @property
+        def root_dir(self) -> str:
+            return str(self._save_dir)
+
+        @property
+        def save_dir(self) -> str:
+            return str(self._save_dir)
+
+        @property
+        def log_dir(self) -> str:
+            return str(self._save_dir / "csv")
+
+        @property
+        def metrics_file(self) -> Path:
+            return Path(self.log_dir) / "metrics.csv"
+
+        @rank_zero_only
+        def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+            params = vars(params) if hasattr(params, "__dict__") and not isinstance(params, Mapping) else params
+            Path(self.log_dir).mkdir(parents=True, exist_ok=True)
+            save_hparams_to_yaml(str(Path(self.log_dir) / "hparams.yaml"), dict(params or {}))
+
+        @rank_zero_only
+        def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+            row = {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
+            row["step"] = len(self._rows) if step is None else step
+            self._rows.append(row)
+
+        @rank_zero_only
+        def save(self) -> None:
+            if not self._rows:
+                return
+            path = self.metrics_file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            new_keys = set().union(*self._rows) - set(self._keys)
+            exists = path.is_file()
+            if new_keys:
+                self._keys = sorted({*self._keys, *new_keys})
+            if new_keys and exists:  # a new column: rewrite the file under the wider header
+                with path.open(newline="", encoding="utf-8") as fh:
+                    old = list(csv.DictReader(fh))
+                self._rows, exists = old + self._rows, False
+            with path.open("a" if exists else "w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=self._keys)
+                if not exists:
+                    writer.writeheader()
+                writer.writerows(self._rows)
+            self._rows = []
+
+        @rank_zero_only
+        def finalize(self, status: str) -> None:
+            self.save()
+
+    return RunwayCSVLogger
 
 
 @register_logger(name="tensorboard")
@@ -136,12 +209,13 @@ def _wandb_logger(save_dir: Path, run_name: str, run_id: str, config: Mapping[st
 
     class _FinishingWandbLogger(WandbLogger):
         # Lightning leaves the W&B run open; finishing it flushes the run files and lets the next
-        # Trainer in the same process (infer after train) start its own run.
+        # run in the same process (a resumed fit, another version) start cleanly.
         def finalize(self, status: str) -> None:
             super().finalize(status)
-            if self._experiment is not None and hasattr(self._experiment, "finish"):
-                self._experiment.finish(exit_code=0 if status == "success" else 1)
-                self._experiment = None
+            import wandb
+
+            if wandb.run is not None:
+                wandb.finish(exit_code=0 if status == "success" else 1)
 
     wandb_dir = save_dir  # wandb adds its own "wandb/" folder inside
     return _FinishingWandbLogger(

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.cli.train_cmd import (
+from runway_for_ml.cli.common import (
     add_launch_arguments,
     add_opts_argument,
     command_line,
@@ -42,17 +42,12 @@ def job_spec(args: argparse.Namespace, config: Any, infer_dir: Path) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from runway_for_ml.config import ResolvedConfig
-    from runway_for_ml.experiment.experiment import require_project_root, resolve_infer_dir
-    from runway_for_ml.experiment.inference import evaluate_infer_dir, infer_run_name
+    from runway_for_ml.experiment.inference import evaluate_infer_dir, infer_config, infer_run_name
+    from runway_for_ml.experiment.names import require_project_root, resolve_infer_dir
 
     root = require_project_root()
     infer_dir = resolve_infer_dir(args.infer_run, root)
-    path = infer_dir / "config.json"
-    config = ResolvedConfig.from_dict(json.loads(path.read_text(encoding="utf-8")), args.opts, path=path)
-    code = submit_or_none(job_spec(args, config, infer_dir), args)
+    code = submit_or_none(job_spec(args, infer_config(infer_dir, args.opts), infer_dir), args)
     if code is not None:
         return code
     metrics = evaluate_infer_dir(infer_dir, args.opts)

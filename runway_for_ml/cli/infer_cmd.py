@@ -11,10 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.cli.output import work_on_stderr
-from runway_for_ml.cli.preflight import add_ext_var_argument
-from runway_for_ml.cli.preflight import preflight as _preflight
-from runway_for_ml.cli.train_cmd import (
+from runway_for_ml.cli.common import (
     add_launch_arguments,
     add_opts_argument,
     command_line,
@@ -22,6 +19,9 @@ from runway_for_ml.cli.train_cmd import (
     replayed_options,
     submit_or_none,
 )
+from runway_for_ml.cli.output import work_on_stderr
+from runway_for_ml.cli.preflight import add_ext_var_argument
+from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.experiment.preflight import removed_on_user_error
 
 
@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.experiment.experiment import require_project_root, resolve_experiment, split_version_name
-    from runway_for_ml.experiment.inference import prepare_inference
+    from runway_for_ml.experiment.inference import infer_config, prepare_inference
+    from runway_for_ml.experiment.names import require_project_root, resolve_experiment, split_version_name
 
     root = require_project_root()
     _preflight("infer", args, root)  # checks everything before any folder is created
@@ -65,14 +65,7 @@ def run(args: argparse.Namespace) -> int:
             evaluate=args.evaluate,
             command_line=command_line(args),
         )
-        import json
-
-        from runway_for_ml.config import ResolvedConfig
-
-        config = ResolvedConfig(
-            json.loads((infer_dir / "config.json").read_text(encoding="utf-8")), infer_dir / "config.json"
-        )
-        code = submit_or_none(job_spec(args, config, infer_dir), args)
+        code = submit_or_none(job_spec(args, infer_config(infer_dir), infer_dir), args)
         if code is not None:
             return code
     return _run_here(infer_dir)
@@ -83,7 +76,7 @@ def job_spec(args: argparse.Namespace, config: Any, infer_dir: Path) -> Any:
 
     ``--checkpoint``, ``--config``, ``--opts`` and ``--no-eval`` are in that folder already.
     """
-    from runway_for_ml.experiment.experiment import split_version_name
+    from runway_for_ml.experiment.names import split_version_name
     from runway_for_ml.launcher import VERSION_DIR, JobSpec
 
     return JobSpec(
@@ -100,9 +93,10 @@ def _queued_infer_dir(version_dir: Path, suffix: str) -> Path | None:
     """The infer folder created at submit time, when this process is the SLURM job that runs it."""
     import os
 
+    from runway_for_ml.experiment.layout import VersionDir
     from runway_for_ml.experiment.manifest import read_manifest
 
-    infer_dir = version_dir / f"infer-{suffix}"
+    infer_dir = VersionDir(version_dir).infer_dir(suffix)
     if os.environ.get("RUNWAY_LAUNCHER") != "slurm" or not infer_dir.is_dir():
         return None
     status = read_manifest(infer_dir).get("status")

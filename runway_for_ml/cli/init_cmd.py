@@ -16,6 +16,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from runway_for_ml.atomic import atomic_path
 from runway_for_ml.errors import RunwayError
 
 # Files of the template package that are not part of a project.
@@ -111,9 +112,7 @@ def init_project(target: Path, *, force: bool = False, template: str = DEFAULT_T
         for src, rel in files:
             dest = target / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dest)
+            atomic_path(dest, lambda tmp, src=src: shutil.copyfile(src, tmp))
         (target / MARKER).touch()
     return [rel for _, rel in files]
 

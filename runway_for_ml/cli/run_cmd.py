@@ -12,10 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.cli.output import work_on_stderr
-from runway_for_ml.cli.preflight import add_ext_var_argument
-from runway_for_ml.cli.preflight import preflight as _preflight
-from runway_for_ml.cli.train_cmd import (
+from runway_for_ml.cli.common import (
     add_launch_arguments,
     add_opts_argument,
     command_line,
@@ -23,6 +20,9 @@ from runway_for_ml.cli.train_cmd import (
     replayed_options,
     submit_or_none,
 )
+from runway_for_ml.cli.output import work_on_stderr
+from runway_for_ml.cli.preflight import add_ext_var_argument
+from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.experiment.preflight import removed_on_user_error
 from runway_for_ml.experiment.run import run_in_version
 

@@ -13,42 +13,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.cli.common import (
+    add_launch_arguments,
+    add_opts_argument,
+    command_line,
+    join_ddp_rank,
+    print_metrics,
+    replayed_options,
+    submit_or_none,
+)
 from runway_for_ml.cli.output import work_on_stderr
 from runway_for_ml.cli.preflight import add_ext_var_argument
 from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.preflight import removed_on_user_error
-
-
-def add_opts_argument(parser: argparse.ArgumentParser) -> None:
-    """``--opts key.path=value ...`` (shared by train / infer / eval / run)."""
-    parser.add_argument(
-        "--opts",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help='override config values, e.g. train.batch_size=64 \'eval.metrics=[{"name":"f1"}]\' (value parsed as JSON)',
-    )
-
-
-def add_launch_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
-    """``--launcher`` / ``--slurm`` / ``--wait`` (and ``--sweep``): the launcher's own options."""
-    from runway_for_ml.launcher import add_launcher_arguments
-
-    add_launcher_arguments(parser, sweep=sweep)
-
-
-def submit_or_none(spec: Any, args: argparse.Namespace) -> int | None:
-    """Submit the command's :class:`~runway_for_ml.launcher.JobSpec` when SLURM was chosen (returns the
-    exit code), or ``None`` to run here."""
-    from runway_for_ml.launcher import maybe_submit
-
-    return maybe_submit(spec, args)
-
-
-def replayed_options(args: argparse.Namespace) -> list[str]:
-    """Options of ``runway`` itself that the command line of a SLURM job keeps: ``--debug``."""
-    return ["--debug"] if getattr(args, "debug", False) else []
 
 
 def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
@@ -69,55 +47,6 @@ def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
     )
 
 
-def command_line(args: argparse.Namespace | None = None) -> list[str]:
-    """The command line (recorded in manifests): ``["runway", "train", "digits", ...]``."""
-    argv = getattr(args, "_runway_argv", None)
-    if argv:
-        return ["runway", *argv]
-    return [Path(sys.argv[0]).name, *sys.argv[1:]]
-
-
-def print_metrics(title: str, metrics: dict[str, Any], *, stderr: bool = False) -> None:
-    """A rich table of scalar metrics."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        if isinstance(value, (list, dict)):
-            continue
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    Console(stderr=stderr).print(table)
-
-
-def join_ddp_rank(args: argparse.Namespace) -> bool:
-    """When this process is a DDP rank > 0, join rank 0's fit in its version folder and return True.
-
-    Local DDP: Lightning starts ranks > 0 by re-running the command line; rank 0 exported its folder
-    (``RUNWAY_VERSION_DIR``). SLURM: ``srun`` starts every task with the same ``--in-version``.
-    Creating versions, writing manifests and printing results stay rank 0's job.
-    """
-    from runway_for_ml.experiment import training
-
-    rank = training.global_rank()
-    if rank == 0:
-        return False
-    worker_dir = training.ddp_worker_version_dir()
-    if worker_dir is None and getattr(args, "in_version", None):
-        worker_dir = Path(args.in_version)
-    if worker_dir is None:
-        raise RunwayError(
-            f"this process is distributed rank {rank} but does not know rank 0's version folder "
-            f"(neither {training.VERSION_DIR_ENV} nor --in-version is set); it would train in a second folder",
-            hint="start multi-process training through runway-train itself (trainer_paras.devices/strategy) "
-            "or with --slurm (slurm.tasks_per_node = devices)",
-        )
-    training.train_in_version(worker_dir)
-    return True
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", help="experiment name (configs/experiments/<name>.jsonnet)")
     parser.add_argument(
@@ -135,8 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.experiment.experiment import require_project_root, resolve_experiment
-    from runway_for_ml.experiment.manifest import read_manifest
+    from runway_for_ml.experiment.names import require_project_root
 
     if join_ddp_rank(args):
         return 0
@@ -154,26 +82,7 @@ def run(args: argparse.Namespace) -> int:
             hint=f"runway-train {args.experiment} --resume --version {args.version}",
         )
     if args.resume:
-        if args.opts or args.from_name:
-            raise RunwayError(
-                "--resume continues a version with its own config; --opts/--from cannot change it",
-                hint="drop --opts/--from, or start a new version without --resume",
-            )
-        from runway_for_ml.experiment.training import load_version_config, train_in_version
-
-        version_dir = resolve_experiment(args.experiment, root).version(args.version)
-        manifest = read_manifest(version_dir)
-        if manifest.get("status") == "completed":
-            print(f"{version_dir.name} is already completed; nothing to resume.")
-            return 0
-        config = load_version_config(version_dir)
-        code = submit_or_none(job_spec(args, config, version_dir), args)
-        if code is not None:
-            return code
-        print(f"resuming {version_dir.name} (status: {manifest.get('status', 'unknown')})", file=sys.stderr)
-        metrics = train_in_version(version_dir)
-        print_metrics(f"{version_dir.name}: final training metrics", metrics)
-        return 0
+        return _resume(args, root)
     from runway_for_ml.experiment.training import prepare_training, train_in_version
 
     _, config, version_dir = prepare_training(
@@ -187,4 +96,29 @@ def run(args: argparse.Namespace) -> int:
         metrics = train_in_version(version_dir)
     print_metrics(f"{version_dir.name}: final training metrics", metrics)
     print(version_dir.name)
+    return 0
+
+
+def _resume(args: argparse.Namespace, root: Path) -> int:
+    """``--resume``: continue the latest (or ``--version N``) version from its ``last.ckpt``, in its folder."""
+    from runway_for_ml.experiment.layout import VersionDir
+    from runway_for_ml.experiment.names import resolve_experiment
+    from runway_for_ml.experiment.training import train_in_version
+
+    if args.opts or args.from_name:
+        raise RunwayError(
+            "--resume continues a version with its own config; --opts/--from cannot change it",
+            hint="drop --opts/--from, or start a new version without --resume",
+        )
+    layout = VersionDir(resolve_experiment(args.experiment, root).version(args.version))
+    status = layout.manifest().get("status", "unknown")
+    if status == "completed":
+        print(f"{layout.name} is already completed; nothing to resume.")
+        return 0
+    code = submit_or_none(job_spec(args, layout.read_config(), layout.path), args)
+    if code is not None:
+        return code
+    print(f"resuming {layout.name} (status: {status})", file=sys.stderr)
+    metrics = train_in_version(layout.path)
+    print_metrics(f"{layout.name}: final training metrics", metrics)
     return 0

@@ -37,6 +37,7 @@ __all__ = [
     "LazySplits",
     "build_inference_executor",
     "evaluate_infer_dir",
+    "infer_config",
     "infer_in_dir",
     "infer_run_name",
     "predict_rows",
@@ -48,6 +49,23 @@ __all__ = [
 def infer_run_name(infer_dir: Path) -> str:
     """``digits_V0/infer-test``: what ``runway-eval`` takes."""
     return f"{infer_dir.parent.name}/{infer_dir.name}"
+
+
+def infer_config(infer_dir: Path, opts: Sequence[str] = ()) -> Any:
+    """The resolved config of an inference run (``infer-<suffix>/config.json``), ``opts`` applied."""
+    from runway_for_ml.config import ResolvedConfig
+
+    path = Path(infer_dir) / CONFIG_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RunwayError(
+            f"{path.parent} has no {CONFIG_NAME}; it is not an inference run",
+            hint="inference runs are made by runway-infer; see `runway ls`",
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise RunwayError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    return ResolvedConfig.from_dict(data, list(opts), path=path)
 
 
 def resolve_checkpoint(version_dir: Path, choice: str | None) -> Path:
@@ -142,14 +160,12 @@ def infer_in_dir(infer_dir: Path) -> dict[str, Any]:
 
 
 def _predict_and_evaluate(infer_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    from runway_for_ml.config import ResolvedConfig
     from runway_for_ml.experiment.chaining import record_consumed
     from runway_for_ml.experiment.runtime import import_project_code, load_splits
 
     project_root = project_root_of(infer_dir.parent)
-    config_path = infer_dir / CONFIG_NAME
-    data = json.loads(config_path.read_text(encoding="utf-8"))
-    config = ResolvedConfig.from_dict(data, path=config_path)
+    config = infer_config(infer_dir)
+    data = config.data
     import_project_code(data, project_root)
     split = manifest.get("split") or "test"
     splits, node_keys = load_splits(config, project_root, stage="test", only=(split,))
@@ -334,18 +350,16 @@ def evaluate_infer_dir(infer_dir: Path, opts: Sequence[str] = ()) -> dict[str, A
     ``opts`` override the stored config for this evaluation (e.g. another metric list); they are
     recorded in the manifest. The model is not loaded.
     """
-    from runway_for_ml.config import ResolvedConfig
     from runway_for_ml.metrics import EvalRecorder, evaluate, normalize_metric_specs
+    from runway_for_ml.metrics.recorder import PREDICTIONS_JSONL
 
     infer_dir = Path(infer_dir).resolve()
-    config_path = infer_dir / CONFIG_NAME
-    if not (infer_dir / "predictions.jsonl").is_file():
+    if not (infer_dir / PREDICTIONS_JSONL).is_file():
         raise RunwayError(
             f"{infer_run_name(infer_dir)} has no saved predictions (predictions.jsonl)",
             hint="the inference run did not finish; run runway-infer again with a new suffix",
         )
-    data = json.loads(config_path.read_text(encoding="utf-8"))
-    config = ResolvedConfig.from_dict(data, list(opts), path=config_path)
+    config = infer_config(infer_dir, opts)
     from runway_for_ml.experiment.runtime import import_project_code
 
     import_project_code(config.data, project_root_of(infer_dir.parent))

@@ -19,18 +19,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import write_text_atomic
+from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.compare import read_metrics
-from runway_for_ml.experiment.manifest import default_file_mode, read_manifest
+from runway_for_ml.experiment.layout import REPORT_NAME, VersionDir
 
-__all__ = ["build_report", "read_training_curves"]
-
-REPORT_NAME = "report.html"
+__all__ = ["REPORT_NAME", "build_report", "read_training_curves"]
 
 
 def read_training_curves(version_dir: Path) -> dict[str, list[tuple[float, float]]]:
     """``{metric: [(step, value), ...]}`` from the CSV logger's ``metrics.csv`` files of a version."""
     curves: dict[str, list[tuple[float, float]]] = {}
-    for path in sorted((Path(version_dir) / "train" / "logs").rglob("metrics.csv")):
+    for path in sorted(VersionDir(version_dir).logs_dir.rglob("metrics.csv")):
         with path.open(newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 step = _num(row.get("step"))
@@ -116,22 +116,25 @@ def _fmt(value: Any) -> str:
     return html.escape(json.dumps(value) if isinstance(value, (list, dict)) else str(value))
 
 
-def build_report(version_dir: Path, project_root: Path | None = None) -> Path:
-    """Write ``<version>/report.html`` and return its path."""
-    version_dir = Path(version_dir)
-    manifest = read_manifest(version_dir)
-    try:
-        config = json.loads((version_dir / "train" / "config.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        config = {}
-    if project_root is None and manifest.get("project_root"):
-        project_root = Path(manifest["project_root"])
-    parts: list[str] = []
+def _table(rows: Any, headers: tuple[str, str] | None = None, *, code: bool = False) -> list[str]:
+    """An HTML table of ``(key, value)`` rows (``headers`` as the first row; ``code`` for monospace values)."""
+    out = ["<table>"]
+    if headers:
+        out.append(f"<tr><th>{html.escape(headers[0])}</th><th>{html.escape(headers[1])}</th></tr>")
+    for key, value in rows:
+        shown = f"<code>{html.escape(str(value))}</code>" if code else _fmt(value)
+        cell = "th" if headers is None else "td"
+        out.append(f"<tr><{cell}>{html.escape(str(key))}</{cell}><td>{shown}</td></tr>")
+    out.append("</table>")
+    return out
+
+
+def _summary_section(manifest: dict[str, Any], version_name: str) -> list[str]:
     env = manifest.get("environment") or {}
     git = env.get("git") or {}
     summary = {
         "experiment": manifest.get("experiment"),
-        "version": version_dir.name,
+        "version": version_name,
         "status": manifest.get("status"),
         "parent experiment": manifest.get("parent_experiment"),
         "seed": manifest.get("seed"),
@@ -143,34 +146,37 @@ def build_report(version_dir: Path, project_root: Path | None = None) -> Path:
         "overrides": ", ".join(f"{o['path']}={json.dumps(o['value'])}" for o in manifest.get("overrides") or [])
         or None,
     }
-    parts.append("<h2>Summary</h2><table>")
-    parts += [f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in summary.items() if v is not None]
-    parts.append("</table>")
+    return ["<h2>Summary</h2>", *_table((k, v) for k, v in summary.items() if v is not None)]
 
-    for infer_dir in sorted(p for p in version_dir.glob("infer-*") if p.is_dir()):
+
+def _evaluation_sections(layout: VersionDir) -> list[str]:
+    parts: list[str] = []
+    for infer_dir in sorted(layout.infer_dirs(), key=lambda p: p.name):
         metrics = read_metrics(infer_dir)
         parts.append(f"<h2>Evaluation: {html.escape(infer_dir.name)}</h2>")
         if metrics:
-            parts.append("<table><tr><th>metric</th><th>value</th></tr>")
-            parts += [
-                f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>"
-                for k, v in metrics.items()
-                if not isinstance(v, (list, dict))
-            ]
-            parts.append("</table>")
+            scalars = ((k, v) for k, v in metrics.items() if not isinstance(v, (list, dict)))
+            parts += _table(scalars, ("metric", "value"))
         for png in sorted(infer_dir.glob("*.png")):
             parts.append(f"<h3>{html.escape(png.stem.replace('_', ' '))}</h3>" + _img(png.read_bytes(), png.stem))
+    return parts
 
+
+def _embedding_sections(layout: VersionDir) -> list[str]:
     # `runway embed` outputs: the projection picture, and a link to the interactive scatter beside it.
-    for embed_dir in sorted(p for p in version_dir.glob("embed-*") if (p / "projection.png").is_file()):
+    parts: list[str] = []
+    for embed_dir in sorted(p for p in layout.path.glob("embed-*") if (p / "projection.png").is_file()):
         parts.append(f"<h2>Embeddings: {html.escape(embed_dir.name)}</h2>")
         parts.append(_img((embed_dir / "projection.png").read_bytes(), f"{embed_dir.name} projection"))
         if (embed_dir / "projection.html").is_file():
             href = html.escape(f"{embed_dir.name}/projection.html")
             parts.append(f'<p><a href="{href}">interactive projection</a> (pan, zoom, hover to read examples)</p>')
+    return parts
 
-    parts.append("<h2>Training curves</h2>")
-    curves_png = _curves_png(read_training_curves(version_dir))
+
+def _training_section(layout: VersionDir, manifest: dict[str, Any]) -> list[str]:
+    parts = ["<h2>Training curves</h2>"]
+    curves_png = _curves_png(read_training_curves(layout.path))
     parts.append(
         _img(curves_png, "training curves")
         if curves_png
@@ -178,26 +184,41 @@ def build_report(version_dir: Path, project_root: Path | None = None) -> Path:
     )
     final = manifest.get("final_metrics") or {}
     if final:
-        parts.append("<table><tr><th>final training metric</th><th>value</th></tr>")
-        parts += [f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in sorted(final.items())]
-        parts.append("</table>")
+        parts += _table(sorted(final.items()), ("final training metric", "value"))
+    return parts
 
-    parts.append("<h2>Data pipeline</h2>")
+
+def _pipeline_section(config: dict[str, Any], manifest: dict[str, Any], project_root: Path | None) -> list[str]:
+    parts = ["<h2>Data pipeline</h2>"]
     if config.get("data_pipeline"):
         parts.append(_dag_svg(config, project_root) or "<p>DAG picture unavailable.</p>")
         keys = manifest.get("data_nodes") or {}
         if keys:
-            parts.append("<table><tr><th>node</th><th>cache key</th></tr>")
-            parts += [
-                f"<tr><td>{html.escape(k)}</td><td><code>{html.escape(str(v))}</code></td></tr>"
-                for k, v in keys.items()
-            ]
-            parts.append("</table>")
-    parts.append("<h2>Resolved config</h2><details><summary>config.json</summary><pre>")
-    parts.append(html.escape(json.dumps(config, indent=2)))
-    parts.append("</pre></details>")
+            parts += _table(keys.items(), ("node", "cache key"), code=True)
+    return parts
 
-    title = f"runway report: {version_dir.name}"
+
+def build_report(version_dir: Path, project_root: Path | None = None) -> Path:
+    """Write ``<version>/report.html`` (atomically) and return its path."""
+    layout = VersionDir(version_dir)
+    manifest = layout.manifest()
+    try:
+        config = layout.config_dict()
+    except RunwayError:
+        config = {}
+    if project_root is None and manifest.get("project_root"):
+        project_root = Path(manifest["project_root"])
+    parts = [
+        *_summary_section(manifest, layout.name),
+        *_evaluation_sections(layout),
+        *_embedding_sections(layout),
+        *_training_section(layout, manifest),
+        *_pipeline_section(config, manifest, project_root),
+        "<h2>Resolved config</h2><details><summary>config.json</summary><pre>",
+        html.escape(json.dumps(config, indent=2)),
+        "</pre></details>",
+    ]
+    title = f"runway report: {layout.name}"
     document = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>"
@@ -206,10 +227,5 @@ def build_report(version_dir: Path, project_root: Path | None = None) -> Path:
         "th{background:#f4f4f4}img,svg{max-width:100%;height:auto}pre{background:#f8f8f8;padding:1em;overflow:auto}"
         f"</style></head><body><h1>{html.escape(title)}</h1>" + "\n".join(parts) + "</body></html>\n"
     )
-    path = version_dir / REPORT_NAME
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=version_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(document)
-    os.chmod(tmp, default_file_mode())
-    os.replace(tmp, path)
-    return path
+    write_text_atomic(layout.report_path, document)
+    return layout.report_path

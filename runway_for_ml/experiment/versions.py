@@ -68,63 +68,69 @@ def create_versions(
     until it returns. On any error every folder created here is removed, so nothing half-made remains.
 
     """
-    from filelock import FileLock
-
     if status not in STATUSES:
         raise ValueError(f"manifest status must be one of {STATUSES}, got {status!r}")
     extras = list(extra_manifests or [])
-    base = exp.experiments_dir
-    base.mkdir(parents=True, exist_ok=True)
-    created: list[Path] = []
+    created: list[tuple[int, Path]] = []
     try:
-        with FileLock(str(lock_file(base, "versions")), timeout=60):
-            existing = exp.versions()
-            number = (int(existing[-1].name.rsplit("_V", 1)[1]) + 1) if existing else 0
-            numbers: list[int] = []
-            while len(created) < len(configs):
-                version_dir = base / f"{exp.name}_V{number}"
-                try:
-                    os.mkdir(version_dir)
-                    created.append(version_dir)
-                    numbers.append(number)
-                except FileExistsError:
-                    pass
-                number += 1
+        _allocate(exp, len(configs), created)
         if environment is None:
             environment = capture_environment(exp.project_root)
-        lineage = read_lineage(exp.config_path) or {}
-        created_at = now_iso()
-        for i, (version_dir, config, number) in enumerate(zip(created, configs, numbers, strict=True)):
+        common = {
+            "experiment": exp.name,
+            "project_root": str(exp.project_root),
+            "command_line": list(command_line),
+            "parent_experiment": (read_lineage(exp.config_path) or {}).get("parent"),
+            "created_at": now_iso(),
+            "status": status,
+            "environment": environment,
+        }
+        for i, ((number, version_dir), config) in enumerate(zip(created, configs, strict=True)):
             layout = VersionDir(version_dir)
             layout.checkpoints_dir.mkdir(parents=True)
             layout.logs_dir.mkdir()
             write_json_atomic(layout.config_path, config.data)
-            meta = config.data.get("meta") or {}
-            manifest: dict[str, Any] = {
-                "experiment": exp.name,
-                "version": number,
-                "run_name": version_dir.name,
-                "project_root": str(exp.project_root),
-                "config_file": str(config.path) if getattr(config, "path", None) else None,
-                "command_line": list(command_line),
-                "overrides": [_override_record(o) for o in getattr(config, "overrides", None) or []],
-                "parent_experiment": lineage.get("parent"),
-                "seed": meta.get("seed"),
-                "key_metric": (config.data.get("eval") or {}).get("key_metric"),
-                "created_at": created_at,
-                "status": status,
-                "environment": environment,
-            }
+            manifest = {**common, **_config_fields(config), "version": number, "run_name": version_dir.name}
             manifest.update(extras[i] if i < len(extras) else {})
             # The folder was created above by this process and nobody writes into it yet: a plain atomic
             # write is enough (no lock, no read-modify-write).
             write_json_atomic(layout.manifest_path, manifest)
     except BaseException:
         # A version folder without config/manifest would look like a run; remove them all.
-        for version_dir in created:
+        for _, version_dir in created:
             shutil.rmtree(version_dir, ignore_errors=True)
         raise
-    return created
+    return [version_dir for _, version_dir in created]
+
+
+def _allocate(exp: NamedExperiment, count: int, created: list[tuple[int, Path]]) -> None:
+    """Take ``count`` new folders ``<name>_V<n>`` under the versions lock; appends ``(n, folder)`` to ``created``
+    as each is made (so that the caller can remove them if anything fails)."""
+    from filelock import FileLock
+
+    base = exp.experiments_dir
+    base.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_file(base, "versions")), timeout=60):
+        existing = exp.versions()
+        number = (int(existing[-1].name.rsplit("_V", 1)[1]) + 1) if existing else 0
+        while len(created) < count:
+            version_dir = base / f"{exp.name}_V{number}"
+            try:
+                os.mkdir(version_dir)
+                created.append((number, version_dir))
+            except FileExistsError:
+                pass
+            number += 1
+
+
+def _config_fields(config: ResolvedConfig) -> dict[str, Any]:
+    """What the manifest records about the config: its file, the --opts overrides, seed and key metric."""
+    return {
+        "config_file": str(config.path) if getattr(config, "path", None) else None,
+        "overrides": [_override_record(o) for o in getattr(config, "overrides", None) or []],
+        "seed": (config.data.get("meta") or {}).get("seed"),
+        "key_metric": (config.data.get("eval") or {}).get("key_metric"),
+    }
 
 
 def _override_record(override: Any) -> dict[str, Any]:

@@ -24,8 +24,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import atomic_path, write_text_atomic
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys
-from runway_for_ml.metrics.recorder import EvalRecorder, atomic_write_text
+from runway_for_ml.metrics.recorder import EvalRecorder
 from runway_for_ml.metrics.registry import METRICS, compute_metric, get_metric
 
 __all__ = [
@@ -119,7 +120,7 @@ def save_metrics(directory: str | os.PathLike[str], metrics: Mapping[str, Any]) 
     """Write ``metrics.json`` into ``directory`` atomically; returns its path."""
     path = Path(directory) / METRICS_JSON
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(dict(metrics), indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(dict(metrics), indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -159,13 +160,7 @@ def save_confusion_matrix_png(
                 text = f"{data[r, c]:.0f}" if float(data[r, c]).is_integer() else f"{data[r, c]:.2f}"
                 ax.text(c, r, text, ha="center", va="center", color="white" if data[r, c] > threshold else "black")
         fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-        try:
-            fig.savefig(tmp, format="png", dpi=100)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_path(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), suffix=".png")
     finally:
         plt.close(fig)
     return path

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from runway_for_ml.atomic import atomic_path, write_text_atomic
 from runway_for_ml.errors import RunwayError, did_you_mean
 
 __all__ = ["PREDICTIONS_CSV", "PREDICTIONS_JSONL", "STATS_JSON", "EvalRecorder"]
@@ -154,9 +155,9 @@ class EvalRecorder:
             "image_columns": sorted(self.image_columns),
             "stats": self.stats,
         }
-        atomic_write_text(directory / PREDICTIONS_JSONL, jsonl)
-        atomic_write_text(directory / PREDICTIONS_CSV, buffer.getvalue())
-        atomic_write_text(directory / STATS_JSON, json.dumps(meta, indent=2, default=_json_default) + "\n")
+        write_text_atomic(directory / PREDICTIONS_JSONL, jsonl)
+        write_text_atomic(directory / PREDICTIONS_CSV, buffer.getvalue())
+        write_text_atomic(directory / STATS_JSON, json.dumps(meta, indent=2, default=_json_default) + "\n")
         return directory
 
     def _saved_row(self, row: dict[str, Any], directory: Path) -> dict[str, Any]:
@@ -240,23 +241,8 @@ class EvalRecorder:
 # ------------------------------------------------------------------- helpers
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _atomic_copy(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_path(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def _safe(name: str) -> str:
@@ -324,9 +310,4 @@ def _save_image(value: Any, path: Path, column: str) -> None:
                 array = array * 255.0  # floats in [0, 1]
             array = np.clip(array, 0, 255).astype(np.uint8)
         value = Image.fromarray(array)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        value.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_path(path, lambda tmp: value.save(tmp, format="PNG"), suffix=".png")

@@ -4,6 +4,7 @@ Each entry lives in its own folder ``<root>/<namespace>/<key>/``::
 
     meta.json      what the entry is (node, transform, kwargs, input keys, created, seconds, size, rows)
     data/          a datasets.Dataset / DatasetDict written with save_to_disk (loaded memory-mapped)
+    tokenizer/     a transformers tokenizer written with save_pretrained (AutoTokenizer loads it)
     data.pkl       any other object, pickled
 
 Guarantees:
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.pipeline.datatypes import count_rows, is_hf_dataset
 
 __all__ = ["DEFAULT_NAMESPACE", "DUMMY_NAMESPACE", "CacheEntry", "CacheMiss", "CacheStore"]
 
@@ -57,6 +59,7 @@ DUMMY_NAMESPACE = "dummy"
 META_FILE = "meta.json"
 ARROW_DIR = "data"
 PICKLE_FILE = "data.pkl"
+TOKENIZER_DIR = "tokenizer"
 _OWNER_FILE = ".owner"
 _TMP_PREFIX = ".tmp-"
 _TRASH_PREFIX = ".trash-"
@@ -164,6 +167,12 @@ class CacheStore:
                 data = datasets.load_from_disk(str(path / ARROW_DIR))
             except FileNotFoundError as exc:  # removed by gc / regenerate while we were loading
                 raise CacheMiss(key) from exc
+        elif meta.get("format") == "tokenizer":
+            if not (path / TOKENIZER_DIR).is_dir():
+                raise CacheMiss(key)
+            from transformers import AutoTokenizer
+
+            data = AutoTokenizer.from_pretrained(str(path / TOKENIZER_DIR))
         else:
             try:
                 with open(path / PICKLE_FILE, "rb") as fh:
@@ -446,17 +455,17 @@ def _tmp_abandoned(path: Path, age: float, host: str, older_than_seconds: float 
     return age > limit
 
 
-def _is_hf_dataset(data: Any) -> bool:
-    # Look at the class's module before importing datasets: caching plain objects must not pay for it.
-    if not any(getattr(c, "__module__", "").startswith("datasets") for c in type(data).__mro__):
+def _is_hf_tokenizer(data: Any) -> bool:
+    # By module name first, so caching plain objects never imports transformers.
+    if not any(getattr(c, "__module__", "").startswith("transformers") for c in type(data).__mro__):
         return False
-    import datasets
+    from transformers import PreTrainedTokenizerBase
 
-    return isinstance(data, (datasets.Dataset, datasets.DatasetDict))
+    return isinstance(data, PreTrainedTokenizerBase)
 
 
 def _write_data(folder: Path, data: Any) -> str:
-    if _is_hf_dataset(data):
+    if is_hf_dataset(data, iterable=False):
         from datasets.utils import logging as ds_logging
 
         # save_to_disk's progress bar would interleave with the pipeline's own per-node progress.
@@ -468,6 +477,10 @@ def _write_data(folder: Path, data: Any) -> str:
             if was_enabled:
                 ds_logging.enable_progress_bar()
         return "arrow"
+    if _is_hf_tokenizer(data):
+        # A folder any transformers version reads (a pickle may not), and that a person can open.
+        data.save_pretrained(str(folder / TOKENIZER_DIR))
+        return "tokenizer"
     with open(folder / PICKLE_FILE, "wb") as fh:
         pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return "pickle"
@@ -498,15 +511,10 @@ def _complete_meta(key: str, namespace: str, data: Any, fmt: str, meta: dict) ->
 
 def _describe(data: Any) -> dict:
     """Rows (and splits) of the data, for ``runway cache ls``."""
-    num_rows = getattr(data, "num_rows", None)
-    if isinstance(num_rows, int):
-        return {"rows": num_rows, "type": type(data).__name__}
-    if isinstance(num_rows, dict):  # DatasetDict
-        return {"rows": int(sum(num_rows.values())), "splits": dict(num_rows), "type": type(data).__name__}
-    try:
-        return {"rows": len(data), "type": type(data).__name__}
-    except TypeError:
-        return {"rows": None, "type": type(data).__name__}
+    rows = count_rows(data)
+    if isinstance(rows, dict):  # DatasetDict
+        return {"rows": sum(rows.values()), "splits": rows, "type": type(data).__name__}
+    return {"rows": rows, "type": type(data).__name__}
 
 
 def _write_json(path: Path, payload: dict) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -122,15 +120,9 @@ def _jsonable(value: Any, limit: int = 120) -> Any:
 
 def write_inspection(path: Path, info: Mapping[str, Any]) -> None:
     """Write ``info`` to ``path`` atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".inspect-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(info, fh, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from runway_for_ml.atomic import write_text_atomic
+
+    write_text_atomic(path, json.dumps(info, indent=2, default=str))
 
 
 def render_inspection(node: str, info: Mapping[str, Any], console: Any = None) -> None:

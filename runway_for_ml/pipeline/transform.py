@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 from runway_for_ml.errors import RunwayError, did_you_mean
+from runway_for_ml.pipeline.datatypes import is_dataset, is_dataset_dict
 from runway_for_ml.registry import Registry
 
 __all__ = ["TRANSFORMS", "BaseTransform", "HFDatasetTransform", "register_transform_functor"]
@@ -184,15 +185,10 @@ class BaseTransform:
         raise TypeError(f"_apply_mapping expects a dict or a list of dicts, got {type(data).__name__}")
 
 
-def _is_dataset_dict(data: Any) -> bool:
-    # Duck-typed so that datasets is not imported just to check a type.
-    module = type(data).__module__ or ""
-    return module.startswith("datasets") and type(data).__name__ in ("DatasetDict", "IterableDatasetDict")
-
-
-def _is_dataset(data: Any) -> bool:
-    module = type(data).__module__ or ""
-    return module.startswith("datasets") and type(data).__name__ in ("Dataset", "IterableDataset")
+# Duck-typed (see pipeline/datatypes.py) so that datasets is not imported just to check a type; the
+# private names are kept for the modules that import them from here.
+_is_dataset = is_dataset
+_is_dataset_dict = is_dataset_dict
 
 
 class HFDatasetTransform(BaseTransform):
