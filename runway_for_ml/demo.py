@@ -34,14 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     code = runway_main(["run", "digits"])
     if code:
         return code
-    from runway_for_ml.experiment.experiment import resolve_experiment
+    from runway_for_ml.experiment.layout import VersionDir
+    from runway_for_ml.experiment.names import resolve_experiment
 
-    version_dir = resolve_experiment("digits", target).latest_version()
-    metrics = json.loads((version_dir / "infer-test" / "metrics.json").read_text(encoding="utf-8"))
+    layout = VersionDir(resolve_experiment("digits", target).latest_version())
+    metrics = json.loads((layout.infer_dir("test") / "metrics.json").read_text(encoding="utf-8"))
     accuracy = float(metrics["accuracy"])
     verdict = "PASS" if accuracy >= TARGET_ACCURACY else "FAIL"
     print(f"demo: test accuracy {accuracy:.4f} (target >= {TARGET_ACCURACY}) {verdict}")
-    print(f"demo: open {version_dir / 'report.html'}")
+    print(f"demo: open {layout.report_path}")
     return 0 if accuracy >= TARGET_ACCURACY else 1
 
 

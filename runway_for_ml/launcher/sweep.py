@@ -150,7 +150,9 @@ def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
     with the environment captured once (reused from the fresh base version when there is one); if the
     submission fails, the new version folders and the sweep state are removed again.
     """
-    from runway_for_ml.experiment.experiment import create_versions, resolve_experiment
+    from runway_for_ml.experiment.layout import project_root_of
+    from runway_for_ml.experiment.names import resolve_experiment
+    from runway_for_ml.experiment.versions import create_versions
     from runway_for_ml.launcher.slurm import check_slurm_available
     from runway_for_ml.launcher.submission import discard_fresh_version, project_root, submit, wait_for_jobs
 
@@ -161,8 +163,7 @@ def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
     # The base version made by the command is replaced by one version per point. Its manifest was
     # written by this process a moment ago: its git state and library versions hold for every point.
     base_manifest = discard_fresh_version(spec.version_dir) or {}
-    stored_root = base_manifest.get("project_root")
-    root_dir = Path(stored_root) if stored_root and Path(stored_root).is_dir() else project_root(spec.version_dir)
+    root_dir = project_root_of(spec.version_dir, base_manifest) or project_root(spec.version_dir)
     exp_name = base_manifest.get("experiment") or spec.experiment
     if not exp_name:
         raise RunwayError("--sweep needs an experiment name")
@@ -336,6 +337,7 @@ def retry_failed(experiments_root: Path, name: str) -> list[tuple[str, Any]]:
 
     Returns ``(version name, submitit job)`` per resubmitted point.
     """
+    from runway_for_ml.experiment.layout import VersionDir
     from runway_for_ml.launcher.jobs import FAILED_STATES
     from runway_for_ml.launcher.submission import submit
 
@@ -346,7 +348,7 @@ def retry_failed(experiments_root: Path, name: str) -> list[tuple[str, Any]]:
         return []
     by_index = {p["index"]: p for p in state["points"]}
     version_dirs = [Path(by_index[i]["version_dir"]) for i in failed]
-    config = json.loads((version_dirs[0] / "train" / "config.json").read_text(encoding="utf-8"))
+    config = VersionDir(version_dirs[0]).config_dict()
     # A point replays the command line recorded when the sweep was submitted (it names its folder).
     specs = [
         JobSpec(
