@@ -183,6 +183,13 @@ def test_tokenizer_from_an_upstream_node_is_cached_and_versioned_with_the_data(t
     assert [n.status for n in warm.last_report.nodes] == ["skipped", "hit", "hit"]  # input not even loaded
     # The cached tokenizer is a transformers tokenizer that save_pretrained / AutoTokenizer round-trip.
     assert again["process:TrainTokenizer"](TEXTS[1])["input_ids"] == tokenizer(TEXTS[1])["input_ids"]
+    # Stored as a save_pretrained folder in the cache entry, which plain transformers loads.
+    from transformers import AutoTokenizer
+
+    key = warm._key("process:TrainTokenizer")
+    assert warm.store.read_meta(key)["format"] == "tokenizer"
+    folder = warm.store.entry_dir(key) / "tokenizer"
+    assert AutoTokenizer.from_pretrained(str(folder))(TEXTS[2])["input_ids"] == tokenizer(TEXTS[2])["input_ids"]
 
     changed = _pipeline(tmp_path, {**kwargs, "max_length": 8})
     plans = {p.node: p for p in changed.plan()}
