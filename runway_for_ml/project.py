@@ -5,8 +5,10 @@ A project is a folder made by ``runway init``: it has ``configs/`` and a ``.runw
 and ``metrics/`` packages, plus any modules listed in ``meta.user_modules``; importing them runs their
 ``@register_*`` decorators.
 
->>> root = find_project_root()            # nearest ancestor of the cwd that is a project, or None
->>> import_user_modules(root, ["my_pkg.extra_transforms"])
+>>> root = find_project_root()  # doctest: +SKIP
+>>> import_user_modules(root, ["my_pkg.extra_transforms"])  # doctest: +SKIP
+
+``find_project_root()`` is the nearest ancestor of the cwd that is a project, or None.
 """
 
 from __future__ import annotations

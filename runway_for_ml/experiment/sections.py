@@ -10,7 +10,7 @@ type-checked: they go to user code and to Lightning unchanged.
 Traceback (most recent call last):
 ...
 runway_for_ml.errors.ConfigError: train.batchsize: unknown key (did you mean 'batch_size'?)
-  hint: valid keys here: batch_size, data_node, dataloader_workers, early_stopping, model_checkpoint_callback_paras, optimizer_config, splits, torch_num_threads, trainer_paras
+  hint: valid keys here: batch_size, data_node, ...
 """
 
 from __future__ import annotations

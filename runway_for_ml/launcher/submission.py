@@ -4,9 +4,11 @@
 (one job, or one job array), records them in the jobs registry and in the version manifests, and
 returns the jobs; :func:`wait_for_jobs` follows them to the end.
 
->>> code = maybe_submit(spec, args)  # doctest: +SKIP
->>> if code is not None:  # submitted (or refused): the command is done here
-...     return code
+In a command's ``run``::
+
+    code = maybe_submit(spec, args)
+    if code is not None:  # submitted (or refused): the command is done here
+        return code
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Light names (transforms and their registry) import eagerly; ``DataPipeline`` and ``PipelineGraph``
 load networkx and are resolved on first use so ``import runway_for_ml`` stays fast.
 
->>> from runway_for_ml.pipeline import DataPipeline
->>> outputs = DataPipeline.from_config("configs/experiments/digits.jsonnet").apply_transforms()
+>>> from runway_for_ml.pipeline import DataPipeline  # doctest: +SKIP
+>>> outputs = DataPipeline.from_config("configs/experiments/digits.jsonnet").apply_transforms()  # doctest: +SKIP
 """
 
 from __future__ import annotations

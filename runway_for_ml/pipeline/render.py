@@ -1,8 +1,10 @@
 """Pictures of a pipeline plan: text table, Mermaid, Graphviz dot, PNG and SVG.
 
->>> plan = DataPipeline.from_config("configs/experiments/digits.jsonnet").plan()
->>> print(render_dag(plan, "mermaid"))
->>> render_dag(plan, "png", "dag.png")      # matplotlib + networkx layout, no graphviz needed
+>>> plan = DataPipeline.from_config("configs/experiments/digits.jsonnet").plan()  # doctest: +SKIP
+>>> print(render_dag(plan, "mermaid"))  # doctest: +SKIP
+>>> render_dag(plan, "png", "dag.png")  # doctest: +SKIP
+
+PNG and SVG are drawn with matplotlib and a networkx layout: no graphviz needed.
 
 Colours by status: cached = green, will run = amber, stale = red.
 """

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from runway_for_ml.cli.main import main
-
 # Model-side modules: the data commands must not import them for a pipeline of data transforms.
 MODEL_SIDE = (
     "torch",
@@ -48,10 +46,8 @@ def _loaded_by(project: Path, *argv: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("fast") / "proj"
-    assert main(["init", str(root)]) == 0
-    return root
+def project(tmp_path_factory, new_project) -> Path:
+    return new_project(tmp_path_factory.mktemp("fast") / "proj")
 
 
 @pytest.mark.parametrize(
