@@ -119,6 +119,11 @@ def test_additional_tokens_are_added(tokenizer_dir):
     assert len(t.tokenizer) == len(load_tokenizer({"version_name": str(tokenizer_dir)})) + 1
 
 
+def test_unknown_tokenizer_class_has_did_you_mean(tokenizer_dir):
+    with pytest.raises(RunwayError, match="no tokenizer class 'AutoTokenizr'.*did you mean 'AutoTokenizer'"):
+        load_tokenizer({"version_name": str(tokenizer_dir), "class_name": "AutoTokenizr"})
+
+
 def test_field_that_is_not_a_column_lists_the_columns(tokenizer_dir):
     t = HFDatasetTokenizeTransform()
     t.configure(tokenizer_config={"version_name": str(tokenizer_dir)}, tokenize_fields_list=["review"])
