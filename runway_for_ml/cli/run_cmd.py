@@ -90,7 +90,7 @@ def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.experiment.experiment import require_project_root
+    from runway_for_ml.experiment.names import require_project_root
     from runway_for_ml.experiment.training import prepare_training
 
     if join_ddp_rank(args):  # a DDP rank > 0 only trains; rank 0 infers, evaluates and reports

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.experiment.layout import VersionDir, experiments_dir
-from runway_for_ml.experiment.names import (
+from runway_for_ml.experiment.layout import VersionDir, experiments_dir  # noqa: F401
+
+# Re-exported for code written before names.py / versions.py were split out of this module.
+from runway_for_ml.experiment.names import (  # noqa: F401
     CONFIG_SUFFIX,
     NamedExperiment,
     create_experiment_config,
@@ -38,28 +40,12 @@ from runway_for_ml.experiment.names import (
     split_version_name,
     validate_name,
 )
-from runway_for_ml.experiment.versions import create_version, create_versions
+from runway_for_ml.experiment.versions import create_version, create_versions  # noqa: F401
 
 if TYPE_CHECKING:
     from runway_for_ml.config import ResolvedConfig
 
-__all__ = [
-    "CONFIG_SUFFIX",
-    "Experiment",
-    "NamedExperiment",
-    "create_experiment_config",
-    "create_version",
-    "create_versions",
-    "experiments_dir",
-    "list_experiment_names",
-    "read_lineage",
-    "require_project_root",
-    "resolve_experiment",
-    "resolve_infer_dir",
-    "resolve_version",
-    "split_version_name",
-    "validate_name",
-]
+__all__ = ["Experiment"]
 
 
 class Experiment:

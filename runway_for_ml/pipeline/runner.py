@@ -27,6 +27,7 @@ from typing import Any
 from runway_for_ml.errors import ConfigError, RunwayError, TransformError
 from runway_for_ml.pipeline import fingerprint
 from runway_for_ml.pipeline.cache import CacheStore
+from runway_for_ml.pipeline.datatypes import count_rows
 from runway_for_ml.pipeline.graph import NodeSpec, PipelineGraph
 
 __all__ = ["DataPipeline", "NodePlan", "NodeRun", "RunReport"]
@@ -309,7 +310,7 @@ class _Run:
                 data, hit = p.store.get_or_compute(key, compute, meta, regenerate=force)
             else:
                 data = compute()
-        record = NodeRun(node_id, "hit" if hit else "ran", time.perf_counter() - started, _rows(data), key)
+        record = NodeRun(node_id, "hit" if hit else "ran", time.perf_counter() - started, count_rows(data), key)
         self.records[node_id] = record
         self.results[node_id] = data
         if spec.inspect:
@@ -425,15 +426,3 @@ def _seed_everything(seed: int, node_id: str) -> None:
     numpy.random.seed(node_seed)
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(node_seed)
-
-
-def _rows(data: Any) -> int | dict[str, int] | None:
-    num_rows = getattr(data, "num_rows", None)
-    if isinstance(num_rows, int):
-        return num_rows
-    if isinstance(num_rows, dict):
-        return {str(k): int(v) for k, v in num_rows.items()}
-    try:
-        return len(data)
-    except TypeError:
-        return None

@@ -181,7 +181,8 @@ def test_infer_errors_on_missing_version_and_checkpoint(
     assert runway(project, "infer", "digits", "x", "--version", "7", monkeypatch=monkeypatch) == 2
     assert "no trained version yet" in capsys.readouterr().err
     from runway_for_ml.config import ResolvedConfig
-    from runway_for_ml.experiment.experiment import create_version, resolve_experiment
+    from runway_for_ml.experiment.names import resolve_experiment
+    from runway_for_ml.experiment.versions import create_version
 
     exp = resolve_experiment("digits", project)
     version = create_version(exp, ResolvedConfig.from_dict({"meta": {"seed": 0}}), command_line=["test"])

@@ -8,10 +8,10 @@ import pytest
 
 from runway_for_ml.config import ResolvedConfig
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.experiment.experiment import (
+from runway_for_ml.experiment.manifest import manifest_path, read_manifest, update_manifest
+from runway_for_ml.experiment.names import (
     NamedExperiment,
     create_experiment_config,
-    create_version,
     read_lineage,
     resolve_experiment,
     resolve_infer_dir,
@@ -19,17 +19,15 @@ from runway_for_ml.experiment.experiment import (
     split_version_name,
     validate_name,
 )
-from runway_for_ml.experiment.manifest import manifest_path, read_manifest, update_manifest
+from runway_for_ml.experiment.versions import create_version
 
 CONFIG = "{ meta: { seed: 0 }, train: { data_node: 'output:X', batch_size: 8 }, eval: { key_metric: 'accuracy' } }\n"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    (tmp_path / "configs" / "experiments").mkdir(parents=True)
-    (tmp_path / ".runway").touch()
-    (tmp_path / "configs" / "experiments" / "digits.jsonnet").write_text(CONFIG)
-    return tmp_path
+def project(bare_project: Path) -> Path:
+    (bare_project / "configs" / "experiments" / "digits.jsonnet").write_text(CONFIG)
+    return bare_project
 
 
 @pytest.mark.parametrize("bad", ["a/b", "..", "a..b", "has space", "", "digits_V3", "-x", "tab\tname"])
