@@ -26,7 +26,15 @@ from typing import Any
 from runway_for_ml.config.schema import SECTIONS
 from runway_for_ml.errors import ConfigError
 
-__all__ = ["Migration", "MigrationStep", "migrate_config", "migrate_file", "render_config", "render_report"]
+__all__ = [
+    "Migration",
+    "MigrationStep",
+    "migrate_config",
+    "migrate_file",
+    "original_config_hint",
+    "render_config",
+    "render_report",
+]
 
 # Keys this project knows beyond config.schema.SECTIONS (owned by the text executors).
 _EXTRA_KNOWN = {
@@ -678,6 +686,38 @@ class _Migrator:
             "metrics are eval.metrics: [{name, kwargs}] from the metric registry",
             action="converted",
         )
+
+
+# Keys only the original framework wrote: seeing one means `runway migrate` can help.
+_ORIGINAL_TOP_KEYS = (
+    "experiment_name",
+    "test_suffix",
+    "tokenizer_config",
+    "model_config",
+    "meta_config",
+    "exp_version",
+)
+_ORIGINAL_META_KEYS = ("EXPERIMENT_FOLDER", "DATA_FOLDER", "TENSORBOARD_FOLDER", "WANDB", "platform_type", "cuda")
+
+
+def original_config_hint(data: Any, source: str | Path | None = None) -> str | None:
+    """A hint pointing to ``runway migrate`` when ``data`` looks like a config of the original framework.
+
+    >>> original_config_hint({"experiment_name": "x"}, "old.jsonnet")
+    'this looks like a config of the original runway_for_ml: `runway migrate old.jsonnet -o NEW.jsonnet` rewrites it'
+    """
+    if not isinstance(data, Mapping):
+        return None
+    meta = data.get("meta")
+    original = any(k in data for k in _ORIGINAL_TOP_KEYS) or (
+        isinstance(meta, Mapping) and any(k in meta for k in _ORIGINAL_META_KEYS)
+    )
+    if not original:
+        return None
+    return (
+        "this looks like a config of the original runway_for_ml: "
+        f"`runway migrate {source or 'OLD_CONFIG'} -o NEW.jsonnet` rewrites it"
+    )
 
 
 def migrate_config(old: Mapping[str, Any]) -> Migration:

@@ -113,9 +113,12 @@ def validate_config(data: Any, source: Path | str | None = None) -> None:
     where = f"{source}: " if source else ""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}the config must evaluate to an object, got {_type_name(data)}")
-    check_section(data, "", where=where, hint="put settings of your own code under 'user: {...}'")
+    from runway_for_ml.config.migrate import original_config_hint  # migrate imports this module
+
+    migrate_hint = original_config_hint(data, source)
+    check_section(data, "", where=where, hint=migrate_hint or "put settings of your own code under 'user: {...}'")
     meta = data.get("meta") or {}
-    check_section(meta, "meta", where=where)
+    check_section(meta, "meta", where=where, hint=migrate_hint)
     if "logger_enable" in meta and not all(isinstance(x, str) for x in meta["logger_enable"]):
         raise ConfigError(f"{where}meta.logger_enable: expected a list of logger names, got {meta['logger_enable']!r}")
     if "user_modules" in meta and not all(isinstance(x, str) for x in meta["user_modules"]):

@@ -225,3 +225,14 @@ def test_cli_writes_the_new_file_prints_the_report_and_never_overwrites(old_conf
 
     missing = _runway("migrate", "nope.jsonnet", cwd=tmp_path)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr and "nope.jsonnet" in missing.stderr
+
+
+def test_loading_an_original_config_points_to_runway_migrate(old_config):
+    with pytest.raises(ConfigError) as info:
+        load_config(old_config)
+    assert f"runway migrate {old_config}" in str(info.value.hint)
+    with pytest.raises(ConfigError) as plain:
+        load_config_text = old_config.with_name("mine.jsonnet")
+        load_config_text.write_text("{ trian: {} }")
+        load_config(load_config_text)
+    assert "runway migrate" not in str(plain.value.hint)
