@@ -323,4 +323,19 @@ def removed_on_user_error(folder: Path, produced: str) -> Iterator[None]:
         folder = Path(folder)
         if folder.is_dir() and not (folder / produced).exists():
             shutil.rmtree(folder, ignore_errors=True)
+            _remove_lock_files(folder)
         raise
+
+
+def _remove_lock_files(folder: Path) -> None:
+    """The folder's lock files (``experiments/.locks/<version>[.<sub>].*.lock``, see ``layout.lock_file``)."""
+    from runway_for_ml.experiment.layout import LOCKS_DIR
+
+    patterns = [
+        (folder.parent / LOCKS_DIR, f"{folder.name}.*.lock"),  # a version folder
+        (folder.parent.parent / LOCKS_DIR, f"{folder.parent.name}.{folder.name}.*.lock"),  # an infer folder
+    ]
+    for locks, pattern in patterns:
+        if locks.is_dir():
+            for path in locks.glob(pattern):
+                path.unlink(missing_ok=True)
