@@ -51,14 +51,12 @@ CONFIG = """
 
 
 @pytest.fixture
-def project(tmp_path):
-    (tmp_path / ".runway").touch()
-    (tmp_path / "configs" / "experiments").mkdir(parents=True)
-    (tmp_path / "configs" / "experiments" / "p.jsonnet").write_text(CONFIG)
-    (tmp_path / "data_processing").mkdir()
-    (tmp_path / "data_processing" / "__init__.py").write_text("")
-    (tmp_path / "data_processing" / "transforms.py").write_text(TRANSFORMS_PY)
-    return tmp_path
+def project(bare_project):
+    (bare_project / "configs" / "experiments" / "p.jsonnet").write_text(CONFIG)
+    (bare_project / "data_processing").mkdir()
+    (bare_project / "data_processing" / "__init__.py").write_text("")
+    (bare_project / "data_processing" / "transforms.py").write_text(TRANSFORMS_PY)
+    return bare_project
 
 
 def runway(*args, cwd):
