@@ -17,6 +17,7 @@ __all__ = [
     "add_opts_argument",
     "command_line",
     "join_ddp_rank",
+    "new_version_or_submit",
     "print_metrics",
     "replayed_options",
     "submit_or_none",
@@ -93,3 +94,18 @@ def join_ddp_rank(args: argparse.Namespace) -> bool:
 
     train_in_version(worker_dir)
     return True
+
+
+def new_version_or_submit(args: argparse.Namespace, root: Path, job_spec: Any) -> tuple[Path, int | None]:
+    """Create the new version folder of ``runway train`` / ``runway run`` (``--from``/``--opts`` applied) and
+    submit ``job_spec(args, config, version_dir)`` when SLURM was chosen.
+
+    Returns ``(version_dir, exit code)``; the code is ``None`` when the command runs here.
+    """
+    from runway_for_ml.experiment.training import prepare_training
+
+    _, config, version_dir = prepare_training(
+        args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line(args)
+    )
+    print(f"version folder: {version_dir}", file=sys.stderr)
+    return version_dir, submit_or_none(job_spec(args, config, version_dir), args)

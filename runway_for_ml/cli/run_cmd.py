@@ -8,7 +8,6 @@ Inference runs on the config's ``test.split``. Prints a results table and writes
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from runway_for_ml.cli.common import (
     add_opts_argument,
     command_line,
     join_ddp_rank,
+    new_version_or_submit,
     replayed_options,
-    submit_or_none,
 )
 from runway_for_ml.cli.output import work_on_stderr
 from runway_for_ml.cli.preflight import add_ext_var_argument
@@ -91,7 +90,6 @@ def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from runway_for_ml.experiment.names import require_project_root
-    from runway_for_ml.experiment.training import prepare_training
 
     if join_ddp_rank(args):  # a DDP rank > 0 only trains; rank 0 infers, evaluates and reports
         return 0
@@ -100,11 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.in_version:
         print_results(run_in_version(Path(args.in_version).resolve(), command_line(args), checkpoint=args.checkpoint))
         return 0
-    _, config, version_dir = prepare_training(
-        args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line(args)
-    )
-    print(f"version folder: {version_dir}", file=sys.stderr)
-    code = submit_or_none(job_spec(args, config, version_dir), args)
+    version_dir, code = new_version_or_submit(args, root, job_spec)
     if code is not None:
         return code
     with removed_on_user_error(version_dir, produced="train/checkpoints/last.ckpt"), work_on_stderr():

@@ -18,6 +18,7 @@ from runway_for_ml.cli.common import (
     add_opts_argument,
     command_line,
     join_ddp_rank,
+    new_version_or_submit,
     print_metrics,
     replayed_options,
     submit_or_none,
@@ -83,13 +84,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.resume:
         return _resume(args, root)
-    from runway_for_ml.experiment.training import prepare_training, train_in_version
+    from runway_for_ml.experiment.training import train_in_version
 
-    _, config, version_dir = prepare_training(
-        args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line(args)
-    )
-    print(f"version folder: {version_dir}", file=sys.stderr)
-    code = submit_or_none(job_spec(args, config, version_dir), args)
+    version_dir, code = new_version_or_submit(args, root, job_spec)
     if code is not None:
         return code
     with removed_on_user_error(version_dir, produced="train/checkpoints/last.ckpt"), work_on_stderr():
