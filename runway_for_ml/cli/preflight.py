@@ -195,15 +195,14 @@ def _check_infer(args: argparse.Namespace, root: Path) -> None:
 
 def _trained_splits(config: dict[str, Any], version_dir: Path, manifest: dict[str, Any]) -> list[str] | None:
     """The splits the version trained on, when inference reads the same pipeline node with the same pipeline."""
-    import json
-
+    from runway_for_ml.experiment.layout import VersionDir
     from runway_for_ml.experiment.sections import data_source
 
     splits = manifest.get("splits")
     if not isinstance(splits, dict):
         return None
     try:
-        trained = json.loads((Path(version_dir) / "train" / "config.json").read_text(encoding="utf-8"))
+        trained = VersionDir(version_dir).config_dict()
         test_source = data_source(config, "test")
         train_source = data_source(trained, "train")
     except (OSError, ValueError, RunwayError):

@@ -22,6 +22,7 @@ from runway_for_ml.cli.common import (
 from runway_for_ml.cli.output import work_on_stderr
 from runway_for_ml.cli.preflight import add_ext_var_argument
 from runway_for_ml.cli.preflight import preflight as _preflight
+from runway_for_ml.experiment.layout import VersionDir
 from runway_for_ml.experiment.preflight import removed_on_user_error
 from runway_for_ml.experiment.run import run_in_version
 
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     version_dir, code = new_version_or_submit(args, root, job_spec)
     if code is not None:
         return code
-    with removed_on_user_error(version_dir, produced="train/checkpoints/last.ckpt"), work_on_stderr():
+    with removed_on_user_error(version_dir, produced=str(VersionDir(version_dir).last_ckpt)), work_on_stderr():
         result = run_in_version(version_dir, command_line(args), checkpoint=args.checkpoint)
     print_results(result)
     return 0

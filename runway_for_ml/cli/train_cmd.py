@@ -27,6 +27,7 @@ from runway_for_ml.cli.output import work_on_stderr
 from runway_for_ml.cli.preflight import add_ext_var_argument
 from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.layout import VersionDir
 from runway_for_ml.experiment.preflight import removed_on_user_error
 
 
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     version_dir, code = new_version_or_submit(args, root, job_spec)
     if code is not None:
         return code
-    with removed_on_user_error(version_dir, produced="train/checkpoints/last.ckpt"), work_on_stderr():
+    with removed_on_user_error(version_dir, produced=str(VersionDir(version_dir).last_ckpt)), work_on_stderr():
         metrics = train_in_version(version_dir)
     print_metrics(f"{version_dir.name}: final training metrics", metrics)
     print(version_dir.name)
@@ -98,7 +99,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace, root: Path) -> int:
     """``--resume``: continue the latest (or ``--version N``) version from its ``last.ckpt``, in its folder."""
-    from runway_for_ml.experiment.layout import VersionDir
     from runway_for_ml.experiment.names import resolve_experiment
     from runway_for_ml.experiment.training import train_in_version
 
