@@ -1,14 +1,23 @@
-"""The ``slurm_cluster`` fixture: the local SLURM cluster of ``scripts/local-slurm.sh``.
+"""Fixtures of the SLURM tests: the local cluster, a project inside it, job helpers.
+
+``slurm_cluster``: the local SLURM cluster of ``scripts/local-slurm.sh``.
 
 When the cluster is down, tests marked ``slurm`` skip with a message saying how to start it, except
 under ``CI=true`` where they fail: CI must exercise the real cluster.
+
+``project`` (prepared, one per module) and ``unprepared_project`` (one per test) run with the cwd
+inside them and cancel their jobs at the end; ``jobs.submit`` / ``jobs.wait`` submit and follow jobs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +51,87 @@ def slurm_cluster() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message + " (CI=true: slurm tests must run)")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def wandb_offline():
+    """W&B offline and silent for the module, whatever the shell says (restored afterwards)."""
+    old = {k: os.environ.get(k) for k in ("WANDB_MODE", "WANDB_SILENT")}
+    os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true")
+    yield
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+class SlurmJobs:
+    """Submit runway commands and follow their jobs (the helpers every SLURM test needs)."""
+
+    @staticmethod
+    def submit(argv: list[str]) -> tuple[str, Path | None]:
+        """Run a runway command that submits one job; return (job id, version folder) from the registry."""
+        from runway_for_ml.cli.main import main
+        from runway_for_ml.launcher.jobs import list_jobs
+
+        experiments = Path.cwd() / "experiments"
+        before = {r.job_id for r in list_jobs(experiments)}
+        assert main(argv) == 0
+        (record,) = [r for r in list_jobs(experiments) if r.job_id not in before]
+        return record.job_id, Path(record.version_dir) if record.version_dir else None
+
+    @staticmethod
+    def wait(job_ids: list[str], timeout: float, until: set[str] | None = None) -> dict[str, str]:
+        """Poll until every job is in ``until`` (default: finished); fail after ``timeout`` seconds."""
+        from runway_for_ml.launcher.jobs import FINISHED_STATES, job_states
+
+        until = FINISHED_STATES if until is None else until
+        deadline = time.time() + timeout
+        while True:
+            states = {j: s.state for j, s in job_states(job_ids).items()}
+            if all(s in until for s in states.values()):
+                return states
+            if time.time() > deadline:
+                pytest.fail(f"jobs not in {sorted(until)} after {timeout}s: {states}")
+            time.sleep(1)
+
+    @staticmethod
+    def cancel_all(root: Path) -> None:
+        """Cancel every job the project submitted: never leave jobs behind on the cluster."""
+        from runway_for_ml.launcher.jobs import list_jobs
+
+        ids = [r.job_id for r in list_jobs(root / "experiments")]
+        if ids:
+            subprocess.run(["scancel", *ids], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def jobs() -> SlurmJobs:
+    return SlurmJobs()
+
+
+@contextlib.contextmanager
+def inside(root: Path) -> Iterator[Path]:
+    """cwd in ``root`` for the block; the project's jobs are cancelled when it ends."""
+    previous = Path.cwd()
+    os.chdir(root)
+    try:
+        yield root
+    finally:
+        SlurmJobs.cancel_all(root)
+        os.chdir(previous)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, slurm_cluster, wandb_offline, new_project):
+    """A fresh project (runway init) with its data prepared once; cwd inside it for the module."""
+    with inside(new_project(tmp_path_factory.mktemp("slurm") / "proj", prepare=True)) as root:
+        yield root
+
+
+@pytest.fixture
+def unprepared_project(tmp_path, slurm_cluster, wandb_offline, new_project):
+    """A fresh project whose data was never prepared; cwd inside it for the test."""
+    with inside(new_project(tmp_path / "proj")) as root:
+        yield root

@@ -7,7 +7,6 @@ that it trains while the other tests run: the node has few CPUs and each job pay
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -24,65 +23,23 @@ FAST = ["train.early_stopping=null", "train.trainer_paras.enable_progress_bar=fa
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, slurm_cluster):
-    """A fresh project (runway init) with its data prepared once; cwd inside it for the module."""
-    root = tmp_path_factory.mktemp("slurm") / "proj"
-    previous = Path.cwd()
-    old_env = {k: os.environ.get(k) for k in ("WANDB_MODE", "WANDB_SILENT")}
-    os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true")
-    assert main(["init", str(root)]) == 0
-    os.chdir(root)
-    try:
-        assert main(["prepare", "digits"]) == 0
-        yield root
-    finally:
-        ids = [r.job_id for r in list_jobs(root / "experiments")]
-        if ids:  # never leave jobs behind on the cluster
-            subprocess.run(["scancel", *ids], capture_output=True, check=False)
-        os.chdir(previous)
-        for key, value in old_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _submit(argv: list[str]) -> tuple[str, Path | None]:
-    """Run a runway command that submits one job; return (job id, version folder) from the job registry."""
-    experiments = Path.cwd() / "experiments"
-    before = {r.job_id for r in list_jobs(experiments)}
-    assert main(argv) == 0
-    (record,) = [r for r in list_jobs(experiments) if r.job_id not in before]
-    return record.job_id, Path(record.version_dir) if record.version_dir else None
-
-
-def _wait(job_ids: list[str], timeout: float, until=FINISHED_STATES) -> dict[str, str]:
-    deadline = time.time() + timeout
-    while True:
-        states = {j: s.state for j, s in job_states(job_ids).items()}
-        if all(s in until for s in states.values()):
-            return states
-        if time.time() > deadline:
-            pytest.fail(f"jobs not in {sorted(until)} after {timeout}s: {states}")
-        time.sleep(1)
-
-
-@pytest.fixture(scope="module")
-def requeue_job(project):
+def requeue_job(project, jobs):
     """Submitted first: long enough (40 short epochs) to be requeued mid-training."""
     opts = [*FAST, "train.trainer_paras.max_epochs=40", 'meta.logger_enable=["csv","wandb"]']
-    return _submit(["train", "digits", "--slurm", "--opts", *opts])
+    return jobs.submit(["train", "digits", "--slurm", "--opts", *opts])
 
 
-def test_train_job_writes_into_the_folder_created_at_submit_time(project, requeue_job, capsys):
-    job_id, version_dir = _submit(["train", "digits", "--slurm", "--opts", *FAST, "train.trainer_paras.max_epochs=1"])
+def test_train_job_writes_into_the_folder_created_at_submit_time(project, jobs, requeue_job, capsys):
+    job_id, version_dir = jobs.submit(
+        ["train", "digits", "--slurm", "--opts", *FAST, "train.trainer_paras.max_epochs=1"]
+    )
     # The folder and its manifest exist before the job ran.
     manifest = read_manifest(version_dir)
     assert manifest["slurm"]["job_id"] == job_id
     assert manifest["status"] in ("queued", "running")
     assert (version_dir / "train" / "config.json").is_file()
 
-    assert _wait([job_id], timeout=150)[job_id] == "COMPLETED"
+    assert jobs.wait([job_id], timeout=150)[job_id] == "COMPLETED"
     manifest = read_manifest(version_dir)
     assert manifest["status"] == "completed"
     assert manifest["slurm"]["requeue_count"] == 0
@@ -98,7 +55,7 @@ def test_train_job_writes_into_the_folder_created_at_submit_time(project, requeu
     assert "runway train digits --in-version" in capsys.readouterr().out
 
 
-def test_scontrol_requeue_resumes_from_checkpoint(project, requeue_job):
+def test_scontrol_requeue_resumes_from_checkpoint(project, jobs, requeue_job):
     job_id, version_dir = requeue_job
     last = version_dir / "train" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 150
@@ -109,7 +66,7 @@ def test_scontrol_requeue_resumes_from_checkpoint(project, requeue_job):
         time.sleep(0.5)
     subprocess.run(["scontrol", "requeue", job_id], check=True, capture_output=True)
 
-    assert _wait([job_id], timeout=200)[job_id] == "COMPLETED"
+    assert jobs.wait([job_id], timeout=200)[job_id] == "COMPLETED"
     manifest = read_manifest(version_dir)
     assert manifest["status"] == "completed"
     assert manifest["slurm"]["requeue_count"] == 1
@@ -124,7 +81,7 @@ def test_scontrol_requeue_resumes_from_checkpoint(project, requeue_job):
     assert max(epochs) == 39
 
 
-def test_sweep_failure_and_retry(project, requeue_job, capsys):
+def test_sweep_failure_and_retry(project, jobs, requeue_job, capsys):
     lrs = "train.optimizer_config.optimizer_params.lr=0.01,0.02,0.03,-1"  # lr=-1: torch refuses it in the job
     capsys.readouterr()
     argv = [
@@ -150,7 +107,7 @@ def test_sweep_failure_and_retry(project, requeue_job, capsys):
             == p["overrides"]["train.optimizer_config.optimizer_params.lr"]
         )
 
-    states = _wait([p["jobs"][0] for p in points], timeout=240)
+    states = jobs.wait([p["jobs"][0] for p in points], timeout=240)
     assert [states[p["jobs"][0]] for p in points] == ["COMPLETED", "COMPLETED", "COMPLETED", "FAILED"]
 
     capsys.readouterr()

@@ -32,69 +32,6 @@ FAST = ["train.early_stopping=null", "train.trainer_paras.enable_progress_bar=fa
 SIGNAL_EPOCHS = 80
 
 
-@pytest.fixture(scope="module")
-def env_offline():
-    old = {k: os.environ.get(k) for k in ("WANDB_MODE", "WANDB_SILENT")}
-    os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true")
-    yield
-    for key, value in old.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-def _new_project(root: Path, *, prepare: bool) -> Path:
-    assert main(["init", str(root)]) == 0
-    if prepare:
-        previous = Path.cwd()
-        os.chdir(root)
-        try:
-            assert main(["prepare", "digits"]) == 0
-        finally:
-            os.chdir(previous)
-    return root
-
-
-def _cancel_jobs(root: Path) -> None:
-    ids = [r.job_id for r in list_jobs(root / "experiments")]
-    if ids:  # never leave jobs behind on the cluster
-        subprocess.run(["scancel", *ids], capture_output=True, check=False)
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, slurm_cluster, env_offline):
-    """A fresh project with its data prepared; cwd inside it for the module."""
-    root = _new_project(tmp_path_factory.mktemp("slurm_signals") / "proj", prepare=True)
-    previous = Path.cwd()
-    os.chdir(root)
-    try:
-        yield root
-    finally:
-        _cancel_jobs(root)
-        os.chdir(previous)
-
-
-def _submit(argv: list[str]) -> tuple[str, Path]:
-    """Run a runway command that submits one job; return (job id, version folder) from the job registry."""
-    experiments = Path.cwd() / "experiments"
-    before = {r.job_id for r in list_jobs(experiments)}
-    assert main(argv) == 0
-    (record,) = [r for r in list_jobs(experiments) if r.job_id not in before]
-    return record.job_id, Path(record.version_dir)
-
-
-def _wait(job_ids: list[str], timeout: float) -> dict[str, str]:
-    deadline = time.time() + timeout
-    while True:
-        states = {j: s.state for j, s in job_states(job_ids).items()}
-        if all(s in FINISHED_STATES for s in states.values()):
-            return states
-        if time.time() > deadline:
-            pytest.fail(f"jobs not finished after {timeout}s: {states}")
-        time.sleep(1)
-
-
 def _signal_when_training(job_id: str, version_dir: Path, timeout: float = 150) -> None:
     """Wait for the first checkpoint of a running job, then send SIGUSR2 as SLURM does on preemption."""
     last = version_dir / "train" / "checkpoints" / "last.ckpt"
@@ -113,9 +50,9 @@ def _log(version_dir: Path, job_id: str, kind: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def signalled_jobs(project):
+def signalled_jobs(project, jobs):
     """Both signal jobs are submitted first, so that they train side by side."""
-    resumed = _submit(
+    resumed = jobs.submit(
         [
             "train",
             "digits",
@@ -126,7 +63,7 @@ def signalled_jobs(project):
             'meta.logger_enable=["csv","wandb"]',
         ]
     )
-    bounded = _submit(
+    bounded = jobs.submit(
         # Effectively endless: only the signal may end it, however fast this machine trains (the
         # module teardown cancels it if a test fails first).
         ["train", "digits", "--slurm", "--opts", *FAST, "train.trainer_paras.max_epochs=100000", "slurm.max_requeues=0"]
@@ -134,11 +71,11 @@ def signalled_jobs(project):
     return {"resumed": resumed, "bounded": bounded}
 
 
-def test_sigusr2_checkpoints_requeues_and_resumes(signalled_jobs):
+def test_sigusr2_checkpoints_requeues_and_resumes(signalled_jobs, jobs):
     job_id, version_dir = signalled_jobs["resumed"]
     _signal_when_training(job_id, version_dir)
 
-    assert _wait([job_id], timeout=240)[job_id] == "COMPLETED"
+    assert jobs.wait([job_id], timeout=240)[job_id] == "COMPLETED"
     manifest = read_manifest(version_dir)
     slurm = manifest["slurm"]
     assert manifest["status"] == "completed", manifest.get("error")
@@ -170,12 +107,12 @@ def test_sigusr2_checkpoints_requeues_and_resumes(signalled_jobs):
     assert max(epochs) == SIGNAL_EPOCHS - 1
 
 
-def test_requeue_bound_stops_and_says_why(signalled_jobs):
+def test_requeue_bound_stops_and_says_why(signalled_jobs, jobs):
     job_id, version_dir = signalled_jobs["bounded"]
     _signal_when_training(job_id, version_dir)
 
     # Not requeued: submitit ends the job (FAILED for SLURM), the version is resumable later.
-    assert _wait([job_id], timeout=120)[job_id] == "FAILED"
+    assert jobs.wait([job_id], timeout=120)[job_id] == "FAILED"
     manifest = read_manifest(version_dir)
     slurm = manifest["slurm"]
     assert manifest["status"] == "interrupted"
@@ -293,17 +230,10 @@ class CountedStandardize(StandardizeColumn):
 
 
 @pytest.fixture
-def empty_cache_project(tmp_path, slurm_cluster, env_offline):
+def empty_cache_project(unprepared_project):
     """A fresh project whose data was never prepared, with transforms that log each computation."""
-    root = _new_project(tmp_path / "proj", prepare=False)
-    (root / "data_processing" / "counted_transforms.py").write_text(COUNTED_TRANSFORMS)
-    previous = Path.cwd()
-    os.chdir(root)
-    try:
-        yield root
-    finally:
-        _cancel_jobs(root)
-        os.chdir(previous)
+    (unprepared_project / "data_processing" / "counted_transforms.py").write_text(COUNTED_TRANSFORMS)
+    return unprepared_project
 
 
 def _entries(cache: Path) -> list[Path]:
@@ -314,7 +244,7 @@ def _iso(value: str) -> float:
     return dt.datetime.fromisoformat(value).timestamp()
 
 
-def test_sweep_points_prepare_shared_data_once(empty_cache_project):
+def test_sweep_points_prepare_shared_data_once(empty_cache_project, jobs):
     root = empty_cache_project
     cache = root / "local_cache"
     assert not _entries(cache)
@@ -329,7 +259,7 @@ def test_sweep_points_prepare_shared_data_once(empty_cache_project):
     records = list_jobs(root / "experiments")
     assert len(records) == 3 and len({r.job_id.split("_")[0] for r in records}) == 1  # one job array
 
-    states = _wait([r.job_id for r in records], timeout=240)
+    states = jobs.wait([r.job_id for r in records], timeout=240)
     assert set(states.values()) == {"COMPLETED"}, states
 
     # Each node was computed once across the array, by one job; every point used the same entries.
