@@ -86,11 +86,15 @@ class Batcher:
 
     async def submit(self, item: Any) -> Any:
         """Queue ``item``; return its result when its batch has run."""
+        return await self.submit_nowait(item)
+
+    def submit_nowait(self, item: Any) -> asyncio.Future:
+        """Queue ``item``; the returned future gets its result (cancel it to drop a request not yet run)."""
         if self._queue is None:
             raise RuntimeError("Batcher.start() was not called")
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((item, future))
-        return await future
+        return future
 
     async def _loop(self) -> None:
         assert self._queue is not None and self._free is not None

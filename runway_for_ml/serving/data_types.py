@@ -51,6 +51,9 @@ _DATA_URI = re.compile(
 )
 
 
+_NUMBER_TYPES = (int, float)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -269,10 +272,14 @@ class vector(BaseType):
             raise self._invalid(f"expected a list of {self.length} numbers, got {type(value).__name__}")
         if len(value) != self.length:
             raise self._invalid(f"expected {self.length} numbers, got {len(value)}")
-        for i, item in enumerate(value):
-            if not _is_number(item) or not math.isfinite(item):
-                raise self._invalid(f"item {i} is not a finite number ({item!r})")
-        return np.asarray(value, dtype=np.float32)
+        if not all(type(item) in _NUMBER_TYPES for item in value):  # fast path: JSON gives int/float
+            bad = next(i for i, item in enumerate(value) if not _is_number(item))
+            raise self._invalid(f"item {bad} is not a finite number ({value[bad]!r})")
+        array = np.asarray(value, dtype=np.float64)
+        if not np.isfinite(array).all():
+            bad = int(np.flatnonzero(~np.isfinite(array))[0])
+            raise self._invalid(f"item {bad} is not a finite number ({value[bad]!r})")
+        return array.astype(np.float32)
 
     def serialize(self, value: Any) -> Any:
         return [float(v) for v in _to_python(value)]

@@ -259,12 +259,19 @@ class ServingApp:
         self.model.check_ready()
         command = self.model.commands[name]
         inputs = command.decode(body)
+        future = self.batchers[name].submit_nowait(inputs)
+        # A timer on the future itself, not asyncio.wait_for: no extra task per request.
+        timer = asyncio.get_running_loop().call_later(self.config.request_timeout_s, _expire, future)
         try:
-            result = await asyncio.wait_for(self.batchers[name].submit(inputs), self.config.request_timeout_s)
-        except asyncio.TimeoutError as exc:
-            raise RequestTimeoutError(
-                f"Command {name} did not finish within {self.config.request_timeout_s:g}s"
-            ) from exc
+            result = await future
+        except asyncio.CancelledError as exc:
+            if future.cancelled() and not timer.cancelled():
+                raise RequestTimeoutError(
+                    f"Command {name} did not finish within {self.config.request_timeout_s:g}s"
+                ) from exc
+            raise
+        finally:
+            timer.cancel()
         return _json(result)
 
     # ------------------------------------------------------------------ requests
@@ -325,6 +332,12 @@ class ServingApp:
             (b"access-control-allow-headers", b"content-type, content-encoding, authorization, x-api-key"),
             (b"vary", b"origin"),
         ]
+
+
+def _expire(future: asyncio.Future) -> None:
+    # Cancelling marks the request as given up: the batcher skips it if it has not run yet.
+    if not future.done():
+        future.cancel()
 
 
 def _gunzip(raw: bytes, limit: int) -> bytes:
