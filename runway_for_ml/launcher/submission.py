@@ -85,23 +85,20 @@ def discard_fresh_version(version_dir: Path | None) -> dict[str, Any] | None:
 
 
 def project_root(version_dir: Path | None) -> Path:
-    """The project of ``version_dir`` (its manifest's ``project_root``), else the one around the cwd."""
-    if version_dir is not None:
-        from runway_for_ml.experiment.manifest import read_manifest
-
-        stored = read_manifest(Path(version_dir)).get("project_root")
-        if stored and Path(stored).is_dir():
-            return Path(stored)
+    """The project of ``version_dir`` (see ``experiment.layout.project_root_of``), else the one around the cwd."""
+    from runway_for_ml.experiment.layout import project_root_of
     from runway_for_ml.project import find_project_root
 
-    return Path(find_project_root() or Path.cwd())
+    root = project_root_of(Path(version_dir)) if version_dir is not None else None
+    return Path(root or find_project_root() or Path.cwd())
 
 
 def experiments_root(version_dir: Path | None) -> Path:
     """The experiments folder of the project (where ``.jobs`` and ``.sweeps`` live)."""
-    if version_dir is not None and (Path(version_dir) / "train").is_dir():
+    from runway_for_ml.experiment.layout import VersionDir, experiments_dir
+
+    if version_dir is not None and VersionDir(version_dir).train_dir.is_dir():
         return Path(version_dir).resolve().parent
-    from runway_for_ml.experiment.experiment import experiments_dir
 
     return experiments_dir(project_root(version_dir)).resolve()
 

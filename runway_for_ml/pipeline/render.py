@@ -12,12 +12,11 @@ Colours by status: cached = green, will run = amber, stale = red.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import atomic_path, write_text_atomic
 from runway_for_ml.errors import RunwayError
 
 __all__ = ["FORMATS", "STATUS_COLOURS", "dag_table", "render_dag"]
@@ -46,7 +45,7 @@ def render_dag(plan: Sequence[Any], fmt: str = "text", path: str | Path | None =
         return None
     text = {"text": _text, "mermaid": _mermaid, "dot": _dot}[fmt](plan)
     if path is not None:
-        _write_atomic(Path(path), text.encode("utf-8"))
+        write_text_atomic(Path(path), text)
     return text
 
 
@@ -161,30 +160,11 @@ def _draw(plan: Sequence[Any], path: Path, fmt: str) -> None:
     ax.margins(0.25, 0.25)
     ax.set_axis_off()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".dag-", suffix="." + fmt, dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format=fmt, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_path(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120), suffix="." + fmt)
     finally:
         plt.close(fig)
 
 
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".dag-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
