@@ -152,9 +152,8 @@ def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
     """
     from runway_for_ml.experiment.layout import project_root_of
     from runway_for_ml.experiment.names import resolve_experiment
-    from runway_for_ml.experiment.versions import create_versions
     from runway_for_ml.launcher.slurm import check_slurm_available
-    from runway_for_ml.launcher.submission import discard_fresh_version, project_root, submit, wait_for_jobs
+    from runway_for_ml.launcher.submission import discard_fresh_version, project_root, wait_for_jobs
 
     if spec.command not in ("train", "run"):
         raise RunwayError(f"--sweep works with runway-train and runway-run, not `runway {spec.command}`")
@@ -174,7 +173,29 @@ def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
 
     root = exp.experiments_dir.resolve()
     sweep_path = _new_sweep_path(root, exp.name)
-    sweep_name = sweep_path.stem
+    specs, jobs = _create_and_submit(spec, exp, point_configs, points, sweep_path, base_manifest)
+    state = _sweep_state(sweep_path.stem, spec.command, exp.name, axes, points, specs, jobs)
+    save_sweep(sweep_path, state)
+    print(f"sweep {state['name']}: {len(points)} points as SLURM job array {state['array_job_id']}")
+    for entry in state["points"]:
+        print(f"  [{entry['index']}] {Path(entry['version_dir']).name}  job {entry['jobs'][-1]}  {entry['overrides']}")
+    print(f"  status: runway sweep status {exp.name}")
+    return wait_for_jobs(jobs, stream=False) if wait else 0
+
+
+def _create_and_submit(
+    spec: JobSpec,
+    exp: Any,
+    point_configs: list[Any],
+    points: list[dict[str, Any]],
+    sweep_path: Path,
+    base_manifest: dict[str, Any],
+) -> tuple[list[JobSpec], list[Any]]:
+    """One version per point, submitted as one job array; on any failure nothing is left behind."""
+    from runway_for_ml.experiment.versions import create_versions
+    from runway_for_ml.launcher.submission import submit
+
+    root = exp.experiments_dir.resolve()
     version_dirs: list[Path] = []
     try:
         version_dirs = create_versions(
@@ -183,7 +204,7 @@ def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
             command_line=list(spec.command_line or [spec.command]),
             status="created",
             extra_manifests=[
-                {"sweep": {"name": sweep_name, "point": i, "overrides": point}} for i, point in enumerate(points)
+                {"sweep": {"name": sweep_path.stem, "point": i, "overrides": point}} for i, point in enumerate(points)
             ],
             environment=base_manifest.get("environment"),
         )
@@ -193,9 +214,9 @@ def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
         ]
         jobs = submit(
             specs,
-            folder=sweeps_dir(root) / sweep_name / "%j",
+            folder=sweeps_dir(root) / sweep_path.stem / "%j",
             experiments_root=root,
-            sweep=sweep_name,
+            sweep=sweep_path.stem,
             points=list(range(len(points))),
         )
     except BaseException:
@@ -205,12 +226,25 @@ def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
             shutil.rmtree(d, ignore_errors=True)
         sweep_path.unlink(missing_ok=True)
         raise
+    return specs, jobs
+
+
+def _sweep_state(
+    name: str,
+    command: str,
+    experiment: str,
+    axes: list[tuple[str, list[Any]]],
+    points: list[dict[str, Any]],
+    specs: list[JobSpec],
+    jobs: list[Any],
+) -> dict[str, Any]:
+    """What ``runway sweep status`` and ``--retry-failed`` read later: points, folders, job ids."""
     from runway_for_ml.experiment.manifest import now_iso
 
-    state = {
-        "name": sweep_name,
-        "experiment": exp.name,
-        "command": spec.command,
+    return {
+        "name": name,
+        "experiment": experiment,
+        "command": command,
         "created_at": now_iso(),
         "axes": [[k, v] for k, v in axes],
         "array_job_id": str(jobs[0].job_id).split("_")[0],
@@ -218,19 +252,13 @@ def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
             {
                 "index": i,
                 "overrides": point,
-                "version_dir": str(d.resolve()),
+                "version_dir": str(Path(point_spec.version_dir).resolve()),
                 "argv": point_spec.job_argv(),
                 "jobs": [str(job.job_id)],
             }
-            for i, (point, d, point_spec, job) in enumerate(zip(points, version_dirs, specs, jobs, strict=True))
+            for i, (point, point_spec, job) in enumerate(zip(points, specs, jobs, strict=True))
         ],
     }
-    save_sweep(sweep_path, state)
-    print(f"sweep {sweep_name}: {len(points)} points as SLURM job array {state['array_job_id']}")
-    for entry in state["points"]:
-        print(f"  [{entry['index']}] {Path(entry['version_dir']).name}  job {entry['jobs'][-1]}  {entry['overrides']}")
-    print(f"  status: runway sweep status {exp.name}")
-    return wait_for_jobs(jobs, stream=False) if wait else 0
 
 
 def _point_configs(config: Any, points: list[dict[str, Any]]) -> list[Any]:
