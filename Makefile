@@ -23,6 +23,8 @@ demo: install
 
 test: install
 	bash scripts/local-slurm.sh start || echo "local SLURM not started; slurm tests will skip (fail under CI=true)"
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+		|| echo "chromium not installed; the /ui browser tests will skip (fail under CI=true)"
 	WANDB_MODE=offline $(BIN)/ruff check runway_for_ml tests benchmarks
 	WANDB_MODE=offline $(BIN)/python -m pytest -q
 

@@ -177,14 +177,16 @@ def test_concurrent_requests_are_batched_and_metrics_count_them(server):
         )
     )
     assert result.errors == 0 and len(result.latencies) == 256
+    assert server.post("/double", json={"x": "two"}).status_code == 400
     metrics = server.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     lines = metrics.text.splitlines()
     batches = next(float(x.split()[-1]) for x in lines if x.startswith('runway_batch_size_count{command="double"}'))
     assert batches < 256  # several requests per model call
     assert 'runway_requests_total{route="double",method="POST",code="200"} 256' in lines
-    assert any(x.startswith('runway_errors_total{code="400"}') for x in lines) or True  # other tests may not have run
-    assert any(x.startswith('runway_request_duration_seconds_bucket{route="double",le="+Inf"} 256') for x in lines)
+    assert 'runway_requests_total{route="double",method="POST",code="400"} 1' in lines
+    assert float(next(x for x in lines if x.startswith('runway_errors_total{code="400"}')).split()[-1]) >= 1
+    assert any(x.startswith('runway_request_duration_seconds_bucket{route="double",le="+Inf"} 257') for x in lines)
 
 
 def test_openapi_document(server):
@@ -253,7 +255,12 @@ def test_port_in_use_is_a_clear_error(server):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true", reason="chromium is not installed")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and os.environ.get("CI") != "true", reason="chromium is not installed (make test installs it)"
+)
+
+
+@needs_chromium
 def test_ui_page_renders_a_form_per_command_in_headless_chromium(server, tmp_path):
     assert CHROMIUM is not None, "make test installs chromium"
     page = server.get("/ui")
@@ -266,10 +273,10 @@ def test_ui_page_renders_a_form_per_command_in_headless_chromium(server, tmp_pat
     assert 'id="in-reduce-values"' in dom and 'type="file"' in dom and 'type="checkbox"' in dom
 
 
+@needs_chromium
 def test_ui_page_runs_a_command_in_headless_chromium(server, tmp_path):
     """Fill the form and click run, through the DevTools protocol; the outputs appear on the page."""
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed")
+    assert CHROMIUM is not None, "make test installs chromium"
     html = _chromium_run(
         str(server.base_url) + "/ui",
         tmp_path,
