@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "version", help="a version (digits_V0), an experiment (its latest completed version), or a version folder"
     )
     parser.add_argument("--checkpoint", default="best", help="best (default), last, or a .ckpt path")
-    parser.add_argument("--command", dest="bench_command", default=None, help="the command to load (default: the first one)")
+    parser.add_argument(
+        "--command", dest="bench_command", default=None, help="the command to load (default: the first one)"
+    )
     parser.add_argument("--concurrency", type=_ints, default=[1, 8, 32], help="concurrency levels (default 1,8,32)")
     parser.add_argument("--requests", type=int, default=400, help="requests per level (at least 20 x concurrency)")
     parser.add_argument("--warmup", type=int, default=50, help="warm-up requests before each level")
@@ -49,10 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runway_for_ml.atomic import write_text_atomic
     from runway_for_ml.errors import RunwayError, did_you_mean
     from runway_for_ml.serving import bench
     from runway_for_ml.serving.experiment_model import build_experiment_model, load_experiment
-    from runway_for_ml.serving.openapi import write_text_atomic
 
     exp = load_experiment(args.version)
     model = build_experiment_model(exp, checkpoint=args.checkpoint, device=args.device)

@@ -109,7 +109,7 @@ def _write_openapi(args: argparse.Namespace) -> int:
     if str(args.openapi) == "-":
         sys.stdout.write(text)
         return 0
-    from runway_for_ml.serving.openapi import write_text_atomic
+    from runway_for_ml.atomic import write_text_atomic
 
     write_text_atomic(args.openapi, text)
     sys.stderr.write(f"OpenAPI spec written to {args.openapi}\n")

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import write_text_atomic
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.serving.experiment_model import (
     CommandSpec,
@@ -36,7 +37,6 @@ from runway_for_ml.serving.experiment_model import (
     parse_serve_section,
     serve_spec_of,
 )
-from runway_for_ml.serving.openapi import write_text_atomic
 
 __all__ = ["ExportedModel", "export_version", "load_spec", "update_catalog"]
 

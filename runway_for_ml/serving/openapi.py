@@ -10,15 +10,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from runway_for_ml.serving.data_types import BaseType
 from runway_for_ml.serving.model import Command, RunwayModel
 
-__all__ = ["OPENAPI_VERSION", "build_openapi", "type_schema", "write_text_atomic"]
+__all__ = ["OPENAPI_VERSION", "build_openapi", "type_schema"]
 
 OPENAPI_VERSION = "3.1.0"
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -230,18 +227,3 @@ def build_openapi(model: RunwayModel, *, api_key: bool = False, version: str = "
         }
         doc["security"] = [{"apiKey": []}, {"bearer": []}]
     return doc
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

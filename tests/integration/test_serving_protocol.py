@@ -375,7 +375,7 @@ def _chromium_run(url: str, tmp_path: Path, action: str, done: str, result: str)
         proc.wait()
 
 
-def test_schemathesis_finds_no_undeclared_server_errors(server):
+def test_schemathesis_finds_no_undeclared_server_errors(server, tmp_path):
     """Property-based requests against /openapi.json: no 5xx except the declared ones of /fail and /sleep."""
     st = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
     out = subprocess.run(
@@ -398,6 +398,7 @@ def test_schemathesis_finds_no_undeclared_server_errors(server):
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,  # schemathesis keeps a .schemathesis/ folder in its working directory
     )
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
     assert server.get("/healthcheck").json() == {"status": "RUNNING"}
