@@ -64,7 +64,9 @@ def _submit_one(spec: JobSpec, *, wait: bool) -> int:
     where = f" -> {spec.version_dir}" if spec.version_dir else ""
     print(f"submitted {spec.command} as SLURM job {job.job_id}{where}")
     print(f"  stdout: {job.paths.stdout}\n  stderr: {job.paths.stderr}")
-    print(f"  follow it with: runway jobs {Path(spec.version_dir).name if spec.version_dir else job.job_id} --log")
+    # A version folder names its jobs (`runway jobs digits_V3`); an infer-<suffix> folder does not.
+    is_version = spec.version_dir is not None and (Path(spec.version_dir) / "train").is_dir()
+    print(f"  follow it with: runway jobs {Path(spec.version_dir).name if is_version else job.job_id} --log")
     return wait_for_jobs([job]) if wait else 0
 
 
