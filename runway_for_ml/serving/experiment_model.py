@@ -52,7 +52,16 @@ __all__ = [
     "serve_spec_of",
 ]
 
-SERVE_KEYS = ("description", "commands", "max_batch_size", "batch_timeout_ms", "workers", "request_timeout_s", "port")
+SERVE_KEYS = (
+    "description",
+    "commands",
+    "preprocess",
+    "max_batch_size",
+    "batch_timeout_ms",
+    "workers",
+    "request_timeout_s",
+    "port",
+)
 _COMMAND_KEYS = ("description", "inputs", "outputs")
 _EXAMPLE = (
     "serve: { commands: { classify: { inputs: { pixels: { type: 'vector', length: 64 } }, "
@@ -112,6 +121,8 @@ class ServeSpec:
     commands: dict[str, CommandSpec]
     description: str | None = None
     server: dict[str, Any] = field(default_factory=dict)
+    # False: serve_step gets the raw inputs (e.g. a text executor that tokenises them itself).
+    preprocess: bool = True
 
 
 def parse_serve_section(section: Any, where: str = "") -> ServeSpec:
@@ -158,7 +169,11 @@ def parse_serve_section(section: Any, where: str = "") -> ServeSpec:
                     outputs[key], out_cols[key] = data_type, column
         specs[str(name)] = CommandSpec(str(name), body.get("description"), inputs, outputs, in_cols, scales, out_cols)
     server = {k: section[k] for k in SERVE_KEYS if k in section and k not in ("description", "commands")}
-    return ServeSpec(specs, section.get("description"), server)
+    preprocess = section.get("preprocess", True)
+    if not isinstance(preprocess, bool):
+        raise ConfigError(f"{where}serve.preprocess must be true or false, got {preprocess!r}")
+    server = {k: v for k, v in server.items() if k != "preprocess"}
+    return ServeSpec(specs, section.get("description"), server, preprocess)
 
 
 def load_experiment(ref: str | Path, project_root: Path | None = None) -> Any:
@@ -197,7 +212,7 @@ def serve_spec_of(exp: Any) -> ServeSpec:
 class ServedExperiment:
     """What setup returns: the executor in eval mode, the preprocessor, and a lock-free batch entry."""
 
-    def __init__(self, exp: Any, checkpoint: str, device: str | None) -> None:
+    def __init__(self, exp: Any, checkpoint: str, device: str | None, *, preprocess: bool = True) -> None:
         import torch
 
         from runway_for_ml.experiment.runtime import apply_thread_settings
@@ -208,7 +223,7 @@ class ServedExperiment:
         self.device = device
         self.executor = exp.load_model(checkpoint, device=device)
         self.executor.eval()
-        self.preprocess = _ExamplePreprocessorLazy(exp)
+        self.preprocess = _ExamplePreprocessorLazy(exp, enabled=preprocess)
         self.checkpoint = str(exp.checkpoint(checkpoint))
         if not callable(getattr(self.executor, "serve_step", None)):
             raise RunwayError(
@@ -248,8 +263,9 @@ def answer_batch(
 class _ExamplePreprocessorLazy:
     """Builds the preprocessor on first use, once (reads the pipeline cache), thread-safely."""
 
-    def __init__(self, exp: Any) -> None:
+    def __init__(self, exp: Any, *, enabled: bool = True) -> None:
         self.exp = exp
+        self.enabled = enabled
         self._lock = threading.Lock()
         self._pre: Any = None
 
@@ -257,9 +273,12 @@ class _ExamplePreprocessorLazy:
         if self._pre is None:
             with self._lock:
                 if self._pre is None:
-                    from runway_for_ml.serving.preprocess import ExamplePreprocessor
+                    from runway_for_ml.serving.preprocess import ExamplePreprocessor, FittedPreprocessor
 
-                    self._pre = ExamplePreprocessor(self.exp.resolved_config, self.exp.project_root)
+                    if not self.enabled:  # serve.preprocess: false
+                        self._pre = FittedPreprocessor([])
+                    else:
+                        self._pre = ExamplePreprocessor(self.exp.resolved_config, self.exp.project_root)
         return self._pre
 
     def __call__(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -314,7 +333,7 @@ def build_experiment_model(exp: Any, *, checkpoint: str = "best", device: str | 
     model.info = {"experiment": exp.name, "version": exp.version_name}
 
     def setup(opts: dict[str, Any]) -> ServedExperiment:
-        served = ServedExperiment(exp, opts["checkpoint"], device)
+        served = ServedExperiment(exp, opts["checkpoint"], device, preprocess=spec.preprocess)
         # Fit the preprocessing (reads the pipeline cache) before the server says RUNNING.
         served.preprocess.build()
         model.info["checkpoint"] = served.checkpoint

@@ -99,7 +99,7 @@ def export_version(
     Everything is assembled in a temporary sibling folder and renamed into place: a failed export
     leaves nothing behind. An existing non-empty ``out_dir`` is refused unless ``force``.
     """
-    from runway_for_ml.serving.preprocess import ExamplePreprocessor
+    from runway_for_ml.serving.preprocess import ExamplePreprocessor, FittedPreprocessor
 
     out_dir = Path(out_dir).resolve()
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
@@ -119,7 +119,10 @@ def export_version(
     from runway_for_ml.experiment.runtime import import_project_code
 
     import_project_code(config, project_root)
-    fitted = ExamplePreprocessor(exp.resolved_config, project_root).fitted()
+    if spec.preprocess:
+        fitted = ExamplePreprocessor(exp.resolved_config, project_root).fitted()
+    else:  # serve.preprocess: false: serve_step takes the raw inputs
+        fitted = FittedPreprocessor([])
 
     staging = out_dir.parent / f".{out_dir.name}.export-tmp"
     shutil.rmtree(staging, ignore_errors=True)

@@ -99,8 +99,9 @@ class ExamplePreprocessor:
                     raise ConfigError(
                         f"data_pipeline.transforms.{node_id}: serving cannot replay a node with several inputs "
                         f"({spec.transform_name})",
-                        hint="give the transform transform_examples(batch) (and fit_examples(data)) methods; "
-                        "see docs/serving.md, 'Preprocessing'",
+                        hint="give the transform transform_examples(batch) (and fit_examples(data)) methods, or set "
+                        "serve.preprocess: false when the executor's serve_step takes the raw inputs (e.g. text it "
+                        "tokenises itself); see docs/serving.md",
                     )
                 self.steps.append(("replay", node_id, self._configured(spec)))
 

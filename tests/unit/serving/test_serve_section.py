@@ -74,6 +74,15 @@ def test_bad_serve_sections_name_the_key(section, message):
     assert str(info.value).startswith("cfg.jsonnet: ") and message in str(info.value)
 
 
+def test_preprocess_switch():
+    section = {"commands": {"c": {"inputs": {"text": {"type": "text"}}, "outputs": {"label": {"type": "any"}}}}}
+    assert parse_serve_section(section).preprocess is True
+    assert parse_serve_section({**section, "preprocess": False, "max_batch_size": 8}).preprocess is False
+    assert parse_serve_section({**section, "max_batch_size": 8}).server == {"max_batch_size": 8}
+    with pytest.raises(ConfigError, match="serve.preprocess must be true or false"):
+        parse_serve_section({**section, "preprocess": "no"})
+
+
 def test_committed_openapi_spec_of_the_template_does_not_drift():
     spec = build_openapi(model_from_spec("digits", _template_spec()))
     committed = json.loads(COMMITTED_SPEC.read_text())
