@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         name, number = split_version_name(args.experiment)
         version = args.version if args.version is not None else number
-        version_dir = resolve_experiment(name, root).version(version)
+        exp = resolve_experiment(name, root)  # default: the latest completed version (as Experiment.load)
+        version_dir = exp.version(version) if version is not None else exp.latest_completed()
         queued = _queued_infer_dir(version_dir, args.infer_suffix)
         if queued is not None:  # a SLURM job running the command submitted earlier
             infer_dir = queued

@@ -188,7 +188,10 @@ def test_infer_errors_on_missing_version_and_checkpoint(
     version = create_version(exp, ResolvedConfig.from_dict({"meta": {"seed": 0}}), command_line=["test"])
     assert runway(project, "infer", "digits", "x", "--version", "7", monkeypatch=monkeypatch) == 2
     assert "has no version 7" in capsys.readouterr().err
+    # Without --version: the latest completed version (there is none); with it: that version's checkpoint.
     assert runway(project, "infer", "digits", "x", monkeypatch=monkeypatch) == 2
+    assert "has no completed version; versions: digits_V0 (created)" in capsys.readouterr().err
+    assert runway(project, "infer", "digits", "x", "--version", "0", monkeypatch=monkeypatch) == 2
     assert "no best checkpoint" in capsys.readouterr().err
     assert not (version / "infer-x").exists()
     import shutil
