@@ -10,12 +10,11 @@ stderr); with ``-o`` it is written atomically (an existing file is kept unless `
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import write_text_atomic
 from runway_for_ml.errors import RunwayError
 
 # Named here rather than read from the executor registry: importing executors loads torch and
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         sys.stderr.write(summary)
         return 0
-    _write_atomic(output, text)
+    write_text_atomic(output, text)
     sys.stdout.write(summary + f"wrote {output}\n")
     return 0
 
@@ -80,16 +79,3 @@ def _checks(config: dict[str, Any]) -> list[str]:
                 "register it in your project's data_processing/ (@register_transform_functor)"
             )
     return lines
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -21,17 +21,18 @@ lazy entry (its dotted path), imported only when a config uses it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import write_text_atomic
 from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.pipeline.transform import (
-    HFDatasetTransform,
+    BaseTransform,
     _is_dataset,
     _is_dataset_dict,
     register_transform_functor,
@@ -56,7 +57,7 @@ _IMPORT_RE = re.compile(r"""import(?:str)?\s*['"]([^'"]+)['"]""")
 
 
 @register_transform_functor
-class PredictWithExperiment(HFDatasetTransform):
+class PredictWithExperiment(BaseTransform):
     """Add a trained experiment's outputs (prediction, probabilities, embedding, ...) as columns.
 
     Input and output: a ``Dataset`` or ``DatasetDict`` processed like the consumed experiment's own
@@ -134,7 +135,7 @@ class PredictWithExperiment(HFDatasetTransform):
         return reasons
 
     # ----------------------------------------------------------------- running
-    def _run(self, data: Any) -> Any:
+    def _call(self, data: Any) -> Any:
         if _is_dataset_dict(data):
             names = list(data)
             chosen = self.splits if self.splits is not None else names
@@ -405,12 +406,8 @@ def checkpoint_sha256(path: Path) -> str:
             digest.update(chunk)
     value = digest.hexdigest()
     _SHA_MEMO[key] = value
-    try:  # a read-only folder only loses the memo
-        tmp = sidecar.with_name(f"{sidecar.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": value}))
-        os.replace(tmp, sidecar)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):  # a read-only folder only loses the memo
+        write_text_atomic(sidecar, json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": value}))
     return value
 
 
