@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -293,7 +294,16 @@ class RunwayModel:
         if _env_flag("RW_META", meta):
             print(json.dumps(self.manifest(), indent=2))
             return
-        serve(self, ServerConfig(host=host, port=port, debug=debug, **server_options), model_options=model_options)
+        from runway_for_ml.errors import RunwayError
+
+        try:
+            serve(self, ServerConfig(host=host, port=port, debug=debug, **server_options), model_options=model_options)
+        except RunwayError as exc:
+            if debug:
+                raise
+            # A model file run as a script: one clear message and exit code 2, as the runway CLI does.
+            sys.stderr.write(f"error: {exc}\n")
+            raise SystemExit(2) from exc
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -316,7 +326,5 @@ def _takes_argument(fn: Callable[..., Any]) -> bool:
 
 
 def _gpu_available() -> bool:
-    import sys
-
     torch = sys.modules.get("torch")  # never import torch just to answer /meta
     return bool(torch is not None and torch.cuda.is_available())

@@ -249,7 +249,15 @@ def test_rw_meta_prints_the_manifest_and_exits():
 def test_port_in_use_is_a_clear_error(server):
     env = dict(os.environ, RW_PORT=str(server.base_url.port))
     out = subprocess.run([sys.executable, str(SDK_MODEL)], env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode != 0 and f"port {server.base_url.port} on 127.0.0.1 is already in use" in out.stderr
+    assert out.returncode == 2 and f"port {server.base_url.port} on 127.0.0.1 is already in use" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_failing_first_setup_stops_the_server_with_its_reason():
+    env = dict(os.environ, RW_PORT="0", RW_MODEL_OPTIONS=json.dumps({"scale": 99}))
+    out = subprocess.run([sys.executable, str(SDK_MODEL)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "setup failed: Invalid argument: scale: 99 is above the maximum 10.0" in out.stderr
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
