@@ -29,6 +29,7 @@ from runway_for_ml.pipeline import fingerprint
 from runway_for_ml.pipeline.cache import CacheStore
 from runway_for_ml.pipeline.datatypes import count_rows
 from runway_for_ml.pipeline.graph import NodeSpec, PipelineGraph
+from runway_for_ml.pipeline.transform import AttrDict
 
 __all__ = ["DataPipeline", "NodePlan", "NodeRun", "RunReport"]
 
@@ -323,7 +324,8 @@ class _Run:
             _seed_everything(self.p.seed, spec.id)
         transform = spec.transform_cls()
         # What the original framework's transforms could read (self.name / use_dummy_data / global_config).
-        transform.name, transform.use_dummy_data, transform.global_config = spec.id, self.p.dummy, self.p.config
+        transform.name, transform.use_dummy_data = spec.id, self.p.dummy
+        transform.global_config = AttrDict(self.p.config)  # a copy: a transform cannot change the run's config
         try:
             transform.configure(**spec.setup_kwargs)
             with _datasets_caching_off():

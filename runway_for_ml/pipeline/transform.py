@@ -30,11 +30,41 @@ from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.pipeline.datatypes import is_dataset, is_dataset_dict
 from runway_for_ml.registry import Registry
 
-__all__ = ["TRANSFORMS", "BaseTransform", "HFDatasetTransform", "register_transform_functor"]
+__all__ = ["TRANSFORMS", "AttrDict", "BaseTransform", "HFDatasetTransform", "register_transform_functor"]
 
 TRANSFORMS: Registry[type[BaseTransform]] = Registry("transform")
 
 T = TypeVar("T", bound=type)
+
+
+class AttrDict(dict):
+    """A copy of a config dict whose keys are also attributes, like the original framework's EasyDict.
+
+    >>> AttrDict({"train": {"batch_size": 8}}).train.batch_size
+    8
+    """
+
+    def __init__(self, data: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__()
+        for key, value in dict(data or {}, **kwargs).items():
+            self[key] = _attr_value(value)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"config has no key {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = _attr_value(value)
+
+
+def _attr_value(value: Any) -> Any:
+    if isinstance(value, Mapping) and not isinstance(value, AttrDict):
+        return AttrDict(value)
+    if isinstance(value, list):
+        return [_attr_value(v) for v in value]
+    return value
 
 
 class BaseTransform:
@@ -57,7 +87,7 @@ class BaseTransform:
         # (name: the node id, use_dummy_data: dummy-data mode, global_config: the resolved config dict).
         self.name = name or type(self).__name__
         self.use_dummy_data = bool(use_dummy_data)
-        self.global_config = global_config if global_config is not None else {}
+        self.global_config = AttrDict(global_config or {})
 
     # ----------------------------------------------------------------- configuration
     def setup(self) -> None:

@@ -27,7 +27,7 @@ LAYERS = [
     {"errors", "version", "registry", "atomic"},
     {"project"},
     {"config"},
-    {"pipeline"},
+    {"pipeline", "data_module"},
     {"executors", "metrics", "loggers"},
     {"experiment"},
     {"launcher"},

@@ -6,6 +6,7 @@ import pytest
 from runway_for_ml.errors import ConfigError
 from runway_for_ml.pipeline import HFDatasetTransform, register_transform_functor
 from runway_for_ml.pipeline.runner import DataPipeline
+from runway_for_ml.pipeline.transform import AttrDict
 
 
 @register_transform_functor(name="CompatOriginalStyle")
@@ -137,3 +138,52 @@ def test_graph_validation_reports_a_declared_option_that_is_really_missing(tmp_p
     }
     with pytest.raises(ConfigError, match="missing a required argument: 'rename_col_dict'"):
         DataPipeline(bad)
+
+
+def test_original_import_path_kwargs_setup_and_attribute_config(tmp_path):
+    from runway_for_ml.data_module.data_transforms import HFDatasetTransform as OldHF
+    from runway_for_ml.data_module.data_transforms import register_transform_functor as old_register
+
+    assert OldHF is HFDatasetTransform
+
+    @old_register(name="CompatCarveSplit")
+    class CarveSplit(OldHF):
+        def setup(self, src_split, tgt_split, split_size, **kwargs):
+            self.src_split, self.tgt_split, self.split_size = src_split, tgt_split, split_size
+            super().setup(**kwargs)
+
+        def _call(self, data, *args, **kwargs):
+            parts = data[self.src_split].train_test_split(self.split_size, seed=self.global_config.meta.seed)
+            data[self.src_split], data[self.tgt_split] = parts["train"], parts["test"]
+            self.seen_batch_size = self.global_config.train.get("batch_size", 1)
+            return data
+
+    config = {
+        "meta": {"default_cache_dir": str(tmp_path), "seed": 5},
+        "train": {"batch_size": 7},
+        "data_pipeline": {
+            "transforms": {
+                "input:Make": {"transform_name": "CompatMakeData"},
+                "output:Carve": {
+                    "input_node": "input:Make",
+                    "transform_name": "CompatCarveSplit",
+                    "setup_kwargs": {
+                        "src_split": "train",
+                        "tgt_split": "valid",
+                        "split_size": 1,
+                        "rename_col_dict": {"text": "t"},
+                    },
+                },
+            }
+        },
+    }
+    out = DataPipeline(config).get_data("output:Carve")["output:Carve"]
+    assert out.num_rows["train"] == 1 and out.num_rows["valid"] == 1
+    assert out["valid"].column_names == ["t"]  # not declared by setup: applied by the framework
+    t = CarveSplit()
+    t.global_config = AttrDict(config)
+    t.configure(src_split="train", tgt_split="valid", split_size=1)
+    t(_data())
+    assert t.seen_batch_size == 7
+    t.global_config.meta.seed = 9
+    assert config["meta"]["seed"] == 5  # a copy: the transform cannot change the run's config
