@@ -176,6 +176,27 @@ def build_openapi(model: RunwayModel, *, api_key: bool = False, version: str = "
             },
         },
     }
+    paths["/metrics"] = {
+        "get": {
+            "summary": "Prometheus metrics: requests, errors by code, latency and batch-size histograms",
+            "operationId": "metrics",
+            "responses": {
+                "200": {
+                    "description": "Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                **_errors(*auth),
+            },
+        }
+    }
+    paths["/ui"] = {
+        "get": {
+            "summary": "A page to try the commands by hand, built from /meta",
+            "operationId": "ui",
+            "security": [],
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
+        }
+    }
     for name, command in model.commands.items():
         paths[f"/{name}"] = _command_paths(command, auth)
     doc: dict[str, Any] = {

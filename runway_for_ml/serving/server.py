@@ -4,7 +4,7 @@ Routes (all answers are JSON unless said otherwise):
 
 =====================  ======  ==========================================================
 ``/`` and ``/meta``    GET     options, commands with typed inputs/outputs, timings
-``/healthcheck``       GET     ``{"status": "STARTING" | "RUNNING" | "FAILED"}`` (no API key)
+``/healthcheck``       GET     ``{"status": "STARTING" | "RUNNING" | "FAILED"}`` (no API key needed)
 ``/setup``             GET     option descriptors; POST re-runs setup with new options
 ``/<command>``         GET     the command's descriptor; POST runs it (inputs -> outputs)
 ``/metrics``           GET     Prometheus text
@@ -176,7 +176,8 @@ class ServingApp:
         try:
             if method == "OPTIONS" and self.config.cors_origins:
                 raise _Response(204, b"", "text/plain")
-            if self.config.api_key and route != "healthcheck":
+            # /healthcheck (readiness probes) and the static /ui page (it asks for the key) need none.
+            if self.config.api_key and route not in ("healthcheck", "ui"):
                 self._check_api_key(headers)
             result = await self._dispatch(method, path, route, headers, receive)
             status, body, content_type = 200, result, "application/json"

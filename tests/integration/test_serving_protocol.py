@@ -202,6 +202,7 @@ def test_api_key_and_cors():
     try:
         with httpx.Client(base_url=url, timeout=10) as client:
             assert client.get("/healthcheck").status_code == 200  # readiness needs no key
+            assert client.get("/ui").status_code == 200  # the static page asks for the key itself
             denied = client.get("/meta")
             assert denied.status_code == 401 and "API key" in denied.json()["error"]
             assert (
