@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # The CPU wheel of torch that lies on this machine; setup.py keeps a range for GPU users.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint format bench slurm-start slurm-stop clean
+.PHONY: install demo demo-text test lint format bench slurm-start slurm-stop clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ install: $(VENV)/.installed
 
 demo: install
 	WANDB_MODE=offline $(BIN)/python -m runway_for_ml.demo demo-project
+
+# The text template (docs/text.md): reviews data -> trained tokenizer -> small BERT, offline.
+demo-text: install
+	test -f demo-text-project/.runway || $(BIN)/runway init demo-text-project --template text
+	cd demo-text-project && HF_HUB_OFFLINE=1 WANDB_MODE=offline ../$(BIN)/runway-run reviews
 
 test: install
 	bash scripts/local-slurm.sh start || echo "local SLURM not started; slurm tests will skip (fail under CI=true)"
@@ -46,4 +51,4 @@ slurm-stop:
 	bash scripts/local-slurm.sh stop
 
 clean:
-	rm -rf $(VENV) demo-project .pytest_cache build *.egg-info
+	rm -rf $(VENV) demo-project demo-text-project .pytest_cache build *.egg-info

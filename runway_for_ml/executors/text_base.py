@@ -227,6 +227,9 @@ class HFTextExecutor(BaseExecutor):
         )
         self.tokenizer = tokenizer if tokenizer is not None else self._find_tokenizer()
         model = build_hf_model(self.model_config, self.model_overrides())
+        # from_pretrained returns the model in eval mode; Lightning keeps module modes as it finds them,
+        # so a pretrained model would fine-tune without dropout.
+        model.train()
         self._resize_embeddings(model)
         self.lora = lora_settings(self.config)
         self.model = apply_lora(model, self.lora, self.task_type) if self.lora else model
