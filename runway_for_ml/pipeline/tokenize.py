@@ -35,7 +35,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from runway_for_ml.errors import RunwayError, did_you_mean
+from runway_for_ml.errors import RunwayError, check_keys, did_you_mean
 from runway_for_ml.pipeline import pretrained
 from runway_for_ml.pipeline.transform import (
     HFDatasetTransform,
@@ -66,12 +66,7 @@ def _check_tokenizer_config(config: Any, where: str, *, needs_name: bool) -> dic
             f"{where}: expected an object with {', '.join(TOKENIZER_CONFIG_KEYS)}, got {type(config).__name__}",
             hint="e.g. tokenizer_config: { version_name: 'tokenizers/reviews' }",
         )
-    unknown = [k for k in config if k not in TOKENIZER_CONFIG_KEYS]
-    if unknown:
-        raise RunwayError(
-            f"{where}: unknown key '{unknown[0]}'{did_you_mean(unknown[0], TOKENIZER_CONFIG_KEYS)}",
-            hint=f"valid keys: {', '.join(TOKENIZER_CONFIG_KEYS)}",
-        )
+    check_keys(config, TOKENIZER_CONFIG_KEYS, where, error=RunwayError)
     if needs_name and not config.get("version_name"):
         raise RunwayError(
             f"{where}.version_name is missing: say which tokenizer to load",

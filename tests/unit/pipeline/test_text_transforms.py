@@ -246,7 +246,7 @@ def test_missing_tokenizer_folder_fails_validation_naming_the_node(tmp_path):
 
 
 def test_unknown_tokenizer_config_key_has_did_you_mean(tmp_path):
-    with pytest.raises(ConfigError, match="unknown key 'tokenize_kwarg'.*did you mean 'tokenize_kwargs'"):
+    with pytest.raises(ConfigError, match=r"tokenize_kwarg: unknown key.*did you mean 'tokenize_kwargs'"):
         _pipeline(tmp_path, {}, extra={"tokenize_kwarg": {}})
 
 
