@@ -168,11 +168,11 @@ def parse_serve_section(section: Any, where: str = "") -> ServeSpec:
                 else:
                     outputs[key], out_cols[key] = data_type, column
         specs[str(name)] = CommandSpec(str(name), body.get("description"), inputs, outputs, in_cols, scales, out_cols)
-    server = {k: section[k] for k in SERVE_KEYS if k in section and k not in ("description", "commands")}
     preprocess = section.get("preprocess", True)
     if not isinstance(preprocess, bool):
         raise ConfigError(f"{where}serve.preprocess must be true or false, got {preprocess!r}")
-    server = {k: v for k, v in server.items() if k != "preprocess"}
+    # The rest are server defaults (runway serve's flags override them).
+    server = {k: section[k] for k in SERVE_KEYS if k in section and k not in ("description", "commands", "preprocess")}
     return ServeSpec(specs, section.get("description"), server, preprocess)
 
 
@@ -210,7 +210,7 @@ def serve_spec_of(exp: Any) -> ServeSpec:
 
 
 class ServedExperiment:
-    """What setup returns: the executor in eval mode, the preprocessor, and a lock-free batch entry."""
+    """What setup returns: the executor in eval mode on its device and the per-example preprocessing."""
 
     def __init__(self, exp: Any, checkpoint: str, device: str | None, *, preprocess: bool = True) -> None:
         import torch
