@@ -12,15 +12,11 @@ transformers are imported inside ``run`` so that ``runway --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import importlib
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 # name -> (module under runway_for_ml.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -104,7 +100,9 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
     if debug:
         os.environ["RUNWAY_DEBUG"] = "1"
     try:
-        with _sigterm_interrupts():
+        from runway_for_ml.experiment.signals import sigterm_as_interrupt
+
+        with sigterm_as_interrupt():
             code = _load_command(name).run(args)
         return int(code or 0)
     except RunwayError as exc:
@@ -142,27 +140,6 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
 
 # Exit code of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (``kill PID``, a container stop) stops the command like Ctrl-C: cleanup, exit 130.
-
-    Not inside a runway SLURM job, where submitit owns SIGTERM/SIGUSR2 (checkpoint and requeue), and
-    only in the main thread (the only one that may set signal handlers).
-    """
-    if os.environ.get("RUNWAY_LAUNCHER") == "slurm" or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_error(message: str) -> None:

@@ -1,16 +1,25 @@
 """Experiments: versioned folders, manifests, and the train / infer / eval / report orchestration.
 
-Light to import: the modules that need torch (``training``, ``inference``, ``report``) import it inside
-their functions.
+Light to import: names resolve lazily, and the modules that need torch (``training``, ``inference``,
+``report``) import it inside their functions.
 
 >>> from runway_for_ml.experiment import Experiment, VersionDir, read_manifest  # doctest: +SKIP
 """
 
-from runway_for_ml.experiment.experiment import Experiment
-from runway_for_ml.experiment.layout import VersionDir
-from runway_for_ml.experiment.manifest import read_manifest, update_manifest
-from runway_for_ml.experiment.names import NamedExperiment, resolve_experiment
-from runway_for_ml.experiment.versions import create_version
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Experiment": "runway_for_ml.experiment.experiment",
+    "NamedExperiment": "runway_for_ml.experiment.names",
+    "VersionDir": "runway_for_ml.experiment.layout",
+    "create_version": "runway_for_ml.experiment.versions",
+    "read_manifest": "runway_for_ml.experiment.manifest",
+    "resolve_experiment": "runway_for_ml.experiment.names",
+    "update_manifest": "runway_for_ml.experiment.manifest",
+}
 
 __all__ = [
     "Experiment",
@@ -21,3 +30,19 @@ __all__ = [
     "resolve_experiment",
     "update_manifest",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from runway_for_ml.experiment.experiment import Experiment
+    from runway_for_ml.experiment.layout import VersionDir
+    from runway_for_ml.experiment.manifest import read_manifest, update_manifest
+    from runway_for_ml.experiment.names import NamedExperiment, resolve_experiment
+    from runway_for_ml.experiment.versions import create_version
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runway_for_ml.experiment' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -19,14 +19,11 @@ create folders or write the manifest.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +38,7 @@ from runway_for_ml.experiment.names import (
     resolve_experiment,
     validate_name,
 )
+from runway_for_ml.experiment.signals import sigterm_as_interrupt, under_runway_slurm
 from runway_for_ml.experiment.versions import create_version
 
 __all__ = [
@@ -126,28 +124,6 @@ def save_active_checkpoint() -> Path | None:
     return path
 
 
-def _under_runway_slurm() -> bool:
-    return os.environ.get("RUNWAY_LAUNCHER") == "slurm"
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Outside SLURM, SIGTERM (e.g. `kill`) ends the run as ``interrupted`` instead of vanishing."""
-    if _under_runway_slurm() or threading.current_thread() is not threading.main_thread():
-        # Under SLURM, submitit owns the signals (checkpoint + requeue); do not compete with it.
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _acquire_run_lock(version_dir: Path) -> Any:
     from filelock import FileLock, Timeout
 
@@ -204,7 +180,7 @@ def _train_locked(version_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]
     )
     status, error = "failed", None
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             metrics = _fit(layout, project_root, resuming)
         status = "completed"
         return metrics
@@ -249,7 +225,7 @@ def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, write
         # change the initial weights.
         pl.seed_everything(int(seed), workers=True, verbose=False)
     executor = build_executor(data, splits)
-    trainer = build_trainer(data, layout, resuming=resuming, under_slurm=_under_runway_slurm())
+    trainer = build_trainer(data, layout, resuming=resuming, under_slurm=under_runway_slurm())
     _ACTIVE.update(trainer=trainer, version_dir=layout.path)
     # DDP ranks that Lightning starts by re-running this command line train in this folder (see module doc).
     with exported_version_dir(layout.path):
