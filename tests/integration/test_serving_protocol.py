@@ -297,6 +297,24 @@ def test_ui_page_runs_a_command_in_headless_chromium(server, tmp_path):
     assert "result" in html and "10" in html and "sum" in html
 
 
+@needs_chromium
+def test_ui_page_sends_a_drawn_image(server, tmp_path):
+    """An image input can be drawn on the page: the drawing is sent as a PNG data URI."""
+    assert CHROMIUM is not None, "make test installs chromium"
+    text = _chromium_run(
+        str(server.base_url) + "/ui",
+        tmp_path,
+        'const pad = document.getElementById("in-invert-image-draw");'
+        'const ctx = pad.getContext("2d"); ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, 40, 40);'
+        'pad.setAttribute("data-drawn", "1");'
+        'document.querySelector("form[data-command=invert] button[type=submit]").click();',
+        'document.getElementById("out-invert").getAttribute("data-done") === "1"',
+        'document.getElementById("out-invert").innerText + " " +'
+        ' (document.querySelector("#out-invert img") ? "has-image" : "no-image")',
+    )
+    assert "width" in text and "64" in text and "has-image" in text  # scaled to the input's maxWidth
+
+
 def _chromium_flags(tmp_path: Path) -> list[str]:
     return [
         CHROMIUM,
