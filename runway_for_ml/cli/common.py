@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "add_launch_arguments",
+    "add_new_version_arguments",
     "add_opts_argument",
     "command_line",
     "join_ddp_rank",
@@ -22,6 +23,15 @@ __all__ = [
     "replayed_options",
     "submit_or_none",
 ]
+
+
+def add_new_version_arguments(parser: argparse.ArgumentParser) -> None:
+    """``EXPERIMENT [--from EXISTING] [--opts ...]``: what train and run need to make a new version."""
+    parser.add_argument("experiment", help="experiment name (configs/experiments/<name>.jsonnet)")
+    parser.add_argument(
+        "--from", dest="from_name", metavar="EXISTING", help="first clone this experiment's config into <experiment>"
+    )
+    add_opts_argument(parser)
 
 
 def add_opts_argument(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from runway_for_ml.cli.common import (
     add_launch_arguments,
-    add_opts_argument,
+    add_new_version_arguments,
     command_line,
     join_ddp_rank,
     new_version_or_submit,
@@ -50,11 +50,7 @@ def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", help="experiment name (configs/experiments/<name>.jsonnet)")
-    parser.add_argument(
-        "--from", dest="from_name", metavar="EXISTING", help="first clone this experiment's config into <experiment>"
-    )
-    add_opts_argument(parser)
+    add_new_version_arguments(parser)
     parser.add_argument(
         "--resume", action="store_true", help="continue the latest version (or --version N) from its last checkpoint"
     )

@@ -30,6 +30,7 @@ from runway_for_ml.experiment.manifest import now_iso
 __all__ = [
     "CONFIG_SUFFIX",
     "NamedExperiment",
+    "check_clone_parent",
     "create_experiment_config",
     "experiments_dir",
     "list_experiment_names",
@@ -256,6 +257,19 @@ def read_lineage(config_path: Path) -> dict[str, Any] | None:
         return json.loads(sidecar.read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+def check_clone_parent(exp: NamedExperiment, from_name: str) -> None:
+    """``--from EXISTING`` on an experiment whose config exists: allowed only when it was cloned from
+    ``from_name`` (its lineage says so); anything else would silently train another config."""
+    parent = (read_lineage(exp.config_path) or {}).get("parent")
+    if parent != from_name:
+        raise RunwayError(
+            f"experiment '{exp.name}' already exists"
+            + (f" (cloned from '{parent}')" if parent else "")
+            + f"; refusing to replace it with a clone of '{from_name}'",
+            hint=f"drop --from to train the existing config: runway-train {exp.name}",
+        )
 
 
 def create_experiment_config(project_root: Path, name: str, from_name: str | None = None) -> Path:

@@ -33,8 +33,8 @@ from runway_for_ml.experiment.layout import LAST_CKPT, VersionDir, project_root_
 from runway_for_ml.experiment.manifest import now_iso, read_manifest, update_manifest
 from runway_for_ml.experiment.names import (
     NamedExperiment,
+    check_clone_parent,
     create_experiment_config,
-    read_lineage,
     resolve_experiment,
     validate_name,
 )
@@ -83,14 +83,7 @@ def prepare_training(
         validate_name(exp_name)
         target = NamedExperiment(exp_name, project_root)
         if target.config_path.exists():
-            parent = (read_lineage(target.config_path) or {}).get("parent")
-            if parent != from_name:
-                raise RunwayError(
-                    f"experiment '{exp_name}' already exists"
-                    + (f" (cloned from '{parent}')" if parent else "")
-                    + f"; refusing to replace it with a clone of '{from_name}'",
-                    hint=f"drop --from to train the existing config: runway-train {exp_name}",
-                )
+            check_clone_parent(target, from_name)
         else:
             # Validate the clone-to-be (parent config + opts) before writing anything.
             parent_exp = resolve_experiment(from_name, project_root)
