@@ -167,7 +167,7 @@ def require_project_root(start: Path | None = None) -> Path:
     if root is None:
         where = Path(start or Path.cwd()).resolve()
         raise RunwayError(
-            f"{where} is not inside a runway project (no configs/ folder with a .runway marker above it)",
+            f"no runway project found above {where} (no .runway marker)",
             hint="cd into your project, or create one with `runway init DIR`",
         )
     return Path(root)

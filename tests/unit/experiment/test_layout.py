@@ -129,3 +129,11 @@ def test_user_modules_outside_a_project_say_so(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     with pytest.raises(RunwayError, match=rf"no runway project found above {tmp_path} \(no \.runway marker\)"):
         import_user_modules(None, ["runway_no_such_module_xyz"])
+
+
+def test_commands_outside_a_project_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runway_for_ml.experiment.names import require_project_root
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunwayError, match=rf"no runway project found above {tmp_path} \(no \.runway marker\)"):
+        require_project_root()
