@@ -43,6 +43,7 @@ def preflight(command: str, args: argparse.Namespace, root: Path) -> None:
 
         check_run_config(config.data, root, command, checkpoint=getattr(args, "checkpoint", None))
         _check_launch(args, config)
+        _check_sweep_points(command, args, config, root)
     elif command == "infer":
         if getattr(args, "in_dir", None):
             return
@@ -156,10 +157,28 @@ def _check_launch(args: argparse.Namespace, config: Any) -> None:
     data = getattr(config, "data", config)
     check_slurm_available()
     sbatch_parameters(data.get("slurm"), trainer_paras=(data.get("train") or {}).get("trainer_paras"))
-    if sweep:
-        from runway_for_ml.launcher.sweep import parse_sweep
 
-        parse_sweep(sweep)
+
+def _check_sweep_points(command: str, args: argparse.Namespace, config: Any, root: Path) -> None:
+    """Each ``--sweep`` point's config gets the same checks as the base config (a bad value fails now, not in a job)."""
+    sweep = list(getattr(args, "sweep", None) or [])
+    if not sweep:
+        return
+    import copy
+    import json
+
+    from runway_for_ml.config import apply_overrides
+    from runway_for_ml.experiment.preflight import check_run_config
+    from runway_for_ml.launcher.sweep import parse_sweep, sweep_points
+
+    base = getattr(config, "data", config)
+    for point in sweep_points(parse_sweep(sweep)):
+        data = copy.deepcopy(base)
+        try:
+            apply_overrides(data, [f"{key}={json.dumps(value)}" for key, value in point.items()], source="sweep")
+            check_run_config(data, root, command, checkpoint=getattr(args, "checkpoint", None))
+        except RunwayError as exc:
+            raise type(exc)(f"--sweep point {point}: {exc.message}", hint=exc.hint) from exc
 
 
 def _check_infer(args: argparse.Namespace, root: Path) -> None:

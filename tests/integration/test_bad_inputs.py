@@ -151,6 +151,25 @@ def test_bad_input_exits_2_with_one_message_and_writes_nothing(
     assert snapshot(project) == before
 
 
+def test_every_sweep_point_is_checked_before_submission(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # An `sbatch` that refuses everything: were the bad point not caught first, submission would fail
+    # differently (and nothing could reach a real cluster).
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sbatch").write_text("#!/bin/sh\necho 'sbatch: error: refused by the test' >&2\nexit 1\n")
+    (fake / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{BIN}")
+    before = snapshot(project)
+    argv = ["train", "tiny", "--slurm", "--sweep", "train.batch_size=16,-1"]
+    assert runway(project, *argv, monkeypatch=monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert "--sweep point {'train.batch_size': -1}: train.batch_size: expected an integer >= 1" in err, err
+    assert "refused by the test" not in err and "Traceback" not in err
+    assert snapshot(project) == before
+
+
 def test_a_problem_only_the_data_reveals_removes_the_new_version(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
