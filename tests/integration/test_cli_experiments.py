@@ -37,10 +37,8 @@ def runway(project: Path, *argv: str, monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("proj") / "myproj"
-    assert main(["init", str(root)]) == 0
-    return root
+def project(tmp_path_factory: pytest.TempPathFactory, new_project) -> Path:
+    return new_project(tmp_path_factory.mktemp("proj") / "myproj")
 
 
 def test_init_layout(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,14 +8,12 @@ from runway_for_ml.errors import ConfigError
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    (tmp_path / ".runway").touch()
-    (tmp_path / "configs" / "experiments").mkdir(parents=True)
-    (tmp_path / "configs" / "meta_config.libsonnet").write_text(
+def project(bare_project: Path) -> Path:
+    (bare_project / "configs" / "meta_config.libsonnet").write_text(
         "{ meta: { seed: 7, default_cache_dir: 'local_cache' } }"
     )
-    (tmp_path / "configs" / "experiments" / "local.libsonnet").write_text("{ batch: 8 }")
-    (tmp_path / "configs" / "experiments" / "exp.jsonnet").write_text(
+    (bare_project / "configs" / "experiments" / "local.libsonnet").write_text("{ batch: 8 }")
+    (bare_project / "configs" / "experiments" / "exp.jsonnet").write_text(
         """
         local meta = import 'meta_config.libsonnet';   // from the project's configs/
         local local_ = import 'local.libsonnet';        // relative to this file
@@ -25,7 +23,7 @@ def project(tmp_path: Path) -> Path:
         }
         """
     )
-    return tmp_path
+    return bare_project
 
 
 def test_imports_ext_vars_and_opts(project, monkeypatch):
