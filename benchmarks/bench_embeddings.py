@@ -90,13 +90,14 @@ def bench_projection(points: int) -> dict[str, float]:
     from runway_for_ml.pipeline.projection import project_2d
 
     vectors = clustered_vectors(points)
-    started = time.perf_counter()
+    # CPU seconds next to wall seconds: on a shared machine the wall time follows the load.
+    started, cpu = time.perf_counter(), time.process_time()
     project_2d(vectors, "tsne", seed=0)
-    ours = time.perf_counter() - started
-    started = time.perf_counter()
+    ours, ours_cpu = time.perf_counter() - started, time.process_time() - cpu
+    started, cpu = time.perf_counter(), time.process_time()
     TSNE(random_state=0).fit_transform(vectors)
-    sklearn = time.perf_counter() - started
-    return {"ours": ours, "sklearn": sklearn, "ratio": ours / sklearn}
+    sklearn, sklearn_cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"ours": ours, "sklearn": sklearn, "ratio": ours / sklearn, "ours_cpu": ours_cpu, "sklearn_cpu": sklearn_cpu}
 
 
 def make_project(root: Path, rows: int) -> dict:
@@ -184,34 +185,37 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=5_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("projection", "predict"), default=None, help="run one of the two")
     args = parser.parse_args()
     ok = True
+    if args.only != "projection":
+        ok &= report_predict(args.rows, args.repeats)
+    if args.only != "predict":
+        ok &= report_projection(args.points)
+    print("all targets met" if ok else "TARGET MISSED")
+    return 0 if ok else 1
 
-    print(f"#2 PredictWithExperiment over {args.rows:,} rows, batch {BATCH} (median of {args.repeats})")
-    p = bench_predict(args.rows, args.repeats)
+
+def report_predict(rows: int, repeats: int) -> bool:
+    print(f"#2 PredictWithExperiment over {rows:,} rows, batch {BATCH} (median of {repeats})", flush=True)
+    p = bench_predict(rows, repeats)
     print(f"   hand-written loop        {p['hand']:8.3f} s")
-    print(
-        f"   PredictWithExperiment    {p['cold']:8.3f} s   ratio {p['cold_ratio']:.3f}  (target <= {PREDICT_RATIO_TARGET})"
-    )
-    print(
-        f"   warm re-run (cache hit)  {p['warm']:8.3f} s   ratio {p['warm_ratio']:.4f} (target <= {WARM_RATIO_TARGET})"
-    )
-    ok &= p["cold_ratio"] <= PREDICT_RATIO_TARGET and p["warm_ratio"] <= WARM_RATIO_TARGET
+    print(f"   PredictWithExperiment    {p['cold']:8.3f} s   ratio {p['cold_ratio']:.3f}  (<= {PREDICT_RATIO_TARGET})")
+    print(f"   warm re-run (cache hit)  {p['warm']:8.3f} s   ratio {p['warm_ratio']:.4f} (<= {WARM_RATIO_TARGET})")
+    return p["cold_ratio"] <= PREDICT_RATIO_TARGET and p["warm_ratio"] <= WARM_RATIO_TARGET
 
-    print(f"#1 2-D projection of {args.points:,} x {DIM} vectors (load average {load_average()} at start)")
-    r = bench_projection(args.points)
-    print(f"   sklearn TSNE() defaults  {r['sklearn']:8.2f} s")
-    print(
-        f"   runway tsne (openTSNE)   {r['ours']:8.2f} s   ratio {r['ratio']:.3f}  (target <= {PROJECTION_RATIO_TARGET})"
-    )
+
+def report_projection(points: int) -> bool:
+    print(f"#1 2-D projection of {points:,} x {DIM} vectors (load average {load_average()} at start)", flush=True)
+    r = bench_projection(points)
+    print(f"   sklearn TSNE() defaults  {r['sklearn']:8.2f} s   CPU {r['sklearn_cpu']:8.2f} s")
+    print(f"   runway tsne (openTSNE)   {r['ours']:8.2f} s   CPU {r['ours_cpu']:8.2f} s", end="")
+    print(f"   ratio {r['ratio']:.3f}  (<= {PROJECTION_RATIO_TARGET})")
     within = r["ours"] <= PROJECTION_SECONDS_TARGET
     print(
         f"   <= {PROJECTION_SECONDS_TARGET:.0f} s here: {'yes' if within else 'NO'} (load average {load_average()} at end)"
     )
-    ok &= r["ratio"] <= PROJECTION_RATIO_TARGET
-
-    print("all targets met" if ok else "TARGET MISSED")
-    return 0 if ok else 1
+    return r["ratio"] <= PROJECTION_RATIO_TARGET
 
 
 if __name__ == "__main__":

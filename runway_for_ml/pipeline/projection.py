@@ -31,6 +31,8 @@ METHODS = ("tsne", "pca", "umap")
 # t-SNE needs a few times more points than its perplexity; below this it is not meaningful.
 _MIN_TSNE_POINTS = 8
 _MIN_PARALLEL_POINTS = 2000
+_EXACT_NEIGHBOURS_POINTS = 10_000
+_FFT_POINTS = 1000
 
 
 def as_matrix(vectors: Any) -> np.ndarray:
@@ -91,10 +93,16 @@ def project_2d(vectors: Any, method: str = "tsne", *, seed: int = 0, n_jobs: int
 
 
 def _cpus() -> int:
+    """Idle cores (at most 8): on a machine shared with other jobs, extra threads only wait for CPU."""
     try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, min(8, os.cpu_count() or 1))
+        cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]  # this process counts as about one
+    except OSError:
+        busy = 1.0
+    return max(1, min(8, int(cores + 1 - busy)))
 
 
 def _pca(matrix: np.ndarray) -> np.ndarray:
@@ -130,6 +138,11 @@ def _tsne(matrix: np.ndarray, seed: int, jobs: int) -> np.ndarray:
         perplexity=perplexity,
         # PCA initialisation keeps the global layout stable between runs and sizes.
         initialization="pca",
+        # Exact neighbours are cheaper than building an Annoy index up to ~10k points.
+        neighbors="exact" if len(matrix) <= _EXACT_NEIGHBOURS_POINTS else "auto",
+        # FFT-interpolated repulsion: linear in the points, ~2x faster than Barnes-Hut at 5k points;
+        # its fixed grid cost makes Barnes-Hut the faster one for small sets.
+        negative_gradient_method="fft" if len(matrix) >= _FFT_POINTS else "bh",
         random_state=seed,
         n_jobs=jobs,
         verbose=False,
