@@ -22,15 +22,18 @@ call. SIGTERM / SIGINT stop accepting connections, let in-flight requests finish
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hmac
 import json
+import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -356,6 +359,37 @@ def _jsonable_options(model: RunwayModel) -> dict[str, Any]:
     return {name: model.options[name].serialize(value) for name, value in model.current_options.items()}
 
 
+def _graceful_server_class() -> type:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn's server, but a SIGINT / SIGTERM ends ``run()`` normally once in-flight requests finished.
+
+        (uvicorn re-raises the signal after its graceful shutdown, which a CLI would report as a crash.)
+        """
+
+        stopped_by: str | None = None
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+        def _on_signal(self, sig: int, frame: Any) -> None:
+            self.stopped_by = signal.Signals(sig).name
+            self.handle_exit(sig, frame)
+
+    return GracefulServer
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind a listening socket; a port in use is a :class:`RunwayError` (exit code 2)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -412,7 +446,7 @@ def serve(
         server_header=False,
         date_header=False,
     )
-    server = uvicorn.Server(uv_config)
+    server = _graceful_server_class()(uv_config)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     message = f"Serving {model.name} on http://{shown}:{port}  (UI: http://{shown}:{port}/ui, Ctrl-C to stop)"
@@ -421,6 +455,8 @@ def serve(
         server.run(sockets=[sock])
     finally:
         sock.close()
+    if server.stopped_by:
+        sys.stderr.write(f"[serve] {model.name}: stopped ({server.stopped_by})\n")
     if failure:
         exc = failure[0]
         raise RunwayError(f"{model.name}: setup failed: {exc}", hint=getattr(exc, "hint", None)) from exc

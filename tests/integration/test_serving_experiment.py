@@ -44,7 +44,7 @@ def _serve(argv: list[str], cwd: Path, **env_extra: str):
     return proc, url
 
 
-def _stop(proc) -> None:
+def _stop(proc) -> int:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -52,6 +52,7 @@ def _stop(proc) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    return proc.returncode
 
 
 async def _post_all(url: str, path: str, bodies: list[dict]) -> list[httpx.Response]:
@@ -90,7 +91,7 @@ def served(trained):
     root, _, _ = trained
     proc, url = _serve([sys.executable, "-m", "runway_for_ml.cli.main", "serve", "digits_V0", "--port", "0"], root)
     yield url
-    _stop(proc)
+    assert _stop(proc) == 0  # SIGTERM: a graceful stop, exit code 0
 
 
 def test_every_test_row_is_answered_as_runway_infer_predicted(trained, served):
