@@ -214,7 +214,7 @@ def _wandb_logger(save_dir: Path, run_name: str, run_id: str, config: Mapping[st
             super().finalize(status)
             import wandb
 
-            if wandb.run is not None:
+            if wandb.run is not None and wandb.run.id == self.version:  # this logger's run, not another
                 wandb.finish(exit_code=0 if status == "success" else 1)
 
     wandb_dir = save_dir  # wandb adds its own "wandb/" folder inside

@@ -83,6 +83,9 @@ def test_training_writes_csv_tensorboard_and_wandb_offline_files(tmp_path):
     assert {"val_accuracy", "val_loss", "train_loss_step"} <= set(tags)
     assert len(accumulator.Scalars("val_accuracy")) == 2
 
+    import wandb
+
+    assert wandb.run is None  # the logger finished its run when training ended
     runs = list((logs / "wandb").glob(f"offline-run-*-{run_id}"))
     assert len(runs) == 1
     assert (runs[0] / f"run-{run_id}.wandb").stat().st_size > 0
