@@ -33,10 +33,9 @@ SMALL = [
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory, new_project) -> Path:
     """A project with digits_V0 trained and inferred on its test split (infer-test), and digits_V1 failed."""
-    root = tmp_path_factory.mktemp("api") / "proj"
-    assert main(["init", str(root)]) == 0
+    root = new_project(tmp_path_factory.mktemp("api") / "proj")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         assert main(["train", "digits", "--opts", *SMALL]) == 0
