@@ -210,12 +210,9 @@ def write_embeddings(
     """
     import torch
 
-    from runway_for_ml.pipeline.projection import METHODS, project_2d
+    from runway_for_ml.pipeline.projection import check_method, project_2d
 
-    if method not in METHODS:
-        raise RunwayError(
-            f"--method {method}: unknown{did_you_mean(method, METHODS)}", hint=f"choose one of: {', '.join(METHODS)}"
-        )
+    check_method(method)
     if limit is not None and limit < 1:
         raise RunwayError(f"--limit must be a positive number of rows, got {limit}")
     started = time.perf_counter()

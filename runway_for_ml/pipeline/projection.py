@@ -25,7 +25,7 @@ import numpy as np
 
 from runway_for_ml.errors import RunwayError, did_you_mean
 
-__all__ = ["METHODS", "as_matrix", "is_vector_column", "project_2d"]
+__all__ = ["METHODS", "as_matrix", "check_method", "is_vector_column", "project_2d"]
 
 METHODS = ("tsne", "pca", "umap")
 # t-SNE needs a few times more points than its perplexity; below this it is not meaningful.
@@ -66,17 +66,30 @@ def is_vector_column(values: Sequence[Any]) -> bool:
     return True
 
 
+def check_method(method: str) -> None:
+    """Raise a RunwayError now when ``method`` is unknown or its library is missing (before any work)."""
+    if method not in METHODS:
+        raise RunwayError(
+            f"unknown projection method '{method}'{did_you_mean(method, METHODS)}",
+            hint=f"choose one of: {', '.join(METHODS)}",
+        )
+    import importlib.util
+
+    module, package = {"tsne": ("openTSNE", "openTSNE"), "umap": ("umap", "umap-learn")}.get(method, (None, None))
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise RunwayError(
+            f"the '{method}' projection needs the package {package}, which is not installed",
+            hint=f"pip install {package} (or use --method pca)",
+        )
+
+
 def project_2d(vectors: Any, method: str = "tsne", *, seed: int = 0, n_jobs: int | None = None) -> np.ndarray:
     """Project ``[N, D]`` vectors to ``[N, 2]`` with ``method`` (``tsne``, ``pca`` or ``umap``).
 
     Deterministic for a given ``seed``. Fewer than a handful of points (or ``D < 2``) fall back to
     PCA, which is defined for any input.
     """
-    if method not in METHODS:
-        raise RunwayError(
-            f"unknown projection method '{method}'{did_you_mean(method, METHODS)}",
-            hint=f"choose one of: {', '.join(METHODS)}",
-        )
+    check_method(method)
     matrix = as_matrix(vectors)
     if len(matrix) == 0:
         return np.zeros((0, 2), dtype=np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -104,6 +105,11 @@ def test_runway_embed_writes_parquet_png_html_and_updates_the_report(project: Pa
         (["--split", "tset"], "did you mean 'test'"),
         (["--color-by", "pixel"], "did you mean 'pixels'"),
         (["--limit", "0"], "--limit must be a positive"),
+        pytest.param(
+            ["--method", "umap"],
+            "pip install umap-learn",
+            marks=pytest.mark.skipif(importlib.util.find_spec("umap") is not None, reason="umap-learn is installed"),
+        ),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(
