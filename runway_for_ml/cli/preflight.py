@@ -89,24 +89,17 @@ def load_experiment_config(args: argparse.Namespace, root: Path) -> Any:
     same ``--opts``: the clone is a copy of it.
     """
     from runway_for_ml.config import load_config
-    from runway_for_ml.experiment.experiment import read_lineage, resolve_experiment
+    from runway_for_ml.experiment.names import NamedExperiment, check_clone_parent, resolve_experiment
 
     from_name = getattr(args, "from_name", None)
-    config_path = root / "configs" / "experiments" / f"{args.experiment}.jsonnet"
+    config_path = NamedExperiment(args.experiment, root).config_path
     if from_name is not None and not config_path.exists():
         source = resolve_experiment(from_name, root).config_path
     else:
         exp = resolve_experiment(args.experiment, root)
         source = exp.config_path
         if from_name is not None:
-            parent = (read_lineage(source) or {}).get("parent")
-            if parent != from_name:
-                raise RunwayError(
-                    f"experiment '{args.experiment}' already exists"
-                    + (f" (cloned from '{parent}')" if parent else "")
-                    + f"; refusing to replace it with a clone of '{from_name}'",
-                    hint=f"drop --from to train the existing config: runway-train {args.experiment}",
-                )
+            check_clone_parent(exp, from_name)
         if not source.is_file():
             raise RunwayError(
                 f"experiment '{args.experiment}' has no config {source} (only old versions)",
