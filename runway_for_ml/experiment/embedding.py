@@ -163,6 +163,11 @@ def colouring(table: EmbeddingTable, color_by: str) -> Colouring:
             f"--color-by {color_by}: no such values in this data{did_you_mean(color_by, present)}",
             hint=f"choose one of: {', '.join(present) or '(none: the data has no label and the model no prediction)'}",
         )
+    if any(isinstance(v, (list, tuple, dict)) for v in values[:100]):
+        raise RunwayError(
+            f"--color-by {color_by}: the column holds lists, not one label or number per example",
+            hint="colour by label, prediction, or a column of labels or numbers",
+        )
     names = table.label_names if color_by in ("label", "prediction") else None
     if names:
         values = [names[v] if isinstance(v, int) and 0 <= v < len(names) else v for v in values]

@@ -105,6 +105,7 @@ def test_runway_embed_writes_parquet_png_html_and_updates_the_report(project: Pa
         (["--split", "tset"], "did you mean 'test'"),
         (["--color-by", "pixel"], "did you mean 'pixels'"),
         (["--limit", "0"], "--limit must be a positive"),
+        (["--color-by", "pixels"], "the column holds lists"),
         pytest.param(
             ["--method", "umap"],
             "pip install umap-learn",
