@@ -25,6 +25,7 @@ from runway_for_ml.errors import RunwayError, did_you_mean
 __all__ = [
     "DATA_PACKAGES",
     "USER_PACKAGES",
+    "active_project_root",
     "find_project_root",
     "import_user_modules",
     "resolve_config_arg",
@@ -36,6 +37,17 @@ USER_PACKAGES = ("data_processing", "executors", "modeling", "metrics")
 DATA_PACKAGES = ("data_processing",)
 MARKER = ".runway"
 _imported: set[tuple[str, str]] = set()
+# The project whose code was imported last: the one a command (or Experiment.load_model) works on.
+_active_root: list[Path] = []
+
+
+def active_project_root() -> Path | None:
+    """The project root given to the last :func:`import_user_modules` call, else the one above the cwd.
+
+    For code that runs inside an experiment (an executor reading a pipeline node) without being
+    handed the project: the experiment layer imports the project's code first, with its root.
+    """
+    return _active_root[-1] if _active_root else find_project_root()
 
 
 def find_project_root(start: str | Path | None = None) -> Path | None:
@@ -99,6 +111,7 @@ def import_user_modules(
     names: list[str] = []
     if root is not None:
         root = Path(root).resolve()
+        _active_root[:] = [root]
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))
         for package in packages:

@@ -35,6 +35,22 @@ local train_common(epochs, lr, warmup=20, batch_size=32, monitor='val_accuracy',
   early_stopping: null,
 };
 
+// `runway serve reviews` (docs/serving.md): raw review text in, the executor tokenizes it with the
+// tokenize node's settings (preprocess: false: no pipeline transform runs on served rows).
+local classification_serve = {
+  preprocess: false,
+  commands: {
+    classify: {
+      description: 'Is this food review great or other?',
+      inputs: { text: { type: 'text', minLength: 1, description: 'a product review' } },
+      outputs: {
+        label: { type: 'category', oneOf: ['other', 'great'] },
+        probabilities: { type: 'vector', length: 2, description: 'probabilities of other, great' },
+      },
+    },
+  },
+};
+
 local classification_eval = {
   metrics: [
     { name: 'accuracy' },
@@ -71,6 +87,7 @@ local classification_eval = {
     train: train_common(epochs, lr),
     test: { split: 'test', batch_size: 128, checkpoint: 'best' },
     eval: classification_eval,
+    serve: classification_serve,
   },
 
   minilm_lora(epochs=2, r=8, lr=5e-4):: {
@@ -93,6 +110,7 @@ local classification_eval = {
     // Inference merges the adapters into the weights (false: run the base model + adapters).
     test: { split: 'test', batch_size: 128, checkpoint: 'best', merge_lora: true },
     eval: classification_eval,
+    serve: classification_serve,
   },
 
   t5_from_config(epochs=3, d_model=128, layers=2, heads=2, lr=1e-3):: {

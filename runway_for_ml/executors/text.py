@@ -27,7 +27,7 @@ import torchmetrics
 
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 from runway_for_ml.executors.base import register_executor
-from runway_for_ml.executors.text_base import HFTextExecutor, tokenize_kwargs
+from runway_for_ml.executors.text_base import HFTextExecutor, pipeline_output, tokenize_kwargs
 
 __all__ = ["CausalLMExecutor", "Seq2SeqExecutor", "SequenceClassificationExecutor"]
 
@@ -58,7 +58,7 @@ class SequenceClassificationExecutor(HFTextExecutor):
         self._data_for_labels = dict(data or {})
         mc = kwargs.get("model_config") or (dict(config).get("executor") or {}).get("model_config") or {}
         self.label_column: str = mc.get("label_column", "label")
-        self.label_names: list[Any] | None = self._find_label_names(mc)
+        self.label_names: list[Any] | None = self._find_label_names(mc, dict(config))
         super().__init__(config, data, **kwargs)
         n = self.num_labels
         self.val_accuracy = torchmetrics.Accuracy(task="multiclass", num_classes=max(n, 2))
@@ -69,9 +69,14 @@ class SequenceClassificationExecutor(HFTextExecutor):
         names = model_config.get("label_names")
         return {"num_labels": int(model_config.get("num_labels") or (len(names) if names else 2))}
 
-    def _find_label_names(self, mc: Mapping[str, Any]) -> list[Any] | None:
+    def _find_label_names(self, mc: Mapping[str, Any], config: Mapping[str, Any]) -> list[Any] | None:
         if mc.get("label_names"):
             return list(mc["label_names"])
+        if not self._data_for_labels and (config.get("train") or {}).get("data_node"):
+            # Built without data (Experiment.load_model, serving): the names are the training data's.
+            output = pipeline_output(config, config["train"]["data_node"])
+            if hasattr(output, "keys"):
+                self._data_for_labels = {str(k): output[k] for k in output}
         for split in ("train", *self._data_for_labels):
             dataset = self._data_for_labels.get(split)
             if dataset is None:

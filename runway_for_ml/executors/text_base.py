@@ -157,6 +157,18 @@ def tokenize_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"truncation": True}
 
 
+def pipeline_output(config: Mapping[str, Any], node: str) -> Any:
+    """The output of pipeline ``node``: read from the cache of the project being run (computed if missing)."""
+    from runway_for_ml.pipeline.runner import DEFAULT_CACHE_DIR, DataPipeline
+    from runway_for_ml.project import active_project_root
+
+    cache_dir = Path((config.get("meta") or {}).get("default_cache_dir") or DEFAULT_CACHE_DIR).expanduser()
+    root = active_project_root()
+    if not cache_dir.is_absolute() and root is not None:
+        cache_dir = root / cache_dir
+    return DataPipeline(config, cache_dir=cache_dir).get_data([node])[node]
+
+
 def _load_tokenizer_config(tc: Mapping[str, Any], where: str) -> Any:
     import transformers
 
@@ -300,10 +312,7 @@ class HFTextExecutor(BaseExecutor):
         kind, value = source
         if kind == "config":
             return _load_tokenizer_config(value, "executor.model_config.tokenizer_config")
-        from runway_for_ml.pipeline.runner import DataPipeline
-
-        output = DataPipeline(self.config).get_data([value])[value]
-        return _as_tokenizer(output, f"tokenizer node '{value}'")
+        return _as_tokenizer(pipeline_output(self.config, value), f"tokenizer node '{value}'")
 
     @property
     def pad_token_id(self) -> int:

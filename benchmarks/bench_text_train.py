@@ -1,0 +1,235 @@
+"""Benchmark of issue 7: ``runway-train reviews`` vs HF ``Trainer`` vs a plain Lightning script.
+
+The same model (the text template's BERT built from a config), the same tokenized data (the
+``output:Tokenize`` node of a fresh ``runway init --template text`` project, prepared once before any
+timing), the same batch size, optimizer (AdamW, linear warmup), epochs, validation once per epoch and
+best-checkpoint saving, the model saved with ``save_pretrained`` at the end. Each contestant is a
+fresh process, timed from start to exit (imports included); runs are interleaved and the median is
+taken. Targets: runway / Trainer <= 1.0, runway / plain Lightning <= 1.10.
+
+Run: ``.venv/bin/python benchmarks/bench_text_train.py [--rows 1600] [--epochs 1] [--repeats 1]``
+(``--rows 0``: all 4,000 training reviews). Exits 1 on FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+LR, WARMUP, BATCH, SEED = 1e-3, 20, 32, 42
+
+
+def data_opts(rows: int) -> list[str]:
+    return [f"data_pipeline.transforms.input:LoadReviews.setup_kwargs.max_rows={rows}"] if rows else []
+
+
+def runway_opts(rows: int, epochs: int) -> list[str]:
+    return [
+        *data_opts(rows),
+        f"train.trainer_paras.max_epochs={epochs}",
+        "train.trainer_paras.enable_progress_bar=false",
+        "train.trainer_paras.enable_model_summary=false",
+        # One logger, as in the baselines (the template logs CSV and TensorBoard).
+        'meta.logger_enable=["csv"]',
+    ]
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def _load(project: Path, rows: int) -> tuple[dict, object, dict]:
+    """The tokenized splits, the tokenizer and the resolved config, from the project's warm cache."""
+    from runway_for_ml.pipeline.runner import DataPipeline
+
+    os.chdir(project)
+    pipeline = DataPipeline.from_config("configs/experiments/reviews.jsonnet", data_opts(rows))
+    out = pipeline.get_data(["output:Tokenize", "process:TrainTokenizer"])
+    splits = {k: v.select_columns(["input_ids", "attention_mask", "label"]) for k, v in out["output:Tokenize"].items()}
+    return splits, out["process:TrainTokenizer"], pipeline.config
+
+
+def _model(config: dict, tokenizer: object) -> object:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    kwargs = dict(config["executor"]["model_config"]["config_kwargs"])
+    bert = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=2, **kwargs)
+    return BertForSequenceClassification(bert)
+
+
+def run_hf_trainer(project: Path, rows: int, epochs: int, out: Path) -> None:
+    import numpy as np
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+
+    splits, tokenizer, config = _load(project, rows)
+    splits = {k: v.rename_column("label", "labels") for k, v in splits.items()}
+    set_seed(SEED)
+    model = _model(config, tokenizer)
+    args = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=BATCH,
+        per_device_eval_batch_size=128,
+        num_train_epochs=epochs,
+        learning_rate=LR,
+        weight_decay=0.01,
+        warmup_steps=WARMUP,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+        logging_steps=10,
+        report_to=[],
+        use_cpu=True,
+        seed=SEED,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+
+    def accuracy(pred: object) -> dict:
+        return {"accuracy": float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())}
+
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=splits["train"],
+        eval_dataset=splits["validation"],
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=accuracy,
+    )
+    trainer.train()
+    trainer.save_model(str(out / "hf_model"))
+
+
+def run_plain_lightning(project: Path, rows: int, epochs: int, out: Path) -> None:
+    import pytorch_lightning as pl
+    import torch
+    import torchmetrics
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.loggers import CSVLogger
+    from torch.utils.data import DataLoader
+    from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+
+    splits, tokenizer, config = _load(project, rows)
+    pl.seed_everything(SEED, verbose=False)
+    pad = DataCollatorWithPadding(tokenizer)
+
+    def collate(rows: list) -> dict:
+        # Fixed padding from the tokenize node, cut to the batch's longest row (as the runway executor does).
+        batch = pad([{k: r[k] for k in ("input_ids", "attention_mask", "label")} for r in rows])
+        width = int(batch["attention_mask"].sum(1).max())
+        return {k: (v[:, :width] if v.dim() == 2 else v) for k, v in batch.items()}
+
+    class Plain(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = _model(config, tokenizer)
+            self.val_accuracy = torchmetrics.Accuracy(task="multiclass", num_classes=2)
+
+        def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+            loss = self.model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+            ).loss
+            self.log("train_loss", loss, on_step=True, on_epoch=True, batch_size=len(batch["labels"]))
+            return loss
+
+        def validation_step(self, batch: dict, batch_idx: int) -> None:
+            out = self.model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+            )
+            self.val_accuracy.update(out.logits, batch["labels"])
+            self.log("val_loss", out.loss, batch_size=len(batch["labels"]))
+            self.log(
+                "val_accuracy", self.val_accuracy, batch_size=len(batch["labels"]), metric_attribute="val_accuracy"
+            )
+
+        def configure_optimizers(self) -> dict:
+            optimizer = torch.optim.AdamW(self.parameters(), lr=LR, weight_decay=0.01)
+            total = int(self.trainer.estimated_stepping_batches)
+            schedule = get_linear_schedule_with_warmup(optimizer, WARMUP, total)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    module = Plain()
+    train = DataLoader(splits["train"], batch_size=BATCH, shuffle=True, collate_fn=collate)
+    val = DataLoader(splits["validation"], batch_size=128, collate_fn=collate)
+    checkpoint = ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_accuracy", mode="max", save_last=True)
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=CSVLogger(str(out / "logs")),
+        callbacks=[checkpoint],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+    )
+    trainer.fit(module, train, val)
+    module.model.save_pretrained(str(out / "hf_model"))
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "TOKENIZERS_PARALLELISM": "false"}
+    started = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-5000:])
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1600, help="reviews per split from LoadReviews (0: all)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--worker", choices=("hf", "lightning"), help=argparse.SUPPRESS)
+    parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker = run_hf_trainer if args.worker == "hf" else run_plain_lightning
+        worker(args.project, args.rows, args.epochs, args.out)
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="bench-text-") as tmp:
+        project = Path(tmp) / "proj"
+        subprocess.run(
+            [str(BIN / "runway"), "init", str(project), "--template", "text"], check=True, capture_output=True
+        )
+        # Warm the data cache (load, split, train the tokenizer, tokenize) outside the timings.
+        timed([str(BIN / "runway"), "prepare", "reviews", "--opts", *data_opts(args.rows)], project)
+        times: dict[str, list[float]] = {"runway-train": [], "HF Trainer": [], "plain Lightning": []}
+        for i in range(args.repeats):
+            times["runway-train"].append(
+                timed([str(BIN / "runway-train"), "reviews", "--opts", *runway_opts(args.rows, args.epochs)], project)
+            )
+            for name, worker in (("HF Trainer", "hf"), ("plain Lightning", "lightning")):
+                out = Path(tmp) / f"{worker}-{i}"
+                cmd = [sys.executable, __file__, "--worker", worker, "--project", str(project), "--out", str(out)]
+                times[name].append(timed([*cmd, "--rows", str(args.rows), "--epochs", str(args.epochs)], project))
+    median = {name: statistics.median(values) for name, values in times.items()}
+    rows = args.rows or "all"
+    print(f"reviews BERT from a config, rows per split: {rows}, epochs: {args.epochs}, repeats: {args.repeats}")
+    for name, seconds in median.items():
+        print(f"  {name:<16} {seconds:7.1f} s  (runs: {', '.join(f'{s:.1f}' for s in times[name])})")
+    vs_trainer = median["runway-train"] / median["HF Trainer"]
+    vs_plain = median["runway-train"] / median["plain Lightning"]
+    ok_trainer, ok_plain = vs_trainer <= 1.0, vs_plain <= 1.10
+    print(f"runway-train / HF Trainer      = {vs_trainer:.2f}x (target <= 1.00) {'PASS' if ok_trainer else 'FAIL'}")
+    print(f"runway-train / plain Lightning = {vs_plain:.2f}x (target <= 1.10) {'PASS' if ok_plain else 'FAIL'}")
+    return 0 if ok_trainer and ok_plain else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
