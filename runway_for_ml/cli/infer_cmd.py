@@ -106,8 +106,9 @@ def _queued_infer_dir(version_dir: Path, suffix: str) -> Path | None:
 
 def _run_here(infer_dir: Path) -> int:
     from runway_for_ml.experiment.inference import infer_in_dir, infer_run_name
+    from runway_for_ml.metrics.recorder import PREDICTIONS_JSONL
 
-    with removed_on_user_error(infer_dir, produced="predictions.jsonl"), work_on_stderr():
+    with removed_on_user_error(infer_dir, produced=PREDICTIONS_JSONL), work_on_stderr():
         metrics = infer_in_dir(infer_dir)
     if metrics:
         print_metrics(f"{infer_run_name(infer_dir)}: metrics", metrics, stderr=True)
