@@ -184,3 +184,49 @@ def test_projection_html_renders_points_and_hover_text_in_chromium(tmp_path: Pat
     # Coloured (non-grey) pixels: the points, drawn in the two label colours.
     saturation = pixels.max(axis=2) - pixels.min(axis=2)
     assert (saturation > 0.3).sum() > 500
+
+
+# Real DOM events on the page's canvas: hover a point, wheel-zoom, drag-pan; results into attributes.
+INTERACT = """
+<script>
+(function () {
+  var api = window.runwayProjection, canvas = document.getElementById("plot"), body = document.body;
+  function fire(type, x, y, extra) {
+    var init = Object.assign({ clientX: x, clientY: y, bubbles: true, cancelable: true }, extra || {});
+    var target = type === "mousemove" || type === "mouseup" ? window : canvas;
+    target.dispatchEvent(type === "wheel" ? new WheelEvent(type, init) : new MouseEvent(type, init));
+  }
+  var p = api.screen(3);
+  fire("mousemove", p[0] + 1, p[1] + 1);
+  var tip = document.getElementById("tooltip");
+  body.setAttribute("data-hover-point", tip.getAttribute("data-point"));
+  body.setAttribute("data-hover-text", tip.textContent);
+  fire("mousemove", 5, 5);  /* away from every point: the tooltip goes */
+  body.setAttribute("data-hover-gone", tip.style.display);
+  var before = api.view.scale, drawn = +body.getAttribute("data-points-drawn");
+  fire("wheel", 450, 350, { deltaY: -600 });
+  body.setAttribute("data-zoom-ratio", String(api.view.scale / before));
+  body.setAttribute("data-drawn-before-after", drawn + "/" + body.getAttribute("data-points-drawn"));
+  var cx = api.view.cx;
+  fire("mousedown", 300, 300); fire("mousemove", 500, 300); fire("mouseup", 500, 300);
+  body.setAttribute("data-pan-dx", String((cx - api.view.cx) * api.view.scale));
+})();
+</script>
+</body>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (Debian: apt-get install chromium; `make install`)")
+def test_projection_html_hover_zoom_and_pan_with_dom_events(tmp_path: Path) -> None:
+    points, table = sample_table([f"example sentence {i}" for i in range(200)])
+    html_text = render_projection_html(points, table, colouring(table, "label"), "t")
+    page = tmp_path / "interact.html"
+    page.write_text(html_text.replace("</body>", INTERACT), "utf-8")
+    dom = chromium(tmp_path, page.as_uri(), "--dump-dom")
+    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', re.search(r"<body[^>]*>", dom).group(0)))
+    assert attrs["hover-point"] == "3"
+    assert "example sentence 3" in attrs["hover-text"]
+    assert attrs["hover-gone"] == "none"
+    assert float(attrs["zoom-ratio"]) > 2  # wheel up zooms in around the cursor
+    before, after = map(int, attrs["drawn-before-after"].split("/"))
+    assert before == 200 and after < before  # zoomed in: fewer points on screen
+    assert abs(float(attrs["pan-dx"]) - 200) < 1  # dragged 200 px right: the view moved 200 px
