@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -32,6 +33,10 @@ DATA = {
     "train": {"data_node": "output:Split"},
 }
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+# Skipped without chromium, except under CI=true, where `make test` has installed it.
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and os.environ.get("CI") != "true", reason="chromium is not installed (make test installs it)"
+)
 
 
 @pytest.fixture
@@ -46,6 +51,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def chromium(tmp_path: Path, url: str, *extra: str) -> str:
     """Run headless Chromium on ``url`` (scripts run); return the DOM it dumps (or '' for a screenshot)."""
+    assert CHROMIUM is not None, "make test installs chromium"
     profile = tmp_path / "chromium-profile"
     command = [
         CHROMIUM,
@@ -158,7 +164,7 @@ def sample_table(texts: list[str]) -> tuple[Any, EmbeddingTable]:
     return points, table
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (Debian: apt-get install chromium; `make install`)")
+@needs_chromium
 def test_projection_html_renders_points_and_hover_text_in_chromium(tmp_path: Path) -> None:
     texts = [f"review number {i}: a fine film" for i in range(50)]
     texts[7] = "</script><b id='injected'>bold</b> & it still reads as text"
@@ -215,7 +221,7 @@ INTERACT = """
 </body>"""
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (Debian: apt-get install chromium; `make install`)")
+@needs_chromium
 def test_projection_html_hover_zoom_and_pan_with_dom_events(tmp_path: Path) -> None:
     points, table = sample_table([f"example sentence {i}" for i in range(200)])
     html_text = render_projection_html(points, table, colouring(table, "label"), "t")
