@@ -7,7 +7,7 @@ reading that page would: each page gets a fresh project made by ``runway init`` 
 ``name=$(cmd)`` must print exactly one line on stdout, ``cmd > file`` must write the file, and every
 command must exit 0.
 
-To keep this fast every project is shrunk right after ``runway init`` (300 rows, 2 epochs unless a
+To keep this fast every project is shrunk right after ``runway init`` (200 rows, 1 epoch unless a
 command says otherwise) and commands run in-process. What cannot run here offline in seconds is
 skipped with its reason (see :data:`SKIP_RULES`, and commands outside :data:`RUNNABLE`). A block opts
 out with a marker on the line before its fence::
@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -63,8 +63,8 @@ SKIP_RULES: list[tuple[str, str]] = [
 # Appended to the new project's shared config files: small data, few epochs, for every experiment.
 SHRINK = {
     "data_config.libsonnet": "\n+ { data_pipeline+: { transforms+: { 'input:LoadDigits'+: "
-    "{ setup_kwargs+: { max_rows: 300 } } } } }  // added by test_docs_snippets.py\n",
-    "model_config.libsonnet": "\n+ { train+: { trainer_paras+: { max_epochs: 2 } } }  // added by test_docs_snippets.py\n",
+    "{ setup_kwargs+: { max_rows: 200 } } } } }  // added by test_docs_snippets.py\n",
+    "model_config.libsonnet": "\n+ { train+: { trainer_paras+: { max_epochs: 1 } } }  // added by test_docs_snippets.py\n",
 }
 
 
@@ -180,9 +180,18 @@ def test_the_extractor_finds_the_documented_commands() -> None:
     assert marked == ["runway dag digits --format mermaid", "a", "b"]
 
 
+@dataclass
+class Walk:
+    """One page's walk-through: where it is, which projects are too heavy to train in, what was skipped."""
+
+    cwd: Path
+    heavy: dict[Path, str] = field(default_factory=dict)  # project root -> why its training is skipped
+    skipped: bool = False
+
+
 @pytest.fixture(scope="module")
-def pages() -> dict[str, Path]:
-    """The working folder of each page's walk-through (created at its first runnable command)."""
+def walks() -> dict[str, Walk]:
+    """Each page's walk-through, created at its first snippet."""
     return {}
 
 
@@ -204,30 +213,55 @@ def _shrink(project: Path) -> None:
         config.write_text(config.read_text(encoding="utf-8").rstrip() + patch, encoding="utf-8")
 
 
+def _subcommand(words: list[str]) -> str | None:
+    if words[0].startswith("runway-"):
+        return words[0][len("runway-") :]
+    return next((w for w in words[1:] if not w.startswith("-")), None)
+
+
+def _option(words: list[str], name: str) -> str | None:
+    return words[words.index(name) + 1] if name in words[:-1] else None
+
+
+def _walk_skip(walk: Walk, words: list[str]) -> str | None:
+    """Why this step of the walk-through cannot run here (None when it can)."""
+    if words[0] == "cd":
+        if not (walk.cwd / words[1]).is_dir() and walk.skipped:
+            return "its folder comes from a command skipped above"
+        return None
+    if _subcommand(words) in ("train", "run", "infer", "eval"):
+        for root, why in walk.heavy.items():
+            if walk.cwd == root or root in walk.cwd.parents:
+                return why
+    return None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[f"{s.source} {s.command[:50]}" for s in SNIPPETS])
 def test_documented_command_runs(
     snippet: Snippet,
-    pages: dict[str, Path],
+    walks: dict[str, Walk],
     tmp_path_factory: pytest.TempPathFactory,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    reason = snippet.skip or _skip_reason(snippet.command)
-    if reason:
-        pytest.skip(reason)
     page = snippet.source.rsplit(":", 1)[0]
-    if page not in pages:
+    if page not in walks:
         project = tmp_path_factory.mktemp("docs") / "project"
         assert main(["init", str(project)]) == 0
         _shrink(project)
-        pages[page] = project
-    cwd = pages[page]
+        walks[page] = Walk(project)
+    walk = walks[page]
     capture = CAPTURE.match(snippet.command)
     words = shlex.split(capture["inner"] if capture else snippet.command)
+    reason = snippet.skip or _skip_reason(snippet.command) or _walk_skip(walk, words)
+    if reason:
+        walk.skipped = walk.skipped or words[0].startswith("runway")
+        pytest.skip(reason)
+    cwd = walk.cwd
     if words[0] == "cd":
         target = (cwd / words[1]).resolve()
         assert target.is_dir(), f"{snippet.source}: no folder {target}"
-        pages[page] = target
+        walk.cwd = target
         return
     redirect = None
     if ">" in words:
@@ -242,9 +276,13 @@ def test_documented_command_runs(
         code = _run(words, cwd)
     out, err = capsys.readouterr()
     assert code == 0, f"{snippet.source}: `{snippet.command}` exited {code}\n{err[-3000:]}"
-    if words[:2] == ["runway", "init"]:
-        target = next((w for w in words[2:] if not w.startswith("-")), ".")
-        _shrink((cwd / target).resolve())
+    if _subcommand(words) == "init" and "--list-templates" not in words:
+        target = (cwd / next((w for w in words[1:] if not w.startswith("-") and w != "init"), ".")).resolve()
+        template = _option(words, "--template") or "digits"
+        if template == "digits":
+            _shrink(target)
+        else:  # trains transformers: minutes on a CPU, run by its own tests
+            walk.heavy[target] = f"trains on the {template} template (tests/integration/test_{template}_template.py)"
     if capture:
         lines = out.splitlines()
         assert len(lines) == 1 and lines[0].strip(), f"{snippet.source}: $(...) captured {out!r}"

@@ -82,14 +82,15 @@ def test_scontrol_requeue_resumes_from_checkpoint(project, jobs, requeue_job):
 
 
 def test_sweep_failure_and_retry(project, jobs, requeue_job, capsys):
-    lrs = "train.optimizer_config.optimizer_params.lr=0.01,0.02,0.03,-1"  # lr=-1: torch refuses it in the job
+    # dropout=2: nn.Dropout refuses it when the job builds the model (a bad lr is now refused at submit time)
+    dropouts = "executor.model_config.dropout=0.1,0.2,0.3,2"
     capsys.readouterr()
     argv = [
         "train",
         "digits",
         "--slurm",
         "--sweep",
-        lrs,
+        dropouts,
         "--sweep",
         "train.trainer_paras.max_epochs=1",
         "--opts",
@@ -99,13 +100,10 @@ def test_sweep_failure_and_retry(project, jobs, requeue_job, capsys):
     sweep = json.loads(sorted((project / "experiments" / ".sweeps").glob("digits_*.json"))[-1].read_text())
     points = sweep["points"]
     assert len(points) == 4 and len({p["jobs"][0].split("_")[0] for p in points}) == 1  # one job array
-    assert [p["overrides"]["train.optimizer_config.optimizer_params.lr"] for p in points] == [0.01, 0.02, 0.03, -1]
+    assert [p["overrides"]["executor.model_config.dropout"] for p in points] == [0.1, 0.2, 0.3, 2]
     for p in points:
         config = json.loads((Path(p["version_dir"]) / "train" / "config.json").read_text())
-        assert (
-            config["train"]["optimizer_config"]["optimizer_params"]["lr"]
-            == p["overrides"]["train.optimizer_config.optimizer_params.lr"]
-        )
+        assert config["executor"]["model_config"]["dropout"] == p["overrides"]["executor.model_config.dropout"]
 
     states = jobs.wait([p["jobs"][0] for p in points], timeout=240)
     assert [states[p["jobs"][0]] for p in points] == ["COMPLETED", "COMPLETED", "COMPLETED", "FAILED"]
@@ -120,7 +118,7 @@ def test_sweep_failure_and_retry(project, jobs, requeue_job, capsys):
     assert main(["jobs", failed_version]) == 0
     table = capsys.readouterr().out
     assert "FAILED" in table and "stderr tail" in table
-    assert "Invalid learning rate" in table
+    assert "dropout probability has to be between 0 and 1" in table
 
     before = {r.job_id for r in list_jobs(project / "experiments")}
     assert main(["sweep", "status", "digits", "--retry-failed", "--json"]) == 0
