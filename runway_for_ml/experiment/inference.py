@@ -275,7 +275,8 @@ def _trainer_device(device: str | None, default_accelerator: str) -> tuple[str, 
 @contextlib.contextmanager
 def _prediction_input(executor: Any, split_or_dataset: Any, batch_size: int | None) -> Iterator[str]:
     """Yield the split name to predict on; a dataset is attached as a temporary split for the call."""
-    saved_data, saved_test = getattr(executor, "data", None), None
+    saved_data = getattr(executor, "data", None)
+    saved_test = executor.config.get("test", _ABSENT)
     split = split_or_dataset
     attach = not isinstance(split_or_dataset, str)
     if attach:
@@ -283,16 +284,24 @@ def _prediction_input(executor: Any, split_or_dataset: Any, batch_size: int | No
         split = "predict" if _takes_split(executor) else "test"
         executor.data = collections.ChainMap({split: split_or_dataset}, saved_data or {})
     if batch_size is not None:
-        test = executor.config.setdefault("test", {})
-        saved_test = dict(test)
-        test["batch_size"] = int(batch_size)
+        # A new section, not an update: the old one may be shared with the caller's config.
+        executor.config["test"] = {
+            **(saved_test if isinstance(saved_test, dict) else {}),
+            "batch_size": int(batch_size),
+        }
     try:
         yield split
     finally:
         if attach:
             executor.data = saved_data
-        if saved_test is not None:
-            executor.config["test"] = saved_test
+        if batch_size is not None:
+            if saved_test is _ABSENT:
+                executor.config.pop("test", None)
+            else:
+                executor.config["test"] = saved_test
+
+
+_ABSENT = object()
 
 
 class LazySplits(Mapping):

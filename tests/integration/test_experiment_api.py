@@ -102,7 +102,9 @@ def test_predict_matches_runway_infer(project: Path, tmp_path: Path, monkeypatch
     assert [r["prediction"] for r in rows] == [r["prediction"] for r in saved]
     assert [r["target"] for r in rows] == [r["target"] for r in saved]
     assert [r["confidence"] for r in rows] == pytest.approx([r["confidence"] for r in saved], abs=1e-6)
-    assert exp.load_model().test_config.get("batch_size") != 7  # the override was for that call only
+    # The batch size override was for that call only, and the version's config was not touched.
+    assert exp.load_model().test_config.get("batch_size") != 7
+    assert (exp.config.get("test") or {}).get("batch_size") != 7
     assert not list(tmp_path.iterdir())  # predicting wrote nothing into the working directory
 
 
