@@ -52,6 +52,7 @@ _DATA_URI = re.compile(
 
 
 _NUMBER_TYPES = (int, float)
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _is_number(value: Any) -> bool:
@@ -279,6 +280,9 @@ class vector(BaseType):
         if not np.isfinite(array).all():
             bad = int(np.flatnonzero(~np.isfinite(array))[0])
             raise self._invalid(f"item {bad} is not a finite number ({value[bad]!r})")
+        if np.abs(array).max(initial=0.0) > _FLOAT32_MAX:  # would become inf in the model's float32
+            bad = int(np.flatnonzero(np.abs(array) > _FLOAT32_MAX)[0])
+            raise self._invalid(f"item {bad} ({value[bad]!r}) is outside the float32 range")
         return array.astype(np.float32)
 
     def serialize(self, value: Any) -> Any:

@@ -110,9 +110,13 @@ class UnknownCommandError(NotFoundError):
 
 
 class MethodNotAllowedError(ServingError):
-    """A known route called with the wrong HTTP method."""
+    """A known route called with the wrong HTTP method; ``allow`` lists the right ones (the Allow header)."""
 
     code = 405
+
+    def __init__(self, message: str | None = None, allow: tuple[str, ...] = ("GET",)) -> None:
+        super().__init__(message)
+        self.allow = allow
 
 
 class PayloadTooLargeError(ServingError):

@@ -95,6 +95,13 @@ class CommandSpec:
                     raise MissingInputError(names[0])
                 raise MissingInputError(" or ".join(names))
 
+    def alternative_groups(self) -> list[list[str]]:
+        """Inputs that fill the same column, when there are several: one of each group must be sent."""
+        by_column: dict[str, list[str]] = {}
+        for name, column in self.input_columns.items():
+            by_column.setdefault(column, []).append(name)
+        return [sorted(names) for names in by_column.values() if len(names) > 1]
+
     def to_row(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Decoded inputs -> one raw example row (images become arrays in 0..scale, flattened for vectors)."""
         import numpy as np
@@ -318,6 +325,7 @@ def model_from_spec(name: str, spec: ServeSpec, checkpoint: str = "best") -> Run
             batched=True,
         )(answer)
         model.commands[command_name].check = command_spec.check_alternatives
+        model.commands[command_name].alternatives = command_spec.alternative_groups()
     return model
 
 

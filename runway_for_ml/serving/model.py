@@ -70,6 +70,8 @@ class Command:
     batched: bool = False
     # Set by a command that needs more than the per-input checks (e.g. "pixels or image").
     check: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False)
+    # Groups of optional inputs of which exactly one must be sent (declared in the OpenAPI schema).
+    alternatives: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The command's descriptor, as in ``/meta`` and ``GET /<command>``."""

@@ -52,7 +52,14 @@ def type_schema(data_type: BaseType) -> dict[str, Any]:
         if data_type.max_length is not None:
             schema["maxItems"] = data_type.max_length
     elif kind in ("image", "file"):
-        schema = {"type": "string", "contentEncoding": "base64", "pattern": _DATA_URI}
+        what = "a PNG or JPEG image" if kind == "image" else "a file"
+        schema = {
+            "type": "string",
+            "minLength": 1,
+            "contentEncoding": "base64",
+            "pattern": _DATA_URI,
+            "description": f"{what} as a base64 data URI",
+        }
     else:
         schema = {}
     if data_type.description:
@@ -90,6 +97,8 @@ def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 def _command_paths(command: Command, auth: list[int]) -> dict[str, Any]:
     required = [n for n, t in command.inputs.items() if t.required]
     body = _object(command.inputs, required)
+    if command.alternatives:  # e.g. pixels or image: exactly one of each group
+        body["allOf"] = [{"oneOf": [{"required": [name]} for name in group]} for group in command.alternatives]
     outputs = _object(command.outputs, list(command.outputs))
     summary = command.description or f"Run {command.name}"
     return {

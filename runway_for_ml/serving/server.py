@@ -190,6 +190,8 @@ class ServingApp:
             status, body, content_type = response.status, response.body, response.content_type
         except ServingError as exc:
             status, body, content_type = exc.code, _json(exc.to_response(self.config.debug)), "application/json"
+            if isinstance(exc, MethodNotAllowedError):
+                extra_headers.append((b"allow", ", ".join(exc.allow).encode()))
         except Exception as exc:  # a bug in a handler is a 500, never a dropped connection
             wrapped = ServingError(f"{type(exc).__name__}: {exc}")
             wrapped.__cause__ = exc
@@ -220,8 +222,8 @@ class ServingApp:
                 raise UnknownCommandError(name, list(self.model.commands))
             raise NotFoundError(f"Not found: {path}")
         if method not in ("GET", "HEAD") and not (method == "POST" and allowed):
-            verbs = "GET, POST" if allowed else "GET"
-            raise MethodNotAllowedError(f"Method {method} is not allowed on {path}; use {verbs}")
+            verbs = ("GET", "HEAD", "POST") if allowed else ("GET", "HEAD")
+            raise MethodNotAllowedError(f"Method {method} is not allowed on {path}; use {', '.join(verbs)}", verbs)
         if method in ("GET", "HEAD"):
             return self._get(route)
         body = await self._read_json(headers, receive)

@@ -86,6 +86,8 @@ def test_meta_lists_options_and_commands_with_typed_descriptors(server):
     assert server.get("/healthcheck").json() == {"status": "RUNNING"}
     assert server.get("/reduce").json() == reduce
     assert server.get("/setup").json() == meta["options"]
+    assert server.delete("/reduce").headers["allow"] == "GET, HEAD, POST"
+    assert server.put("/meta").headers["allow"] == "GET, HEAD"
 
 
 def test_commands_answer_json_whatever_the_content_type_and_gzip(server):

@@ -68,6 +68,7 @@ def test_descriptors_use_the_sdk_field_names():
         (vector(length=3), [1, 2], "expected 3 numbers, got 2"),
         (vector(length=2), [1, "x"], "item 1 is not a finite number"),
         (vector(length=2), "1,2", "expected a list"),
+        (vector(length=2), [1, 1e300], "outside the float32 range"),
         (array(item_type=number(max=1), max_length=2), [0, 1, 1], "more than maxLength"),
         (image(), "data:image/png;base64,AAAA", "cannot decode the image"),
         (image(), "not base64!!", "not valid base64"),

@@ -92,6 +92,7 @@ def test_committed_openapi_spec_of_the_template_does_not_drift():
     )
     body = spec["paths"]["/classify"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["pixels"]["minItems"] == 64 and "required" not in body
+    assert body["allOf"] == [{"oneOf": [{"required": ["image"]}, {"required": ["pixels"]}]}]
     assert set(spec["paths"]["/classify"]["post"]["responses"]) >= {"200", "400", "500", "503"}
 
 
