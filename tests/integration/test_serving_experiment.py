@@ -262,3 +262,17 @@ def test_a_text_classifier_serves_classify_on_text(tmp_path, monkeypatch):
         assert empty.status_code == 400 and "minLength" in empty.json()["error"]
     finally:
         _stop(proc)
+
+
+def test_schemathesis_finds_no_server_errors_on_the_served_model(served, tmp_path):
+    st = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
+    checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+    out = subprocess.run(
+        [st, "run", served + "/openapi.json", "--checks", checks, "--max-examples", "20", "--exclude-path", "/setup"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    assert httpx.get(served + "/healthcheck", timeout=10).json() == {"status": "RUNNING"}
