@@ -48,6 +48,13 @@ local classification_serve = {
         probabilities: { type: 'vector', length: 2, description: 'probabilities of other, great' },
       },
     },
+    // The sentence-encoder port: an array of texts in, one vector per text out (what `runway embed`
+    // plots and PredictWithExperiment(outputs: ['embedding']) adds: the mean of the last hidden states).
+    embed: {
+      description: 'Sentence vectors of texts',
+      inputs: { texts: { type: 'array', itemType: { type: 'text' }, minLength: 1, maxLength: 256 } },
+      outputs: { embeddings: { type: 'array', itemType: { type: 'vector' } } },
+    },
   },
 };
 
@@ -90,7 +97,7 @@ local classification_eval = {
     serve: classification_serve,
   },
 
-  minilm_lora(epochs=2, r=8, lr=5e-4):: {
+  minilm_lora(epochs=1, r=8, lr=5e-4):: {
     executor: {
       ExecutorClass: 'SequenceClassificationExecutor',
       model_config: {

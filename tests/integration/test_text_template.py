@@ -130,7 +130,12 @@ def test_reviews_lora_on_pretrained_minilm(project: Path, monkeypatch: pytest.Mo
     assert runway(project, monkeypatch, "train", "reviews_lora", "--opts", bad) == 2
     assert "query" in capsys.readouterr().err
     assert not (project / "experiments" / "reviews_lora_V0").exists()
-    rows = [*SUBSET, "data_pipeline.transforms.input:LoadReviews.setup_kwargs.max_rows=48"]
+    rows = [
+        *SUBSET,
+        "data_pipeline.transforms.input:LoadReviews.setup_kwargs.max_rows=40",
+        "data_pipeline.transforms.process:Split.setup_kwargs.validation_size=8",
+        "data_pipeline.transforms.output:Tokenize.setup_kwargs.tokenizer_config.tokenize_kwargs.max_length=32",
+    ]
     assert runway(project, monkeypatch, "run", "reviews_lora", "--opts", *rows, "train.lora.r=2") == 0
     version = project / "experiments" / "reviews_lora_V0"
     adapter = json.loads((version / "train" / "hf_model" / "adapter" / "adapter_config.json").read_text())

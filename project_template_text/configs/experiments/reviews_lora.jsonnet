@@ -7,7 +7,7 @@ local meta = import '../meta_config.libsonnet';
 local data = import '../data_config.libsonnet';
 local model = import '../model_config.libsonnet';
 
-meta + data.minilm(max_length=128) + model.minilm_lora(epochs=2, r=8) + {
+meta + data.minilm(max_length=128) + model.minilm_lora(epochs=1, r=8) + {
   // e.g. adapt only the attention projections:
   // train+: { lora+: { target_modules: ['query', 'value'] } },
 }
