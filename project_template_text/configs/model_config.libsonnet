@@ -37,7 +37,7 @@ local train_common(epochs, lr, warmup=20, batch_size=32, monitor='val_accuracy',
 
 // `runway serve reviews` (docs/serving.md): raw review text in, the executor tokenizes it with the
 // tokenize node's settings (preprocess: false: no pipeline transform runs on served rows).
-local classification_serve = {
+local classification_serve(hidden) = {
   preprocess: false,
   commands: {
     classify: {
@@ -53,7 +53,7 @@ local classification_serve = {
     embed: {
       description: 'Sentence vectors of texts',
       inputs: { texts: { type: 'array', itemType: { type: 'text' }, minLength: 1, maxLength: 256 } },
-      outputs: { embeddings: { type: 'array', itemType: { type: 'vector' } } },
+      outputs: { embeddings: { type: 'array', itemType: { type: 'vector', length: hidden } } },
     },
   },
 };
@@ -94,7 +94,7 @@ local classification_eval = {
     train: train_common(epochs, lr),
     test: { split: 'test', batch_size: 128, checkpoint: 'best' },
     eval: classification_eval,
-    serve: classification_serve,
+    serve: classification_serve(hidden),
   },
 
   minilm_lora(epochs=1, r=8, lr=5e-4):: {
@@ -117,7 +117,7 @@ local classification_eval = {
     // Inference merges the adapters into the weights (false: run the base model + adapters).
     test: { split: 'test', batch_size: 128, checkpoint: 'best', merge_lora: true },
     eval: classification_eval,
-    serve: classification_serve,
+    serve: classification_serve(384),  // all-MiniLM-L6-v2's hidden size
   },
 
   t5_from_config(epochs=3, d_model=128, layers=2, heads=2, lr=1e-3):: {
