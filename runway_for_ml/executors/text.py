@@ -170,24 +170,50 @@ class SequenceClassificationExecutor(HFTextExecutor):
         return self.mean_pool(out.hidden_states[-1], inputs.get("attention_mask"))
 
     def serve_step(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """``{"text": str | [str]}`` -> ``{"label", "probabilities"}`` (one dict, or lists for a list of texts)."""
+        """``{"text": str | [str]}`` -> ``{"label", "probabilities"}`` (one dict, or lists for a list of texts).
+
+        ``{"texts": [[str, ...], ...]}`` (the ``embed`` command: one array of texts per request) ->
+        ``{"embeddings": [[vector, ...], ...]}``, the vectors of ``embed_step`` (mean of the last hidden states).
+        """
+        if "texts" in inputs and "text" not in inputs:
+            return {"embeddings": self._serve_embeddings(inputs["texts"])}
         if "text" not in inputs:
             raise RunwayError(f"{type(self).__name__} serves a 'text' input; got {', '.join(inputs) or 'nothing'}")
         texts = inputs["text"]
         single = isinstance(texts, str)
-        if self.tokenizer is None:
-            raise RunwayError(f"{type(self).__name__} has no tokenizer to read text with")
-        kwargs = {k: v for k, v in tokenize_kwargs(self.config).items() if k not in ("padding", "return_tensors")}
-        encoded = self.tokenizer([texts] if single else list(texts), padding=True, return_tensors="pt", **kwargs)
-        encoded = {k: v.to(self.device) for k, v in encoded.items()}
-        names = self.model_config.get("input_columns") or ("input_ids", "attention_mask", "token_type_ids")
+        encoded = self._serve_encode([texts] if single else list(texts))
         with self._eval_mode():
-            logits = self.inference_model()(**{k: v for k, v in encoded.items() if k in names}).logits
+            logits = self.inference_model()(**encoded).logits
         probabilities = torch.softmax(logits.float(), dim=-1).cpu().tolist()
         labels = [self._name(int(np.argmax(p))) for p in probabilities]
         if single:
             return {"label": labels[0], "probabilities": probabilities[0]}
         return {"label": labels, "probabilities": probabilities}
+
+    def _serve_encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenise served texts with the tokenize node's settings (dynamic padding), on the model's device."""
+        if self.tokenizer is None:
+            raise RunwayError(f"{type(self).__name__} has no tokenizer to read text with")
+        kwargs = {k: v for k, v in tokenize_kwargs(self.config).items() if k not in ("padding", "return_tensors")}
+        encoded = self.tokenizer(texts, padding=True, return_tensors="pt", **kwargs)
+        names = self.model_config.get("input_columns") or ("input_ids", "attention_mask", "token_type_ids")
+        return {k: v.to(self.device) for k, v in encoded.items() if k in names}
+
+    def _serve_embeddings(self, groups: Any) -> list[list[list[float]]]:
+        """One list of vectors per request: all the requests' texts go through the model in one batch."""
+        groups = [[g] if isinstance(g, str) else list(g) for g in groups]
+        flat = [t for g in groups for t in g]
+        vectors: list[list[float]] = []
+        if flat:
+            encoded = self._serve_encode(flat)
+            with self._eval_mode():
+                out = self.inference_model()(**encoded, output_hidden_states=True)
+            vectors = self.mean_pool(out.hidden_states[-1], encoded.get("attention_mask")).float().cpu().tolist()
+        answers, start = [], 0
+        for group in groups:
+            answers.append(vectors[start : start + len(group)])
+            start += len(group)
+        return answers
 
 
 class _GenerativeExecutor(HFTextExecutor):

@@ -1,5 +1,6 @@
 """End to end on the text template: reviews (a tiny BERT) -> reviews_stacked (a classifier on its sentence
-vectors), and `runway embed` of reviews with the review text on hover.
+vectors), `runway embed` of reviews with the review text on hover, and the served `embed` command
+(an array of texts in, their vectors out) answering the same vectors.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ ENCODER = [
     "data_pipeline.transforms.process:TrainTokenizer.setup_kwargs.vocab_size=400",
     f"executor.model_config.config_kwargs.hidden_size={HIDDEN}",
     f"executor.model_config.config_kwargs.intermediate_size={2 * HIDDEN}",
+    f"serve.commands.embed.outputs.embeddings.itemType.length={HIDDEN}",
     "train.trainer_paras.max_epochs=1",
     "train.trainer_paras.enable_progress_bar=false",
     "train.trainer_paras.enable_model_summary=false",
@@ -59,3 +61,19 @@ def test_reviews_stacked_and_embed_with_text(
     page = (out / "projection.html").read_text()
     first_words = re.escape(json.dumps(table["text"][0][:30], ensure_ascii=False)[1:-1])
     assert re.search(first_words, page), "the review text is in the page for hovering"
+
+    # The served `embed` command (the template's serve: section) gives the vectors runway embed wrote.
+    import numpy as np
+
+    from runway_for_ml import Experiment
+    from runway_for_ml.serving.experiment_model import answer_batch, parse_serve_section
+
+    exp = Experiment.load("reviews_V0")
+    spec = parse_serve_section(exp.config["serve"])
+    texts = table["text"][:3]
+    answers = answer_batch(
+        exp.load_model("best"), lambda rows: rows, spec.commands["embed"], [{"texts": texts[:2]}, {"texts": texts[2:]}]
+    )
+    assert [len(a["embeddings"]) for a in answers] == [2, 1]
+    served = np.array([v for a in answers for v in a["embeddings"]])
+    np.testing.assert_allclose(served, np.array(table["vector"][:3]), atol=1e-4)
