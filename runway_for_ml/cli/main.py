@@ -97,8 +97,9 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
     """Run one parsed command, turning user errors into exit code 2 with one clear message."""
     from runway_for_ml.errors import RunwayError
 
+    previous_debug = os.environ.get("RUNWAY_DEBUG")
     if debug:
-        os.environ["RUNWAY_DEBUG"] = "1"
+        os.environ["RUNWAY_DEBUG"] = "1"  # for the processes this command starts (DDP ranks, jobs)
     try:
         from runway_for_ml.experiment.signals import sigterm_as_interrupt
 
@@ -136,6 +137,12 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
             _print_error("interrupted")
             return INTERRUPTED
         raise
+    finally:
+        # In-process callers (tests, notebooks) run the next command without this one's --debug.
+        if previous_debug is None:
+            os.environ.pop("RUNWAY_DEBUG", None)
+        else:
+            os.environ["RUNWAY_DEBUG"] = previous_debug
 
 
 # Exit code of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).

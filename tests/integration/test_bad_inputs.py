@@ -230,6 +230,9 @@ def test_debug_is_accepted_by_every_command(
     assert runway(project, "ls", "tiyn", "--debug", monkeypatch=monkeypatch) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "no experiment 'tiyn'" in err
+    assert runway(project, "ls", "tiyn", monkeypatch=monkeypatch) == 2  # --debug does not stick
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "(run with --debug for the full traceback)" in err
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
