@@ -98,6 +98,9 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
     from runway_for_ml.errors import RunwayError
 
     previous_debug = os.environ.get("RUNWAY_DEBUG")
+    # `--ext-var NAME=VALUE` is set in the environment while the command runs (cli/preflight.py).
+    ext_names = [str(item).partition("=")[0] for item in getattr(args, "ext_var", None) or []]
+    previous_ext = {name: os.environ.get(name) for name in ext_names}
     if debug:
         os.environ["RUNWAY_DEBUG"] = "1"  # for the processes this command starts (DDP ranks, jobs)
     try:
@@ -138,11 +141,12 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
             return INTERRUPTED
         raise
     finally:
-        # In-process callers (tests, notebooks) run the next command without this one's --debug.
-        if previous_debug is None:
-            os.environ.pop("RUNWAY_DEBUG", None)
-        else:
-            os.environ["RUNWAY_DEBUG"] = previous_debug
+        # In-process callers (tests, notebooks) run the next command without this one's --debug/--ext-var.
+        for name, value in [("RUNWAY_DEBUG", previous_debug), *previous_ext.items()]:
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # Exit code of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).

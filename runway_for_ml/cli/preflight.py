@@ -124,8 +124,8 @@ def apply_ext_vars(args: argparse.Namespace) -> None:
     """Make ``--ext-var NAME=VALUE`` visible to every config this command loads.
 
     Every environment variable is a jsonnet ``std.extVar``, so the values are set in this process's
-    environment; the resolved values are stored in the version's ``config.json``, which is what a
-    SLURM job or a later ``--resume`` reads.
+    environment for the command (``cli.main.run_command`` restores it afterwards); the resolved values
+    are stored in the version's ``config.json``, which is what a SLURM job or a later ``--resume`` reads.
     """
     from runway_for_ml.cli.config_cmd import ext_vars_from
 

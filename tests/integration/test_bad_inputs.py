@@ -62,11 +62,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("bad") / "proj"
     assert main(["init", str(root)]) == 0
     (root / "configs/experiments/tiny.jsonnet").write_text(TINY)
+    os.environ[TAG_VAR] = "from-env"  # what every other command of this module evaluates tiny.jsonnet with
     # The experiment given as its config file, and --ext-var on runway-train (docs/config.md).
     code = _in(root, ["train", "configs/experiments/tiny.jsonnet", "--ext-var", f"{TAG_VAR}=from-ext-var"])
     assert code == 0
+    assert os.environ[TAG_VAR] == "from-env"  # --ext-var lasted for that command only
     yield root
-    os.environ.pop(TAG_VAR, None)  # --ext-var sets it in this process's environment
+    os.environ.pop(TAG_VAR, None)
 
 
 def runway(project: Path, *argv: str, monkeypatch: pytest.MonkeyPatch) -> int:
