@@ -127,6 +127,8 @@ CASES = [
     (["config", "y" * 300], "name too long for the file system"),
     # a config file outside configs/experiments cannot name a version
     (["train", "tiny_copy.jsonnet"], "is not an experiment config of this project"),
+    # docs/experiments.md: there is no config key for the experiments folder
+    (["train", "tiny", "--opts", "meta.experiments_dir=/tmp/x"], "meta.experiments_dir: unknown key"),
     # runway ls NAME for an unknown name, while other experiments exist
     (["ls", "tiyn"], "no experiment 'tiyn' (did you mean 'tiny'?)"),
 ]
