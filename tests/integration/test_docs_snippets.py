@@ -50,6 +50,7 @@ RUNNABLE = {
     "run",
     "ls",
     "diff",
+    "embed",
 }
 # (pattern searched in the command, why it is not run here)
 SKIP_RULES: list[tuple[str, str]] = [
