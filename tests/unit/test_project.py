@@ -41,4 +41,11 @@ def test_user_import_errors_name_file_and_line(tmp_path, monkeypatch):
 def test_missing_user_module(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))
     with pytest.raises(RunwayError, match="cannot import user module 'nope_pkg_q'"):
+        import_user_modules(tmp_path, ["nope_pkg_q"], packages=())
+
+
+def test_missing_user_module_outside_a_project_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunwayError, match=r"no runway project found above .* \(no \.runway marker\)"):
         import_user_modules(None, ["nope_pkg_q"])
