@@ -46,11 +46,11 @@ MODEL = {
     "meta": {"seed": 0},
     "executor": {
         "ExecutorClass": "ClassificationExecutor",
-        # A mid-sized MLP head over sentence-encoder-sized vectors (384), as in a stacking setup.
+        # An MLP (5M parameters) over sentence-encoder-sized vectors (384), as in a stacking setup.
         "model_config": {
             "input_column": "features",
             "input_dim": DIM,
-            "hidden_dims": [1024, 1024],
+            "hidden_dims": [2048, 2048],
             "num_classes": 10,
             "dropout": 0.0,
         },
@@ -216,6 +216,8 @@ def report_predict(rows: int, repeats: int) -> bool:
     print(f"   hand-written loop        {p['hand']:8.3f} s")
     print(f"   PredictWithExperiment    {p['cold']:8.3f} s   ratio {p['cold_ratio']:.3f}  (<= {PREDICT_RATIO_TARGET})")
     print(f"   warm re-run (cache hit)  {p['warm']:8.3f} s   ratio {p['warm_ratio']:.4f} (<= {WARM_RATIO_TARGET})")
+    # What the node adds to the loop (plan, cache write) does not grow with the model's compute.
+    print(f"   difference               {1000 * (p['cold'] - p['hand']):8.0f} ms")
     return p["cold_ratio"] <= PREDICT_RATIO_TARGET and p["warm_ratio"] <= WARM_RATIO_TARGET
 
 

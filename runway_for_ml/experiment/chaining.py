@@ -100,6 +100,7 @@ class PredictWithExperiment(BaseTransform):
         """Resolved version, checkpoint content hash and config hash: retraining makes the node stale."""
         ref = _check_ref(setup_kwargs.get("experiment"))
         choice = _check_checkpoint(setup_kwargs.get("checkpoint", "best"))
+        _output_columns(setup_kwargs.get("outputs", ("prediction",)))  # checked now: `runway dag` reports it
         exp = _load_experiment(ref)
         ckpt = _checkpoint(exp, choice)
         return {
