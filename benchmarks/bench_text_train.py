@@ -2,13 +2,14 @@
 
 The same model (the text template's BERT built from a config), the same tokenized data (the
 ``output:Tokenize`` node of a fresh ``runway init --template text`` project, prepared once before any
-timing), the same batch size, optimizer (AdamW, linear warmup), epochs, validation once per epoch and
-best-checkpoint saving, the model saved with ``save_pretrained`` at the end. Each contestant is a
+timing), the same batch size, optimizer settings (AdamW, linear warmup; read from the experiment's
+config), epochs, validation once per epoch, a checkpoint per epoch, the model saved with
+``save_pretrained`` at the end. Each contestant is a
 fresh process, timed from start to exit (imports included); runs are interleaved and the median is
 taken. Targets: runway / Trainer <= 1.0, runway / plain Lightning <= 1.10.
 
-Run: ``.venv/bin/python benchmarks/bench_text_train.py [--rows 1600] [--epochs 1] [--repeats 1]``
-(``--rows 0``: all 4,000 training reviews). Exits 1 on FAIL.
+Run: ``.venv/bin/python benchmarks/bench_text_train.py [--rows 0] [--epochs 2] [--repeats 1]``
+(``--rows 0``: all reviews, 3,600 train / 400 validation). Exits 1 on FAIL.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-LR, WARMUP, BATCH, SEED = 1e-3, 20, 32, 42
+SEED = 42
 
 
 def data_opts(rows: int) -> list[str]:
@@ -55,6 +56,14 @@ def _load(project: Path, rows: int) -> tuple[dict, object, dict]:
     return splits, out["process:TrainTokenizer"], pipeline.config
 
 
+def _settings(config: dict) -> tuple[float, float, int, int]:
+    """(lr, weight_decay, warmup steps, batch size) of the experiment, so every contestant uses the same."""
+    optimizer = config["train"]["optimizer_config"]
+    params = optimizer["optimizer_params"]
+    warmup = int((optimizer.get("scheduler_params") or {}).get("num_warmup_steps", 0))
+    return float(params["lr"]), float(params.get("weight_decay", 0.0)), warmup, int(config["train"]["batch_size"])
+
+
 def _model(config: dict, tokenizer: object) -> object:
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -68,23 +77,22 @@ def run_hf_trainer(project: Path, rows: int, epochs: int, out: Path) -> None:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     splits, tokenizer, config = _load(project, rows)
+    lr, weight_decay, warmup, batch = _settings(config)
     splits = {k: v.rename_column("label", "labels") for k, v in splits.items()}
     set_seed(SEED)
     model = _model(config, tokenizer)
     args = TrainingArguments(
         output_dir=str(out),
-        per_device_train_batch_size=BATCH,
+        per_device_train_batch_size=batch,
         per_device_eval_batch_size=128,
         num_train_epochs=epochs,
-        learning_rate=LR,
-        weight_decay=0.01,
-        warmup_steps=WARMUP,
+        learning_rate=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup,
         lr_scheduler_type="linear",
         eval_strategy="epoch",
         save_strategy="epoch",
         save_total_limit=1,
-        load_best_model_at_end=True,
-        metric_for_best_model="accuracy",
         logging_steps=10,
         report_to=[],
         use_cpu=True,
@@ -118,6 +126,7 @@ def run_plain_lightning(project: Path, rows: int, epochs: int, out: Path) -> Non
     from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
     splits, tokenizer, config = _load(project, rows)
+    lr, weight_decay, warmup, batch = _settings(config)
     pl.seed_everything(SEED, verbose=False)
     pad = DataCollatorWithPadding(tokenizer)
 
@@ -151,15 +160,16 @@ def run_plain_lightning(project: Path, rows: int, epochs: int, out: Path) -> Non
             )
 
         def configure_optimizers(self) -> dict:
-            optimizer = torch.optim.AdamW(self.parameters(), lr=LR, weight_decay=0.01)
+            optimizer = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)
             total = int(self.trainer.estimated_stepping_batches)
-            schedule = get_linear_schedule_with_warmup(optimizer, WARMUP, total)
+            schedule = get_linear_schedule_with_warmup(optimizer, warmup, total)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     module = Plain()
-    train = DataLoader(splits["train"], batch_size=BATCH, shuffle=True, collate_fn=collate)
+    train = DataLoader(splits["train"], batch_size=batch, shuffle=True, collate_fn=collate)
     val = DataLoader(splits["validation"], batch_size=128, collate_fn=collate)
-    checkpoint = ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor="val_accuracy", mode="max", save_last=True)
+    # As the template: the latest epoch is kept (monitor null), plus last.ckpt.
+    checkpoint = ModelCheckpoint(dirpath=str(out / "checkpoints"), monitor=None, save_top_k=1, save_last=True)
     trainer = pl.Trainer(
         max_epochs=epochs,
         accelerator="cpu",
@@ -190,8 +200,8 @@ def timed(cmd: list[str], cwd: Path) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1600, help="reviews per split from LoadReviews (0: all)")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--rows", type=int, default=0, help="reviews per split from LoadReviews (0: all)")
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--worker", choices=("hf", "lightning"), help=argparse.SUPPRESS)
     parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)

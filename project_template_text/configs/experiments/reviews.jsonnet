@@ -8,7 +8,7 @@ local meta = import '../meta_config.libsonnet';
 local data = import '../data_config.libsonnet';
 local model = import '../model_config.libsonnet';
 
-meta + data.reviews(max_length=128) + model.bert_from_config(epochs=3) + {
+meta + data.reviews(max_length=128) + model.bert_from_config(epochs=4) + {
   // Override anything here, e.g.:
   // train+: { batch_size: 16 },
 }
