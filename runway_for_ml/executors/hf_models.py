@@ -145,7 +145,13 @@ def build_config(model_config: Mapping[str, Any], overrides: Mapping[str, Any] |
     kwargs = {**(mc.get("config_kwargs") or {}), **(overrides or {})}
     lib = mc.get("ModelLib")
     if mc.get("ConfigClass"):
-        cls = resolve_hf_class(lib if lib and lib != "transformers" else None, mc["ConfigClass"], "ConfigClass")
+        # A project module (ModelLib) may define its own config class; otherwise it is transformers'.
+        project_lib = lib if lib and lib != "transformers" else None
+        try:
+            has_own = project_lib is not None and hasattr(importlib.import_module(project_lib), mc["ConfigClass"])
+        except ImportError:
+            has_own = True  # resolve_hf_class reports the missing module
+        cls = resolve_hf_class(project_lib if has_own else None, mc["ConfigClass"], "ConfigClass")
         try:
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:

@@ -388,3 +388,20 @@ def test_pad_collate_cuts_fixed_padding_to_the_longest_row():
     assert batch["input_ids"].tolist() == [[2, 7, 3], [2, 3, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert batch["labels"].tolist() == [[5, 1], [5, 0]]
+
+
+def test_model_lib_can_be_a_project_module(tmp_path, monkeypatch):
+    from runway_for_ml.executors.hf_models import build_hf_model
+
+    (tmp_path / "my_text_models.py").write_text(
+        "from transformers import BertForSequenceClassification\n\n"
+        "class TinyBert(BertForSequenceClassification):\n"
+        "    tag = 'project model'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model = build_hf_model({**BERT, "ModelLib": "my_text_models", "ModelClass": "TinyBert"}, {"vocab_size": 50})
+    assert type(model).tag == "project model" and model.config.hidden_size == 32
+    with pytest.raises(ConfigError, match="TinyBert"):
+        build_hf_model({**BERT, "ModelLib": "my_text_models", "ModelClass": "TinyBrt"})
+    with pytest.raises(ConfigError, match="ModelLib"):
+        build_hf_model({**BERT, "ModelLib": "no_such_models_module", "ModelClass": "TinyBert"})
