@@ -218,7 +218,8 @@ def main() -> int:
             [str(BIN / "runway"), "init", str(project), "--template", "text"], check=True, capture_output=True
         )
         # Warm the data cache (load, split, train the tokenizer, tokenize) outside the timings.
-        timed([str(BIN / "runway"), "prepare", "reviews", "--opts", *data_opts(args.rows)], project)
+        opts = ["--opts", *data_opts(args.rows)] if args.rows else []
+        timed([str(BIN / "runway"), "prepare", "reviews", *opts], project)
         times: dict[str, list[float]] = {"runway-train": [], "HF Trainer": [], "plain Lightning": []}
         for i in range(args.repeats):
             times["runway-train"].append(
