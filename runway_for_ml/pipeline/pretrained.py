@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.pipeline.fingerprint import mapping_changes
 
 __all__ = [
     "PretrainedSource",
@@ -252,12 +253,4 @@ def explain_source_change(old: Mapping[str, Any] | None, new: Mapping[str, Any] 
             return [f"{prefix}cached commit of {new.get('hub')} changed"]
         return []
     old_files, new_files = old.get("files") or {}, new.get("files") or {}
-    reasons = []
-    for name in sorted(set(old_files) | set(new_files)):
-        if name not in old_files:
-            reasons.append(f"{prefix}{name} added")
-        elif name not in new_files:
-            reasons.append(f"{prefix}{name} removed")
-        elif old_files[name] != new_files[name]:
-            reasons.append(f"{prefix}{name} changed")
-    return reasons
+    return [f"{prefix}{name} {what}" for name, what in mapping_changes(old_files, new_files)]

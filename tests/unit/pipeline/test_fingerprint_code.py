@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runway_for_ml.pipeline import fingerprint
+from runway_for_ml.pipeline import code_libraries, fingerprint
 from runway_for_ml.pipeline.runner import DataPipeline
 
 TEXT_UTILS = '''
@@ -230,8 +230,8 @@ def test_unrelated_functions_comments_formatting_and_docstrings_do_not_change_ke
 
 
 def test_a_library_version_change_reruns_the_nodes_that_use_it(project, monkeypatch):
-    real = fingerprint._distribution_version
-    monkeypatch.setattr(fingerprint, "_distribution_version", lambda d: "0.0.simulated" if d == "numpy" else real(d))
+    real = code_libraries._distribution_version
+    monkeypatch.setattr(code_libraries, "_distribution_version", lambda d: "0.0.simulated" if d == "numpy" else real(d))
     installed = real("numpy")
     stale = _stale(project.plan())
     # Only the node whose code reaches numpy (text_utils.score) is affected; normalise's module imports
