@@ -27,25 +27,40 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import errno
-import json
 import logging
 import os
 import pickle
-import re
 import shutil
 import socket
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.pipeline.datatypes import count_rows, is_hf_dataset
+from runway_for_ml.pipeline.cache_files import (
+    _KEY_RE,
+    _LOCK_DIR,
+    _OWNER_FILE,
+    _TMP_PREFIX,
+    _TRASH_PREFIX,
+    ARROW_DIR,
+    META_FILE,
+    PICKLE_FILE,
+    TOKENIZER_DIR,
+    CacheEntry,
+    _complete_meta,
+    _fsync_path,
+    _fsync_tree,
+    _read_meta,
+    _tree_size,
+    _write_data,
+    _write_json,
+)
+from runway_for_ml.pipeline.cache_gc import _Housekeeping
 
 __all__ = ["DEFAULT_NAMESPACE", "DUMMY_NAMESPACE", "CacheEntry", "CacheMiss", "CacheStore"]
 
@@ -56,60 +71,12 @@ DEFAULT_NAMESPACE = "default"
 #: outputs never mix with real ones.
 DUMMY_NAMESPACE = "dummy"
 
-META_FILE = "meta.json"
-ARROW_DIR = "data"
-PICKLE_FILE = "data.pkl"
-TOKENIZER_DIR = "tokenizer"
-_OWNER_FILE = ".owner"
-_TMP_PREFIX = ".tmp-"
-_TRASH_PREFIX = ".trash-"
-_LOCK_DIR = ".locks"
-_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
-
-# A temp folder without a readable owner, or from another host, is only considered abandoned after
-# this long: its writer may still be running (e.g. saving a large dataset on another SLURM node).
-_FOREIGN_TMP_MAX_AGE = 6 * 3600.0
-_UNOWNED_TMP_MAX_AGE = 600.0
-# A lock file younger than this may belong to a process that has created it and is about to lock it.
-_LOCK_MIN_AGE = 60.0
-
 
 class CacheMiss(KeyError):
     """No complete entry exists for the requested key."""
 
 
-@dataclass
-class CacheEntry:
-    """One complete cache entry: its key, node name, folder and ``meta.json`` content."""
-
-    key: str
-    node: str
-    path: Path
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def created_epoch(self) -> float:
-        """Creation time (seconds since the epoch)."""
-        return float(self.meta.get("created_epoch") or 0.0)
-
-    @property
-    def last_used_epoch(self) -> float:
-        """Last time the entry was written or loaded (``meta.json``'s mtime, refreshed on load)."""
-        try:
-            return max(self.created_epoch, (self.path / META_FILE).stat().st_mtime)
-        except OSError:
-            return self.created_epoch
-
-    @property
-    def size_bytes(self) -> int:
-        return int(self.meta.get("size_bytes") or 0)
-
-    @property
-    def rows(self) -> int | None:
-        return self.meta.get("rows")
-
-
-class CacheStore:
+class CacheStore(_Housekeeping):
     """Content-addressed storage of node outputs under ``root/namespace/<key>/``.
 
     Args:
@@ -276,40 +243,6 @@ class CacheStore:
             return
         shutil.rmtree(trash, ignore_errors=True)
 
-    def gc(self, older_than_seconds: float, *, dry_run: bool = False) -> list[CacheEntry]:
-        """Remove entries not used (written or loaded) for ``older_than_seconds``, and abandoned temp folders.
-
-        Entries whose lock is held (being recomputed right now) are skipped. Lock files
-        (``.locks/<key>.lock``) of keys that have no entry (any more) and were not used for
-        ``older_than_seconds`` go too. Returns what was (or, with ``dry_run``, would be) removed;
-        abandoned partial writes appear with ``node`` ``"(partial)"``, lock files with ``"(lock)"``.
-        """
-        cutoff = time.time() - older_than_seconds
-        removed: list[CacheEntry] = []
-        for entry in self.entries():
-            if entry.last_used_epoch >= cutoff:
-                continue
-            if dry_run:
-                removed.append(entry)
-                continue
-            import filelock
-
-            try:
-                lock_path = self._lock_path(entry.key)
-                with filelock.FileLock(str(lock_path), timeout=0):
-                    self.remove(entry.key)
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(lock_path)  # while held: nobody else holds this lock file
-            except filelock.Timeout:
-                log.info("cache gc: skipping %s, it is locked by a running process", entry.key)
-                continue
-            removed.append(entry)
-        removed.extend(self._remove_leftovers(older_than_seconds=older_than_seconds, dry_run=dry_run))
-        removed.extend(self._remove_orphan_locks(older_than_seconds, dry_run=dry_run))
-        return removed
-
-    # -- internals ---------------------------------------------------------------------------------
-
     def _entry_dirs(self) -> Iterator[Path]:
         try:
             with os.scandir(self.dir) as it:
@@ -374,201 +307,5 @@ class CacheStore:
             shutil.rmtree(trash, ignore_errors=True)
         _fsync_path(self.dir)
 
-    def _remove_orphan_locks(self, older_than_seconds: float, dry_run: bool = False) -> list[CacheEntry]:
-        """Delete lock files whose key has no entry, unused for ``older_than_seconds`` and not held now.
-
-        A lock file's modification time is its last use (filelock opens it with ``O_TRUNC``). It is
-        deleted while held by us, so a process that holds it is never robbed of its lock; the
-        minimum age covers a process that has just created the file and not yet locked it.
-        """
-        import filelock
-
-        cutoff = time.time() - max(older_than_seconds, _LOCK_MIN_AGE)
-        try:
-            items = [Path(p.path) for p in os.scandir(self.dir / _LOCK_DIR) if p.name.endswith(".lock")]
-        except FileNotFoundError:
-            return []
-        removed = []
-        for path in sorted(items):
-            key = path.name[: -len(".lock")]
-            try:
-                if path.stat().st_mtime >= cutoff or (_KEY_RE.match(key) and self.contains(key)):
-                    continue
-                if not dry_run:
-                    with filelock.FileLock(str(path), timeout=0):
-                        if _KEY_RE.match(key) and self.contains(key):
-                            continue  # computed while we looked
-                        os.unlink(path)
-            except (filelock.Timeout, FileNotFoundError):
-                continue  # held by a running computation, or gone already
-            removed.append(CacheEntry(key=key, node="(lock)", path=path, meta={"lock": True, "size_bytes": 0}))
-        return removed
-
-    def _remove_leftovers(self, older_than_seconds: float | None, dry_run: bool = False) -> list[CacheEntry]:
-        """Delete temp folders of dead writers and trash folders.
-
-        ``older_than_seconds=None`` is the cautious mode used after every save: only folders that are
-        certainly abandoned (writer process dead on this host, or very old) are removed.
-        """
-        removed = []
-        now = time.time()
-        host = socket.gethostname()
-        try:
-            items = [Path(p.path) for p in os.scandir(self.dir) if p.name.startswith((_TMP_PREFIX, _TRASH_PREFIX))]
-        except FileNotFoundError:
-            return removed
-        for path in items:
-            try:
-                age = now - path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if path.name.startswith(_TRASH_PREFIX):
-                abandoned = True  # moved aside by remove()/regenerate; nobody reads it any more
-            else:
-                abandoned = _tmp_abandoned(path, age, host, older_than_seconds)
-            if not abandoned:
-                continue
-            if not dry_run:
-                shutil.rmtree(path, ignore_errors=True)
-            removed.append(
-                CacheEntry(
-                    key=path.name, node="(partial)", path=path, meta={"partial": True, "size_bytes": _tree_size(path)}
-                )
-            )
-        return removed
-
 
 _MISSING = object()
-
-
-def _tmp_abandoned(path: Path, age: float, host: str, older_than_seconds: float | None) -> bool:
-    """Whether the writer of temp folder ``path`` is gone (so the folder can be deleted)."""
-    owner = _read_json(path / _OWNER_FILE)
-    if owner is not None and owner.get("host") == host:
-        return not _pid_alive(int(owner.get("pid", -1)))  # certain on this host, whatever the age
-    if owner is None:
-        # Killed before writing .owner, or created a moment ago by a live writer: judge by age.
-        limit = _UNOWNED_TMP_MAX_AGE if older_than_seconds is None else max(older_than_seconds, 60.0)
-    else:
-        # Another host's writer: we cannot see its process; gc's --older-than decides, else a long grace.
-        limit = _FOREIGN_TMP_MAX_AGE if older_than_seconds is None else older_than_seconds
-    return age > limit
-
-
-def _is_hf_tokenizer(data: Any) -> bool:
-    # By module name first, so caching plain objects never imports transformers.
-    if not any(getattr(c, "__module__", "").startswith("transformers") for c in type(data).__mro__):
-        return False
-    from transformers import PreTrainedTokenizerBase
-
-    return isinstance(data, PreTrainedTokenizerBase)
-
-
-def _write_data(folder: Path, data: Any) -> str:
-    if is_hf_dataset(data, iterable=False):
-        from datasets.utils import logging as ds_logging
-
-        # save_to_disk's progress bar would interleave with the pipeline's own per-node progress.
-        was_enabled = ds_logging.is_progress_bar_enabled()
-        ds_logging.disable_progress_bar()
-        try:
-            data.save_to_disk(str(folder / ARROW_DIR))
-        finally:
-            if was_enabled:
-                ds_logging.enable_progress_bar()
-        return "arrow"
-    if _is_hf_tokenizer(data):
-        # A folder any transformers version reads (a pickle may not), and that a person can open.
-        data.save_pretrained(str(folder / TOKENIZER_DIR))
-        return "tokenizer"
-    with open(folder / PICKLE_FILE, "wb") as fh:
-        pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return "pickle"
-
-
-def _complete_meta(key: str, namespace: str, data: Any, fmt: str, meta: dict) -> dict:
-    from runway_for_ml.version import __version__
-
-    now = time.time()
-    out = dict(meta)
-    components = out.get("components") or {}
-    for name in ("transform", "setup_kwargs", "input_keys"):
-        if name not in out and name in components:
-            out[name] = components[name]
-    out.setdefault("node", "")
-    out.setdefault("seconds", None)
-    out.update(
-        key=key,
-        namespace=namespace,
-        format=fmt,
-        created=_dt.datetime.fromtimestamp(now, tz=_dt.timezone.utc).isoformat(timespec="seconds"),
-        created_epoch=now,
-        runway_version=__version__,
-        **_describe(data),
-    )
-    return out
-
-
-def _describe(data: Any) -> dict:
-    """Rows (and splits) of the data, for ``runway cache ls``."""
-    rows = count_rows(data)
-    if isinstance(rows, dict):  # DatasetDict
-        return {"rows": sum(rows.values()), "splits": rows, "type": type(data).__name__}
-    return {"rows": rows, "type": type(data).__name__}
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=True, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            value = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _read_meta(entry_dir: Path) -> dict | None:
-    return _read_json(entry_dir / META_FILE)
-
-
-def _tree_size(folder: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(folder):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.path.getsize(os.path.join(dirpath, name))
-    return total
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush every file and folder below ``folder`` so a rename never publishes unwritten data."""
-    for dirpath, _dirs, files in os.walk(folder):
-        for name in files:
-            _fsync_path(Path(dirpath) / name)
-        _fsync_path(Path(dirpath))
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
