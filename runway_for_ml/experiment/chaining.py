@@ -21,16 +21,15 @@ lazy entry (its dotted path), imported only when a config uses it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.atomic import write_text_atomic
 from runway_for_ml.errors import RunwayError, did_you_mean
+from runway_for_ml.experiment.consumed import TRANSFORM_NAME, _check_no_cycle, _is_this_transform, checkpoint_sha256  # noqa: F401
+from runway_for_ml.experiment.model_outputs import run_model, to_arrow
 from runway_for_ml.pipeline.transform import (
     BaseTransform,
     _is_dataset,
@@ -48,12 +47,10 @@ __all__ = [
     "to_arrow",
 ]
 
-TRANSFORM_NAME = "PredictWithExperiment"
 # Outputs every executor can give: predict_step's prediction / probabilities, embed_step's vectors.
 # Any other name must be a column that the executor's predict_step returns.
 BUILTIN_OUTPUTS = ("prediction", "probabilities", "embedding")
 _DEFAULT_BATCH_SIZE = 256
-_IMPORT_RE = re.compile(r"""import(?:str)?\s*['"]([^'"]+)['"]""")
 
 
 @register_transform_functor
@@ -190,131 +187,6 @@ class PredictWithExperiment(BaseTransform):
         return dataset
 
 
-# --------------------------------------------------------------------- the model loop
-
-
-def run_model(
-    model: Any,
-    dataset: Any,
-    outputs: Sequence[str],
-    *,
-    batch_size: int,
-    where: str = "the executor",
-    optional: Sequence[str] = (),
-) -> dict[str, Any]:
-    """Call ``predict_step`` / ``embed_step`` over ``dataset`` in order; ``{output: array or list}``.
-
-    ``embedding`` comes from ``embed_step``, everything else from ``predict_step``'s dict. The rows
-    are batched by the executor's own ``collate_fn``, as in its prediction dataloader. A requested
-    output the executor does not give is a :class:`RunwayError` listing what it does give; those in
-    ``optional`` are left out of the answer instead.
-    """
-    import torch
-    from torch.utils.data import DataLoader
-
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    want_embedding = "embedding" in outputs
-    from_predict = [o for o in outputs if o != "embedding"]
-    parts: dict[str, list[Any]] = {o: [] for o in outputs}
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=model.collate_fn, num_workers=0)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for index, batch in enumerate(loader):
-                if device.type != "cpu":
-                    batch = model.transfer_batch_to_device(batch, device, 0)
-                rows = _batch_rows(batch)
-                if from_predict:
-                    out = model.predict_step(batch, index)
-                    if index == 0:
-                        if isinstance(out, Mapping):
-                            from_predict = [o for o in from_predict if o in out or o not in optional]
-                        _check_outputs(out, from_predict, where)
-                        for name in set(parts) - {*from_predict, "embedding"}:
-                            del parts[name]
-                    for name in from_predict:
-                        parts[name].append(_host(out[name]))
-                if want_embedding:
-                    parts["embedding"].append(_embedding(model, batch, rows, where))
-    finally:
-        model.train(was_training)
-    return {name: _concat(chunks) for name, chunks in parts.items()}
-
-
-def _batch_rows(batch: Any) -> int | None:
-    if isinstance(batch, Mapping):
-        for value in batch.values():
-            try:
-                return len(value)
-            except TypeError:
-                continue
-    return None
-
-
-def _check_outputs(out: Any, wanted: Sequence[str], where: str) -> None:
-    if not isinstance(out, Mapping):
-        raise RunwayError(
-            f"{where}: predict_step returned a {type(out).__name__}, not a dict of per-row columns",
-            hint="return e.g. {'prediction': ..., 'probabilities': ...} from predict_step",
-        )
-    for name in wanted:
-        if name not in out:
-            given = sorted([*map(str, out), "embedding"])
-            raise RunwayError(
-                f"outputs: {where} does not produce '{name}'{did_you_mean(name, given)}; "
-                f"it produces: {', '.join(given)}",
-                hint="pick outputs among those, or add the column to the executor's predict_step",
-            )
-
-
-def _embedding(model: Any, batch: Any, rows: int | None, where: str) -> Any:
-    import torch
-
-    vectors = model.embed_step(batch)
-    if not isinstance(vectors, torch.Tensor) or vectors.ndim != 2 or (rows is not None and len(vectors) != rows):
-        shape = tuple(vectors.shape) if isinstance(vectors, torch.Tensor) else type(vectors).__name__
-        raise RunwayError(
-            f"{where}: embed_step must return a [batch, dim] tensor with one row per sample, got {shape}",
-            hint="flatten or pool the vectors in embed_step",
-        )
-    return vectors.detach().float().cpu().numpy()
-
-
-def _host(value: Any) -> Any:
-    if hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
-    return list(value)
-
-
-def _concat(chunks: list[Any]) -> Any:
-    import numpy as np
-
-    if chunks and all(isinstance(c, np.ndarray) for c in chunks):
-        return np.concatenate(chunks)
-    out: list[Any] = []
-    for chunk in chunks:
-        out.extend(chunk.tolist() if isinstance(chunk, np.ndarray) else chunk)
-    return out
-
-
-def to_arrow(values: Any) -> Any:
-    """A column for ``Dataset.add_column``: a 2-D array becomes a list<float32> Arrow array without copies per row."""
-    import numpy as np
-    import pyarrow as pa
-
-    if isinstance(values, np.ndarray):
-        if values.ndim == 1:
-            return pa.array(values)
-        flat = values.reshape(len(values), -1)
-        width = flat.shape[1]
-        large = flat.size >= 2**31  # list offsets are int32
-        offsets = np.arange(len(flat) + 1, dtype=np.int64 if large else np.int32) * width
-        kind = pa.LargeListArray if large else pa.ListArray
-        return kind.from_arrays(pa.array(offsets), pa.array(flat.ravel()))
-    return values
-
-
 # --------------------------------------------------------------------- resolution and checks
 
 
@@ -380,119 +252,6 @@ def _checkpoint(exp: Any, choice: str) -> Path:
         raise RunwayError(
             f"PredictWithExperiment experiment '{exp.version_name}': {exc.message}", hint=exc.hint
         ) from exc
-
-
-# Hashing a large checkpoint costs a second per GB; remember it per (path, size, mtime).
-_SHA_MEMO: dict[tuple[str, int, int], str] = {}
-
-
-def checkpoint_sha256(path: Path) -> str:
-    """SHA-256 of a checkpoint file, memoised in-process and in a ``<file>.sha256`` sidecar keyed by size and mtime."""
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key in _SHA_MEMO:
-        return _SHA_MEMO[key]
-    sidecar = path.with_name(f".{path.name}.sha256.json")
-    try:
-        saved = json.loads(sidecar.read_text(encoding="utf-8"))
-        if saved.get("size") == stat.st_size and saved.get("mtime_ns") == stat.st_mtime_ns:
-            _SHA_MEMO[key] = str(saved["sha256"])
-            return _SHA_MEMO[key]
-    except (OSError, ValueError, KeyError, AttributeError):
-        pass
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    value = digest.hexdigest()
-    _SHA_MEMO[key] = value
-    with contextlib.suppress(OSError):  # a read-only folder only loses the memo
-        write_text_atomic(sidecar, json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": value}))
-    return value
-
-
-def _check_no_cycle(ref: str, root: Path) -> None:
-    """Refuse an experiment that consumes itself, directly or through others (as their configs say now)."""
-    from runway_for_ml.experiment.names import split_version_name
-
-    start = split_version_name(ref)[0]
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    seen = {start}
-    while stack:
-        name, path = stack.pop()
-        for consumed in _consumed_names(name, root):
-            if consumed == start:
-                chain = " -> ".join([*path, start])
-                raise RunwayError(
-                    f"PredictWithExperiment: experiment '{start}' consumes itself ({chain}); a chain of "
-                    "experiments must not loop",
-                    hint=f"let configs/experiments/{path[-1]}.jsonnet consume another experiment",
-                )
-            if consumed not in seen:
-                seen.add(consumed)
-                stack.append((consumed, [*path, consumed]))
-
-
-_CONSUMED_MEMO: dict[tuple[str, ...], list[str]] = {}
-
-
-def _consumed_names(name: str, root: Path) -> list[str]:
-    """Experiments named by PredictWithExperiment nodes in ``configs/experiments/<name>.jsonnet``."""
-    from runway_for_ml.experiment.names import CONFIG_SUFFIX, split_version_name
-
-    path = Path(root) / "configs" / "experiments" / f"{name}{CONFIG_SUFFIX}"
-    files = _config_files(path)
-    if not files:
-        return []
-    # Evaluating jsonnet costs ~0.1 s; only configs that mention the transform can consume anything.
-    texts = {f: f.read_text(encoding="utf-8", errors="replace") for f in files}
-    if not any(TRANSFORM_NAME in text for text in texts.values()):
-        return []
-    memo_key = tuple(f"{f}:{f.stat().st_mtime_ns}" for f in files)
-    if memo_key not in _CONSUMED_MEMO:
-        from runway_for_ml.config import load_config
-
-        try:
-            config = load_config(path, project_root=root).data
-        except RunwayError:
-            return []  # a broken config is reported when it is itself used
-        nodes = ((config.get("data_pipeline") or {}).get("transforms")) or {}
-        _CONSUMED_MEMO[memo_key] = [
-            split_version_name(str((spec.get("setup_kwargs") or {}).get("experiment")))[0]
-            for spec in nodes.values()
-            if isinstance(spec, Mapping) and _is_this_transform(spec.get("transform_name"))
-        ]
-    return _CONSUMED_MEMO[memo_key]
-
-
-def _config_files(path: Path) -> list[Path]:
-    """``path`` and the files it imports (relative to it or to the configs/ folder), recursively."""
-    if not path.is_file():
-        return []
-    configs_dir = path.parent.parent
-    found: list[Path] = []
-    stack = [path]
-    while stack:
-        current = stack.pop()
-        if current in found:
-            continue
-        found.append(current)
-        try:
-            text = current.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        for target in _IMPORT_RE.findall(text):
-            for base in (current.parent, configs_dir):
-                candidate = (base / target).resolve()
-                if candidate.is_file():
-                    stack.append(candidate)
-                    break
-    return found
-
-
-def _is_this_transform(name: Any) -> bool:
-    return isinstance(name, str) and (name == TRANSFORM_NAME or name.endswith(f".{TRANSFORM_NAME}"))
 
 
 # --------------------------------------------------------------------- lineage
