@@ -20,16 +20,13 @@ runway_for_ml.serving.exceptions.InvalidArgumentError: Invalid argument: value: 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import copy
-import io
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from runway_for_ml.serving.exceptions import InvalidArgumentError
+from runway_for_ml.serving.media_types import file, image
+from runway_for_ml.serving.type_base import _FLOAT32_MAX, _NUMBER_TYPES, BaseType, _is_number, _to_python
 
 __all__ = [
     "TYPES",
@@ -45,86 +42,6 @@ __all__ = [
     "text",
     "vector",
 ]
-
-_DATA_URI = re.compile(
-    r"^data:(?P<mime>[\w/+.\-]*)(?P<params>(;[\w\-]+=[\w\-.]+)*)(?P<b64>;base64)?,(?P<data>.*)$", re.S
-)
-
-
-_NUMBER_TYPES = (int, float)
-_FLOAT32_MAX = 3.4028234663852886e38
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _to_python(value: Any) -> Any:
-    """numpy / torch scalars and arrays -> plain Python (JSON-encodable) values."""
-    if hasattr(value, "detach"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_to_python(v) for v in value]
-    return value
-
-
-class BaseType:
-    """A data type: descriptor fields, decoding of inputs, encoding of outputs.
-
-    ``default`` of ``None`` makes an input required; ``optional=True`` lets it be left out even
-    without a default (the command then decides, e.g. "pixels or image").
-    """
-
-    type_name: ClassVar[str] = "base"
-    # camelCase descriptor field -> attribute, besides name/description/default.
-    fields: ClassVar[dict[str, str]] = {}
-
-    def __init__(self, description: str | None = None, default: Any = None, optional: bool = False) -> None:
-        self.name: str | None = None
-        self.description = description
-        self.default = default
-        self.optional = bool(optional)
-
-    # ------------------------------------------------------------------ descriptor
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON descriptor (``/meta``): ``type``, ``name``, ``description``, ``default`` and type fields."""
-        out: dict[str, Any] = {"type": self.type_name, "name": self.name, "description": self.description}
-        if self.default is not None:
-            out["default"] = self.serialize(self.default)
-        if self.optional:
-            out["optional"] = True
-        for key, attr in self.fields.items():
-            value = getattr(self, attr)
-            if value is not None:
-                out[key] = value.to_dict() if isinstance(value, BaseType) else value
-        return out
-
-    def named(self, name: str) -> BaseType:
-        """A copy of this type carrying ``name`` (types are declared once, placed under several names)."""
-        clone = copy.copy(self)
-        clone.name = name
-        return clone
-
-    @property
-    def required(self) -> bool:
-        return self.default is None and not self.optional
-
-    # ------------------------------------------------------------------ values
-    def _invalid(self, reason: str, name: str | None = None) -> InvalidArgumentError:
-        return InvalidArgumentError(name or self.name or "value", reason)
-
-    def deserialize(self, value: Any) -> Any:
-        """Decode and check a JSON value sent by a client; :class:`InvalidArgumentError` when wrong."""
-        return value
-
-    def serialize(self, value: Any) -> Any:
-        """Encode a Python value (numpy, torch, PIL, bytes ...) as a JSON value."""
-        return _to_python(value)
-
-    def __repr__(self) -> str:
-        return f"{self.type_name}({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items() if k != 'type')})"
 
 
 class number(BaseType):  # the SDK's lowercase names are the contract
@@ -320,134 +237,6 @@ class array(BaseType):
 
     def serialize(self, value: Any) -> Any:
         return [self.item_type.serialize(v) for v in value]
-
-
-def _decode_base64(value: str, what: str, name: str) -> tuple[str, bytes]:
-    """``data:<mime>;base64,<data>`` or bare base64 -> (mime, bytes)."""
-    mime = ""
-    match = _DATA_URI.match(value)
-    if match:
-        if not match.group("b64"):
-            raise InvalidArgumentError(name, f"the {what} data URI is not base64-encoded")
-        mime, value = match.group("mime"), match.group("data")
-    try:
-        return mime, base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidArgumentError(name, f"the {what} is not valid base64 ({exc})") from exc
-
-
-class image(BaseType):
-    """An image sent and returned as a base64 data URI (PNG or JPEG).
-
-    Decoded to a ``PIL.Image`` in the mode of ``channels`` (1: ``L``, 3: ``RGB``, 4: ``RGBA``). With a
-    fixed ``width`` and ``height`` an input image is resized to that size; ``min_*`` / ``max_*``
-    bounds refuse images outside them. Outputs may be PIL images or numpy arrays (HxW or HxWxC,
-    uint8, or floats in 0..1).
-    """
-
-    type_name = "image"
-    fields: ClassVar[dict[str, str]] = {
-        "channels": "channels",
-        "width": "width",
-        "height": "height",
-        "minWidth": "min_width",
-        "maxWidth": "max_width",
-        "minHeight": "min_height",
-        "maxHeight": "max_height",
-        "defaultOutputFormat": "default_output_format",
-    }
-    _MODES: ClassVar[dict[int, str]] = {1: "L", 3: "RGB", 4: "RGBA"}
-
-    def __init__(
-        self,
-        description: str | None = None,
-        channels: int = 3,
-        width: int | None = None,
-        height: int | None = None,
-        min_width: int | None = None,
-        max_width: int | None = None,
-        min_height: int | None = None,
-        max_height: int | None = None,
-        default_output_format: str = "PNG",
-        optional: bool = False,
-    ) -> None:
-        if channels not in self._MODES:
-            raise ValueError(f"image channels must be 1, 3 or 4, got {channels}")
-        if default_output_format.upper() not in ("PNG", "JPEG"):
-            raise ValueError(f"image defaultOutputFormat must be PNG or JPEG, got {default_output_format}")
-        super().__init__(description, None, optional)
-        self.channels, self.width, self.height = channels, width, height
-        self.min_width, self.max_width, self.min_height, self.max_height = min_width, max_width, min_height, max_height
-        self.default_output_format = default_output_format.upper()
-
-    def deserialize(self, value: Any) -> Any:
-        from PIL import Image, UnidentifiedImageError
-
-        name = self.name or "image"
-        if not isinstance(value, str):
-            raise self._invalid(f"expected a base64 data URI string, got {type(value).__name__}")
-        _, data = _decode_base64(value, "image", name)
-        try:
-            img = Image.open(io.BytesIO(data))
-            img.load()
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise self._invalid(f"cannot decode the image ({exc})") from exc
-        w, h = img.size
-        for bound, actual, what, cmp in (
-            (self.min_width, w, "width", "min"),
-            (self.max_width, w, "width", "max"),
-            (self.min_height, h, "height", "min"),
-            (self.max_height, h, "height", "max"),
-        ):
-            if bound is not None and ((cmp == "min" and actual < bound) or (cmp == "max" and actual > bound)):
-                raise self._invalid(f"{what} {actual} is {'below' if cmp == 'min' else 'above'} the {cmp} {bound}")
-        img = img.convert(self._MODES[self.channels])
-        if self.width and self.height and (w, h) != (self.width, self.height):
-            img = img.resize((self.width, self.height), Image.Resampling.BILINEAR)
-        return img
-
-    def serialize(self, value: Any) -> Any:
-        from PIL import Image
-
-        if isinstance(value, str) and value.startswith("data:image/"):
-            return value
-        if not isinstance(value, Image.Image):
-            import numpy as np
-
-            arr = np.asarray(_to_python(value) if hasattr(value, "detach") else value)
-            if arr.dtype.kind == "f":
-                arr = (np.clip(arr, 0.0, 1.0) * 255).round()
-            value = Image.fromarray(arr.astype(np.uint8))
-        fmt = self.default_output_format
-        if fmt == "JPEG" and value.mode not in ("RGB", "L"):
-            value = value.convert("RGB")
-        buffer = io.BytesIO()
-        value.save(buffer, format=fmt)
-        return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-class file(BaseType):
-    """A file sent and returned as a base64 data URI; decoded to ``bytes``.
-
-    ``extension`` (e.g. ``".csv"``) is shown to clients; it is not checked against the content.
-    """
-
-    type_name = "file"
-    fields: ClassVar[dict[str, str]] = {"extension": "extension"}
-
-    def __init__(self, description: str | None = None, extension: str | None = None, optional: bool = False) -> None:
-        super().__init__(description, None, optional)
-        self.extension = extension
-
-    def deserialize(self, value: Any) -> Any:
-        if not isinstance(value, str):
-            raise self._invalid(f"expected a base64 data URI string, got {type(value).__name__}")
-        return _decode_base64(value, "file", self.name or "file")[1]
-
-    def serialize(self, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.encode("utf-8")
-        return "data:application/octet-stream;base64," + base64.b64encode(bytes(value)).decode("ascii")
 
 
 class any(BaseType):  # the SDK's name
