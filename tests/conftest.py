@@ -9,6 +9,7 @@ Fixtures (use them instead of copying helpers into test files):
 - ``digits``: scikit-learn's digits as ``datasets.Dataset`` s in 80/10/10 splits (session-wide).
 - ``make_config``: a factory of digits configs for ``ClassificationExecutor``.
 - ``fit_executor``: train an executor from a config on a dict of splits with a quiet Lightning Trainer.
+- ``template_opts(max_rows=400)``: ``--opts`` that shrink the template's digits experiment for end-to-end tests.
 
 Heavy libraries are imported inside the fixtures, so collecting the suite stays fast.
 """
@@ -138,3 +139,23 @@ def _fit_executor(config: dict, data: dict, epochs: int, tmp_path: Path, **train
 def fit_executor() -> Callable[..., tuple[Any, Any]]:
     """``fit_executor(config, data, epochs, tmp_path, **trainer_kwargs) -> (executor, trainer)``."""
     return _fit_executor
+
+
+def _template_opts(max_rows: int = 400) -> list[str]:
+    return [
+        f"data_pipeline.transforms.input:LoadDigits.setup_kwargs.max_rows={max_rows}",
+        "train.trainer_paras.max_epochs=2",
+        "train.trainer_paras.enable_progress_bar=false",
+        "train.trainer_paras.enable_model_summary=false",
+        "train.early_stopping=null",
+        'meta.logger_enable=["csv"]',
+    ]
+
+
+@pytest.fixture(scope="session")
+def template_opts() -> Callable[..., list[str]]:
+    """``template_opts(max_rows=400)``: ``--opts`` for the template's digits experiment, small and fast but real.
+
+    Fewer rows, 2 epochs, no early stopping, no progress bar or model summary, CSV logs only.
+    """
+    return _template_opts

@@ -12,14 +12,6 @@ import pytest
 
 from runway_for_ml.cli.main import main
 
-SMALL = [
-    "data_pipeline.transforms.input:LoadDigits.setup_kwargs.max_rows=400",
-    "train.trainer_paras.max_epochs=2",
-    "train.trainer_paras.enable_progress_bar=false",
-    "train.trainer_paras.enable_model_summary=false",
-    "train.early_stopping=null",
-    'meta.logger_enable=["csv"]',
-]
 NODE = "output:DigitsEmbeddings"
 
 pytestmark = pytest.mark.slow
@@ -30,26 +22,27 @@ def runway(project: Path, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
     return main(list(argv))
 
 
-def plan(project: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+def plan(project: Path, monkeypatch: pytest.MonkeyPatch, opts: list[str]) -> dict:
     from runway_for_ml.pipeline.runner import DataPipeline
 
     monkeypatch.chdir(project)
-    pipeline = DataPipeline.from_config(project / "configs/experiments/digits_stacked.jsonnet", SMALL)
+    pipeline = DataPipeline.from_config(project / "configs/experiments/digits_stacked.jsonnet", opts)
     return {p.node: p for p in pipeline.plan()}
 
 
 def test_stacked_experiment_consumes_digits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], template_opts
 ) -> None:
+    small = template_opts()
     project = tmp_path / "proj"
     assert main(["init", str(project)]) == 0
     # Before digits is trained, the chained node says what to do.
-    assert runway(project, monkeypatch, "dag", "digits_stacked", "--opts", *SMALL) == 2
+    assert runway(project, monkeypatch, "dag", "digits_stacked", "--opts", *small) == 2
     assert "runway-train digits" in capsys.readouterr().err
-    assert runway(project, monkeypatch, "run", "digits", "--opts", *SMALL) == 0
-    assert plan(project, monkeypatch)[NODE].status == "will run"
+    assert runway(project, monkeypatch, "run", "digits", "--opts", *small) == 0
+    assert plan(project, monkeypatch, small)[NODE].status == "will run"
 
-    assert runway(project, monkeypatch, "run", "digits_stacked", "--opts", *SMALL) == 0
+    assert runway(project, monkeypatch, "run", "digits_stacked", "--opts", *small) == 0
     stacked = project / "experiments" / "digits_stacked_V0"
     manifest = json.loads((stacked / "train" / "manifest.json").read_text())
     assert manifest["status"] == "completed"
@@ -64,7 +57,7 @@ def test_stacked_experiment_consumes_digits(
     assert infer_manifest["consumed_experiments"] == manifest["consumed_experiments"]
     metrics = json.loads((stacked / "infer-test" / "metrics.json").read_text())
     assert "accuracy" in json.dumps(metrics)
-    assert {p.status for p in plan(project, monkeypatch).values()} == {"cached"}
+    assert {p.status for p in plan(project, monkeypatch, small).values()} == {"cached"}
 
     # A newer completed version of digits: the chained node is stale and says why.
     newer = project / "experiments" / "digits_V1"
@@ -72,11 +65,11 @@ def test_stacked_experiment_consumes_digits(
     newer_manifest = json.loads((newer / "train" / "manifest.json").read_text())
     newer_manifest.update(version=1, run_name="digits_V1")
     (newer / "train" / "manifest.json").write_text(json.dumps(newer_manifest))
-    stale = plan(project, monkeypatch)[NODE]
+    stale = plan(project, monkeypatch, small)[NODE]
     assert stale.status == "stale"
     assert stale.reasons == ["experiment digits now resolves to digits_V1 (was digits_V0)"]
     capsys.readouterr()
-    assert runway(project, monkeypatch, "dag", "digits_stacked", "--opts", *SMALL) == 0
+    assert runway(project, monkeypatch, "dag", "digits_stacked", "--opts", *small) == 0
     assert "digits_V1" in capsys.readouterr().out
 
     # Lineage in runway diff.
@@ -87,7 +80,7 @@ def test_stacked_experiment_consumes_digits(
 
     # Unknown experiment: exit 2 with did-you-mean, before anything runs.
     typo = f"data_pipeline.transforms.{NODE}.setup_kwargs.experiment=digts"
-    assert runway(project, monkeypatch, "dag", "digits_stacked", "--opts", *SMALL, typo) == 2
+    assert runway(project, monkeypatch, "dag", "digits_stacked", "--opts", *small, typo) == 2
     assert "did you mean 'digits'" in capsys.readouterr().err
 
     # runway embed on the first model; the report shows the projection.

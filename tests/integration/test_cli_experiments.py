@@ -19,15 +19,6 @@ import pytest
 
 from runway_for_ml.cli.main import main
 
-# Small and fast, but still a real pipeline + training + evaluation.
-SMALL = [
-    "data_pipeline.transforms.input:LoadDigits.setup_kwargs.max_rows=400",
-    "train.trainer_paras.max_epochs=2",
-    "train.trainer_paras.enable_progress_bar=false",
-    "train.trainer_paras.enable_model_summary=false",
-    "train.early_stopping=null",
-    'meta.logger_enable=["csv"]',
-]
 BIN = Path(sys.executable).parent
 
 
@@ -73,10 +64,13 @@ def test_init_layout(project: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (other / "notes.txt").read_text() == "mine" and (other / ".runway").exists()
 
 
-def test_daily_loop(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_daily_loop(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], template_opts
+) -> None:
+    small = template_opts()
     assert runway(project, "experiment", "small", "--from", "digits", monkeypatch=monkeypatch) == 0
     assert json.loads((project / "configs/experiments/.small.lineage.json").read_text())["parent"] == "digits"
-    assert runway(project, "train", "small", "--opts", *SMALL, "train.batch_size=32", monkeypatch=monkeypatch) == 0
+    assert runway(project, "train", "small", "--opts", *small, "train.batch_size=32", monkeypatch=monkeypatch) == 0
     version = project / "experiments" / "small_V0"
     manifest = json.loads((version / "train" / "manifest.json").read_text())
     assert manifest["status"] == "completed"
@@ -118,7 +112,7 @@ def test_daily_loop(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pyte
 
     # run = train + infer + eval + report, in a new experiment cloned on the fly
     lr = "train.optimizer_config.optimizer_params.lr=3e-3"
-    assert runway(project, "run", "small_lr", "--from", "small", "--opts", *SMALL, lr, monkeypatch=monkeypatch) == 0
+    assert runway(project, "run", "small_lr", "--from", "small", "--opts", *small, lr, monkeypatch=monkeypatch) == 0
     out = capsys.readouterr().out
     assert "test accuracy" in out and "report.html" in out
     run_version = project / "experiments" / "small_lr_V0"
@@ -197,12 +191,11 @@ def test_infer_errors_on_missing_version_and_checkpoint(
     shutil.rmtree(version)
 
 
-def test_failed_training_is_marked_failed(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_training_is_marked_failed(project: Path, monkeypatch: pytest.MonkeyPatch, template_opts) -> None:
     # input_dim 63 passes validation but the first forward pass fails on a 64-wide batch.
     with pytest.raises(RuntimeError):
-        runway(
-            project, "train", "digits", "--opts", *SMALL, "executor.model_config.input_dim=63", monkeypatch=monkeypatch
-        )
+        opts = [*template_opts(), "executor.model_config.input_dim=63"]
+        runway(project, "train", "digits", "--opts", *opts, monkeypatch=monkeypatch)
     version = max((project / "experiments").glob("digits_V*"), key=lambda p: int(p.name.rsplit("_V", 1)[1]))
     manifest = json.loads((version / "train" / "manifest.json").read_text())
     assert manifest["status"] == "failed"
@@ -210,10 +203,10 @@ def test_failed_training_is_marked_failed(project: Path, monkeypatch: pytest.Mon
     assert "final_metrics" not in manifest
 
 
-def test_same_seed_same_metrics(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    results = []
+def test_same_seed_same_metrics(project: Path, monkeypatch: pytest.MonkeyPatch, template_opts) -> None:
+    small, results = template_opts(), []
     for name in ("rep_a", "rep_b"):
-        assert runway(project, "run", name, "--from", "digits", "--opts", *SMALL, monkeypatch=monkeypatch) == 0
+        assert runway(project, "run", name, "--from", "digits", "--opts", *small, monkeypatch=monkeypatch) == 0
         results.append((project / "experiments" / f"{name}_V0" / "infer-test" / "metrics.json").read_text())
     assert results[0] == results[1]
 
@@ -224,9 +217,9 @@ def _cli(project: Path, *argv: str, **kwargs) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_kill_9_then_resume_matches_uninterrupted_run(project: Path) -> None:
+def test_kill_9_then_resume_matches_uninterrupted_run(project: Path, template_opts) -> None:
     opts = [
-        *SMALL[:1],
+        *template_opts()[:1],
         "train.trainer_paras.max_epochs=8",
         "train.trainer_paras.enable_progress_bar=false",
         "train.early_stopping=null",

@@ -22,26 +22,18 @@ from runway_for_ml.experiment.versions import create_version
 
 pytestmark = pytest.mark.slow
 
-SMALL = [
-    "data_pipeline.transforms.input:LoadDigits.setup_kwargs.max_rows=200",
-    "train.trainer_paras.max_epochs=2",
-    "train.trainer_paras.enable_progress_bar=false",
-    "train.trainer_paras.enable_model_summary=false",
-    "train.early_stopping=null",
-    'meta.logger_enable=["csv"]',
-]
-
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, new_project) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory, new_project, template_opts) -> Path:
     """A project with digits_V0 trained and inferred on its test split (infer-test), and digits_V1 failed."""
     root = new_project(tmp_path_factory.mktemp("api") / "proj")
+    small = template_opts(max_rows=200)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        assert main(["train", "digits", "--opts", *SMALL]) == 0
+        assert main(["train", "digits", "--opts", *small]) == 0
         assert main(["infer", "digits_V0", "test"]) == 0
     # A later version that never completed: "digits" must still mean digits_V0.
-    config = load_config(root / "configs" / "experiments" / "digits.jsonnet", SMALL, project_root=root)
+    config = load_config(root / "configs" / "experiments" / "digits.jsonnet", small, project_root=root)
     v1 = create_version(resolve_experiment("digits", root), config, command_line=["runway-train"], status="failed")
     assert v1.name == "digits_V1"
     return root

@@ -23,15 +23,6 @@ from runway_for_ml.serving.bench import start_server_process, wait_ready
 
 pytestmark = pytest.mark.slow
 
-SMALL = [
-    "data_pipeline.transforms.input:LoadDigits.setup_kwargs.max_rows=400",
-    "train.trainer_paras.max_epochs=2",
-    "train.trainer_paras.enable_progress_bar=false",
-    "train.trainer_paras.enable_model_summary=false",
-    "train.early_stopping=null",
-    'meta.logger_enable=["csv"]',
-]
-
 
 def _serve(argv: list[str], cwd: Path, **env_extra: str):
     env = dict(os.environ, **env_extra)
@@ -61,14 +52,14 @@ async def _post_all(url: str, path: str, bodies: list[dict]) -> list[httpx.Respo
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory):
+def trained(tmp_path_factory: pytest.TempPathFactory, template_opts):
     """A project with digits_V0 trained (small) and its test split inferred by runway-infer."""
     root = tmp_path_factory.mktemp("serve") / "proj"
     assert main(["init", str(root)]) == 0
     old = Path.cwd()
     os.chdir(root)
     try:
-        assert main(["train", "digits", "--opts", *SMALL]) == 0
+        assert main(["train", "digits", "--opts", *template_opts()]) == 0
         assert main(["infer", "digits", "test"]) == 0
     finally:
         os.chdir(old)
