@@ -14,12 +14,7 @@ everything downstream of it to run in this run.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import random
-import sys
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +22,14 @@ from typing import Any
 from runway_for_ml.errors import ConfigError, RunwayError, TransformError
 from runway_for_ml.pipeline import fingerprint
 from runway_for_ml.pipeline.cache import CacheStore
-from runway_for_ml.pipeline.datatypes import count_rows
 from runway_for_ml.pipeline.graph import NodeSpec, PipelineGraph
-from runway_for_ml.pipeline.transform import AttrDict
+from runway_for_ml.pipeline.node_run import (  # noqa: F401  (_datasets_caching_off: benchmarks use it)
+    NodeRun,
+    ProgressCallback,
+    RunReport,
+    _datasets_caching_off,
+    _Run,
+)
 
 __all__ = ["DataPipeline", "NodePlan", "NodeRun", "RunReport"]
 
@@ -48,30 +48,6 @@ class NodePlan:
     reasons: list[str] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)
     cache: bool = True
-
-
-@dataclass
-class NodeRun:
-    """What a run did with one node: ``status`` is "hit", "ran" or "skipped" (a downstream node hit)."""
-
-    node: str
-    status: str
-    seconds: float = 0.0
-    rows: int | dict[str, int] | None = None
-    key: str = ""
-
-
-@dataclass
-class RunReport:
-    """Outputs of a run (by node id) and what happened to each needed node, in run order."""
-
-    outputs: dict[str, Any]
-    nodes: list[NodeRun]
-    inspections: dict[str, dict] = field(default_factory=dict)
-
-
-# A progress callback receives (node id, event, NodeRun | None); events: "start", "hit", "ran".
-ProgressCallback = Callable[[str, str, "NodeRun | None"], None]
 
 
 class DataPipeline:
@@ -263,102 +239,6 @@ class DataPipeline:
         return {self.graph.nodes[n].name: data for n, data in self.last_report.outputs.items()}
 
 
-class _Run:
-    """State of one run: results so far (so a shared ancestor runs once) and the report."""
-
-    def __init__(self, pipeline: DataPipeline, needed: list[str], forced: dict[str, str]) -> None:
-        self.p = pipeline
-        self.needed = needed
-        self.forced = forced
-        self.results: dict[str, Any] = {}
-        self.records: dict[str, NodeRun] = {}
-        self.inspections: dict[str, dict] = {}
-
-    def produce(self, node_id: str) -> Any:
-        if node_id in self.results:
-            return self.results[node_id]
-        p = self.p
-        spec = p.graph.nodes[node_id]
-        key = p._key(node_id)
-        force = node_id in self.forced
-        started = time.perf_counter()
-        data, hit = None, False
-        if spec.cache and not force and p.store.contains(key):
-            try:
-                data, hit = p.store.load(key), True
-            except KeyError:  # removed (gc) between contains() and load(): compute it
-                hit = False
-        if not hit:
-            # Inputs first, outside the node's lock and timing; a hit above never touches them.
-            inputs = [self.produce(upstream) for upstream in spec.inputs]
-            arg = inputs if spec.input_is_list else (inputs[0] if inputs else None)
-            started = time.perf_counter()
-
-            def compute() -> Any:
-                self._notify(node_id, "start", None)
-                return self._call(spec, arg)
-
-            if spec.cache:
-                meta = {
-                    "node": node_id,
-                    "transform": spec.transform_name,
-                    "setup_kwargs": spec.setup_kwargs,
-                    "input_keys": [p._key(u) for u in spec.inputs],
-                    "input_nodes": list(spec.inputs),
-                    "components": p._components[node_id],
-                    "pipeline": p.graph.name,
-                }
-                data, hit = p.store.get_or_compute(key, compute, meta, regenerate=force)
-            else:
-                data = compute()
-        record = NodeRun(node_id, "hit" if hit else "ran", time.perf_counter() - started, count_rows(data), key)
-        self.records[node_id] = record
-        self.results[node_id] = data
-        if spec.inspect:
-            self._inspect(spec, key, data)
-        self._notify(node_id, record.status, record)
-        return data
-
-    def _call(self, spec: NodeSpec, arg: Any) -> Any:
-        if self.p.seed is not None:
-            _seed_everything(self.p.seed, spec.id)
-        transform = spec.transform_cls()
-        # What the original framework's transforms could read (self.name / use_dummy_data / global_config).
-        transform.name, transform.use_dummy_data = spec.id, self.p.dummy
-        transform.global_config = AttrDict(self.p.config)  # a copy: a transform cannot change the run's config
-        try:
-            transform.configure(**spec.setup_kwargs)
-            with _datasets_caching_off():
-                out = transform(arg)
-            if self.p.dummy and spec.role == "input":
-                from runway_for_ml.pipeline.builtin_transforms import ShuffleAndTake
-
-                take = ShuffleAndTake()
-                take.configure(n=self.p.dummy_rows, seed=self.p.seed or 0)
-                out = take(out)
-        except RunwayError as exc:
-            raise TransformError(f"{spec.path} ({spec.transform_name}): {exc.message}", hint=exc.hint) from exc
-        except Exception as exc:
-            stage = getattr(transform, "stage", "_call")
-            raise TransformError(
-                f"{spec.path} (transform {spec.transform_name}) failed in {stage}: {type(exc).__name__}: {exc}",
-                hint="check the node's setup_kwargs" if stage == "setup" else None,
-            ) from exc
-        return out
-
-    def _inspect(self, spec: NodeSpec, key: str, data: Any) -> None:
-        from runway_for_ml.pipeline.inspect import inspect_data, write_inspection
-
-        info = {"node": spec.id, "key": key, **inspect_data(data)}
-        self.inspections[spec.id] = info
-        if spec.cache and self.p.store.contains(key):
-            write_inspection(self.p.store.entry_dir(key) / "inspect.json", info)
-
-    def _notify(self, node_id: str, event: str, record: NodeRun | None) -> None:
-        if self.p.progress is not None:
-            self.p.progress(node_id, event, record)
-
-
 def _config_dict(config: Any) -> tuple[dict[str, Any], Path | None]:
     data = getattr(config, "data", None)
     if isinstance(data, dict):
@@ -390,41 +270,3 @@ def _fingerprint_extra(spec: NodeSpec) -> Any:
             f"{spec.path} (transform {spec.transform_name}): fingerprint_extra failed: {type(exc).__name__}: {exc}",
             hint="check the node's setup_kwargs (fingerprint_extra reads them to compute the cache key)",
         ) from exc
-
-
-@contextlib.contextmanager
-def _datasets_caching_off() -> Iterator[None]:
-    """Turn off datasets' own cache files and progress bars while a transform runs.
-
-    Our cache replaces datasets' cache: with it on, ``.map`` on an input loaded from our cache would
-    write ``cache-*.arrow`` files into that (complete, immutable) entry's folder, and a regenerated
-    node could silently reuse datasets' cached result instead of running. Off, datasets writes
-    intermediate results to a temporary folder. Its per-``.map`` progress bars would interleave with
-    the per-node progress the runner shows. Only touched when datasets is already loaded.
-    """
-    hf = sys.modules.get("datasets")
-    if hf is None:
-        yield
-        return
-    caching, bars = hf.is_caching_enabled(), hf.is_progress_bar_enabled()
-    hf.disable_caching()
-    hf.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if caching:
-            hf.enable_caching()
-        if bars:
-            hf.enable_progress_bars()
-
-
-def _seed_everything(seed: int, node_id: str) -> None:
-    """Seed python/numpy (and torch if loaded) with a per-node seed derived from ``meta.seed``."""
-    digest = hashlib.sha256(f"{seed}:{node_id}".encode()).hexdigest()
-    node_seed = int(digest[:8], 16)
-    random.seed(node_seed)
-    import numpy
-
-    numpy.random.seed(node_seed)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(node_seed)
