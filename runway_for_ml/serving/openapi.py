@@ -125,13 +125,37 @@ def _command_paths(command: Command, auth: list[int]) -> dict[str, Any]:
 def build_openapi(model: RunwayModel, *, api_key: bool = False, version: str = "0.1.0") -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``model``'s routes; ``api_key`` declares the key security scheme."""
     auth = [401] if api_key else []
-    options_required = [n for n, t in model.options.items() if t.required]
     descriptor = {
         "type": "object",
         "properties": {"type": {"type": "string"}, "name": {"type": "string"}},
         "required": ["type"],
     }
-    paths: dict[str, Any] = {
+    paths: dict[str, Any] = {**_model_paths(model, auth, descriptor), **_page_paths(auth)}
+    for name, command in model.commands.items():
+        paths[f"/{name}"] = _command_paths(command, auth)
+    doc: dict[str, Any] = {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": model.name,
+            "version": version,
+            "description": model.description or f"Served model {model.name}",
+        },
+        "paths": paths,
+        "components": {"schemas": _schemas(descriptor)},
+    }
+    if api_key:
+        doc["components"]["securitySchemes"] = {
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "bearer": {"type": "http", "scheme": "bearer"},
+        }
+        doc["security"] = [{"apiKey": []}, {"bearer": []}]
+    return doc
+
+
+def _model_paths(model: RunwayModel, auth: list[int], descriptor: dict[str, Any]) -> dict[str, Any]:
+    """``/meta``, ``/healthcheck`` and ``/setup``."""
+    options_required = [n for n, t in model.options.items() if t.required]
+    return {
         "/meta": {
             "get": {
                 "summary": "Options, commands and status of the model",
@@ -185,6 +209,11 @@ def build_openapi(model: RunwayModel, *, api_key: bool = False, version: str = "
             },
         },
     }
+
+
+def _page_paths(auth: list[int]) -> dict[str, Any]:
+    """``/metrics`` (Prometheus text) and ``/ui`` (HTML)."""
+    paths: dict[str, Any] = {}
     paths["/metrics"] = {
         "get": {
             "summary": "Prometheus metrics: requests, errors by code, latency and batch-size histograms",
@@ -206,54 +235,39 @@ def build_openapi(model: RunwayModel, *, api_key: bool = False, version: str = "
             "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
         }
     }
-    for name, command in model.commands.items():
-        paths[f"/{name}"] = _command_paths(command, auth)
-    doc: dict[str, Any] = {
-        "openapi": OPENAPI_VERSION,
-        "info": {
-            "title": model.name,
-            "version": version,
-            "description": model.description or f"Served model {model.name}",
+    return paths
+
+
+def _schemas(descriptor: dict[str, Any]) -> dict[str, Any]:
+    """The shared schemas: ``Error``, ``Command`` and ``Meta``."""
+    return {
+        "Error": {
+            "type": "object",
+            "properties": {
+                "error": {"type": "string"},
+                "traceback": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["error"],
         },
-        "paths": paths,
-        "components": {
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": {
-                        "error": {"type": "string"},
-                        "traceback": {"type": "array", "items": {"type": "string"}},
-                    },
-                    "required": ["error"],
-                },
-                "Command": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "description": {"type": ["string", "null"]},
-                        "inputs": {"type": "array", "items": descriptor},
-                        "outputs": {"type": "array", "items": descriptor},
-                    },
-                    "required": ["name", "inputs", "outputs"],
-                },
-                "Meta": {
-                    "type": "object",
-                    "properties": {
-                        "options": {"type": "array", "items": descriptor},
-                        "commands": {"type": "array", "items": {"$ref": "#/components/schemas/Command"}},
-                        "millisRunning": {"type": "integer"},
-                        "millisSinceLastCommand": {"type": ["integer", "null"]},
-                        "GPU": {"type": "boolean"},
-                    },
-                    "required": ["options", "commands"],
-                },
-            }
+        "Command": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "description": {"type": ["string", "null"]},
+                "inputs": {"type": "array", "items": descriptor},
+                "outputs": {"type": "array", "items": descriptor},
+            },
+            "required": ["name", "inputs", "outputs"],
+        },
+        "Meta": {
+            "type": "object",
+            "properties": {
+                "options": {"type": "array", "items": descriptor},
+                "commands": {"type": "array", "items": {"$ref": "#/components/schemas/Command"}},
+                "millisRunning": {"type": "integer"},
+                "millisSinceLastCommand": {"type": ["integer", "null"]},
+                "GPU": {"type": "boolean"},
+            },
+            "required": ["options", "commands"],
         },
     }
-    if api_key:
-        doc["components"]["securitySchemes"] = {
-            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            "bearer": {"type": "http", "scheme": "bearer"},
-        }
-        doc["security"] = [{"apiKey": []}, {"bearer": []}]
-    return doc
