@@ -99,8 +99,6 @@ def export_version(
     Everything is assembled in a temporary sibling folder and renamed into place: a failed export
     leaves nothing behind. An existing non-empty ``out_dir`` is refused unless ``force``.
     """
-    from runway_for_ml.serving.preprocess import ExamplePreprocessor, FittedPreprocessor
-
     out_dir = Path(out_dir).resolve()
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise RunwayError(
@@ -115,49 +113,13 @@ def export_version(
         )
     config = dict(exp.config)
     config["serve"] = exp.config.get("serve") or _section_from_spec_source(exp)
-    # Fit the per-example preprocessing now (reads the pipeline cache), so the folder needs no data.
-    from runway_for_ml.experiment.runtime import import_project_code
-
-    import_project_code(config, project_root)
-    if spec.preprocess:
-        fitted = ExamplePreprocessor(exp.resolved_config, project_root).fitted()
-    else:  # serve.preprocess: false: serve_step takes the raw inputs
-        fitted = FittedPreprocessor([])
+    fitted = _fit_preprocessing(exp, spec, config, project_root)
 
     staging = out_dir.parent / f".{out_dir.name}.export-tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        shutil.copy2(ckpt, staging / "model.ckpt")
-        (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        with (staging / "preprocess.pkl").open("wb") as handle:
-            pickle.dump(fitted, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        code = staging / "code"
-        code.mkdir()
-        for package in USER_PACKAGES:
-            if (Path(project_root) / package).is_dir():
-                shutil.copytree(
-                    Path(project_root) / package, code / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-                )
-        versions = (exp.manifest.get("environment") or {}).get("versions") or {}
-        (staging / "runway_model.py").write_text(runway_model_source(exp.version_name, spec, port), encoding="utf-8")
-        (staging / "requirements.txt").write_text(requirements(versions), encoding="utf-8")
-        (staging / "runway.yml").write_text(runway_yml(exp.manifest, versions), encoding="utf-8")
-        (staging / "Dockerfile").write_text(dockerfile(exp.manifest, port), encoding="utf-8")
-        (staging / "export.json").write_text(
-            json.dumps(
-                {
-                    "version": exp.version_name,
-                    "experiment": exp.name,
-                    "source": str(exp.path),
-                    "checkpoint": str(ckpt),
-                    "commands": list(spec.commands),
-                },
-                indent=2,
-            )
-            + "\n",
-            encoding="utf-8",
-        )
+        _write_folder(staging, exp, spec, ckpt, config, fitted, port)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
@@ -167,6 +129,54 @@ def export_version(
     catalog = catalog or out_dir.parent / "models.json"
     update_catalog(catalog, catalog_entry(exp, spec, out_dir, port=port, tag=tag))
     return out_dir
+
+
+def _fit_preprocessing(exp: Any, spec: Any, config: dict[str, Any], project_root: Path) -> Any:
+    """Fit the per-example preprocessing now (reads the pipeline cache), so the folder needs no data."""
+    from runway_for_ml.experiment.runtime import import_project_code
+    from runway_for_ml.serving.preprocess import ExamplePreprocessor, FittedPreprocessor
+
+    import_project_code(config, project_root)
+    if spec.preprocess:
+        return ExamplePreprocessor(exp.resolved_config, project_root).fitted()
+    return FittedPreprocessor([])  # serve.preprocess: false: serve_step takes the raw inputs
+
+
+def _write_folder(
+    staging: Path, exp: Any, spec: Any, ckpt: Path, config: dict[str, Any], fitted: Any, port: int
+) -> None:
+    """The exported folder's files: checkpoint, config, preprocessing, project code, model file, packaging."""
+    project_root = exp.project_root
+    shutil.copy2(ckpt, staging / "model.ckpt")
+    (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    with (staging / "preprocess.pkl").open("wb") as handle:
+        pickle.dump(fitted, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    code = staging / "code"
+    code.mkdir()
+    for package in USER_PACKAGES:
+        if (Path(project_root) / package).is_dir():
+            shutil.copytree(
+                Path(project_root) / package, code / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+    versions = (exp.manifest.get("environment") or {}).get("versions") or {}
+    (staging / "runway_model.py").write_text(runway_model_source(exp.version_name, spec, port), encoding="utf-8")
+    (staging / "requirements.txt").write_text(requirements(versions), encoding="utf-8")
+    (staging / "runway.yml").write_text(runway_yml(exp.manifest, versions), encoding="utf-8")
+    (staging / "Dockerfile").write_text(dockerfile(exp.manifest, port), encoding="utf-8")
+    (staging / "export.json").write_text(
+        json.dumps(
+            {
+                "version": exp.version_name,
+                "experiment": exp.name,
+                "source": str(exp.path),
+                "checkpoint": str(ckpt),
+                "commands": list(spec.commands),
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
 
 
 def _section_from_spec_source(exp: Any) -> dict[str, Any]:
