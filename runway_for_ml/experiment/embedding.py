@@ -224,19 +224,7 @@ def write_embeddings(
     ckpt = exp.checkpoint(checkpoint)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = exp.load_model(checkpoint, device=device)
-    dataset = model.get_split(split)
-    total = len(dataset)
-    if limit is not None and limit < total:
-        dataset = dataset.select(range(limit))
-    if len(dataset) == 0:
-        raise RunwayError(f"split '{split}' of {exp.version_name} has no rows to embed")
-    keep = [color_by] if color_by not in (None, "label", "prediction") else []
-    if keep and keep[0] not in dataset.column_names:
-        options = ["label", "prediction", *dataset.column_names]
-        raise RunwayError(
-            f"--color-by {color_by}: not a column of split '{split}'{did_you_mean(str(color_by), options)}",
-            hint=f"choose label, prediction or one of the columns: {', '.join(dataset.column_names)}",
-        )
+    dataset, total, keep = _rows_to_embed(model, split, limit, color_by, exp.version_name)
     table = compute_embeddings(model, dataset, batch_size=batch_size, keep_columns=keep)
     if color_by is None:
         color_by = "label" if table.label is not None else "prediction"
@@ -266,16 +254,40 @@ def write_embeddings(
             "seconds": round(time.perf_counter() - started, 3),
         }
         (staging / "embed.json").write_text(json.dumps(info, indent=2), "utf-8")
-        old = exp.path / f".{EMBED_PREFIX}{split}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if out_dir.exists():
-            out_dir.rename(old)
-        staging.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(staging, out_dir, exp.path / f".{EMBED_PREFIX}{split}.old")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out_dir
+
+
+def _rows_to_embed(
+    model: Any, split: str, limit: int | None, color_by: str | None, version_name: str
+) -> tuple[Any, int, list[str]]:
+    """The split's rows (the first ``limit``), its full row count and the extra column to keep for colouring."""
+    dataset = model.get_split(split)
+    total = len(dataset)
+    if limit is not None and limit < total:
+        dataset = dataset.select(range(limit))
+    if len(dataset) == 0:
+        raise RunwayError(f"split '{split}' of {version_name} has no rows to embed")
+    keep = [color_by] if color_by not in (None, "label", "prediction") else []
+    if keep and keep[0] not in dataset.column_names:
+        options = ["label", "prediction", *dataset.column_names]
+        raise RunwayError(
+            f"--color-by {color_by}: not a column of split '{split}'{did_you_mean(str(color_by), options)}",
+            hint=f"choose label, prediction or one of the columns: {', '.join(dataset.column_names)}",
+        )
+    return dataset, total, keep
+
+
+def _swap_in(staging: Path, out_dir: Path, old: Path) -> None:
+    """Put the complete ``staging`` folder in place of ``out_dir`` (moved aside to ``old``, then deleted)."""
+    shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists():
+        out_dir.rename(old)
+    staging.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_parquet(path: Path, table: EmbeddingTable, projected: Any, colours: Colouring) -> None:
