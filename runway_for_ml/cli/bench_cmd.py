@@ -50,6 +50,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_server_arguments(parser, port=None)
 
 
+def _serve_argv(version_path: Path, args: argparse.Namespace) -> list[str]:
+    """``runway serve`` of the version on any free port, with the bench's server options."""
+    argv = [
+        sys.executable,
+        "-m",
+        "runway_for_ml.cli.main",
+        "serve",
+        str(version_path),
+        "--port",
+        "0",
+        "--checkpoint",
+        args.checkpoint,
+        "--device",
+        args.device,
+    ]
+    for flag in ("max_batch_size", "batch_timeout_ms", "workers"):
+        if getattr(args, flag) is not None:
+            argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    return argv
+
+
 def run(args: argparse.Namespace) -> int:
     from runway_for_ml.atomic import write_text_atomic
     from runway_for_ml.errors import RunwayError, did_you_mean
@@ -66,22 +87,7 @@ def run(args: argparse.Namespace) -> int:
         )
     output = args.output or exp.path / "bench.json"
 
-    argv = [
-        sys.executable,
-        "-m",
-        "runway_for_ml.cli.main",
-        "serve",
-        str(exp.path),
-        "--port",
-        "0",
-        "--checkpoint",
-        args.checkpoint,
-        "--device",
-        args.device,
-    ]
-    for flag in ("max_batch_size", "batch_timeout_ms", "workers"):
-        if getattr(args, flag) is not None:
-            argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    argv = _serve_argv(exp.path, args)
     sys.stderr.write(f"[bench] starting the server: runway serve {exp.version_name}\n")
     started = time.time()
     proc, url = bench.start_server_process(argv, cwd=exp.project_root)
