@@ -116,10 +116,30 @@ class TrainTokenizer(BaseTransform):
                 yield [t for t in batch[column] if t]
 
     def _call(self, data: Any) -> Any:
-        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
         from transformers import PreTrainedTokenizerFast
 
         ds = data[self.split] if _is_dataset_dict(data) else data
+        tok, trainer, specials = self._untrained()
+        tok.train_from_iterator(self._texts(ds), trainer=trainer)
+        self._add_template(tok, specials)
+        names = {
+            "pad": "pad_token",
+            "unk": "unk_token",
+            "cls": "cls_token",
+            "sep": "sep_token",
+            "mask": "mask_token",
+            "eos": "eos_token",
+        }
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            model_max_length=self.model_max_length,
+            **{names[k]: v for k, v in specials.items()},
+        )
+
+    def _untrained(self) -> tuple[Any, Any, dict[str, str]]:
+        """The empty tokenizer of ``model``, its trainer and its special tokens by role."""
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
         if self.model == "wordpiece":
             specials = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
             tok = Tokenizer(models.WordPiece(unk_token=specials["unk"]))
@@ -154,7 +174,12 @@ class TrainTokenizer(BaseTransform):
             tok.normalizer = normalizers.Sequence(norm)
             tok.pre_tokenizer = pre_tokenizers.Metaspace()
             tok.decoder = decoders.Metaspace()
-        tok.train_from_iterator(self._texts(ds), trainer=trainer)
+        return tok, trainer, specials
+
+    def _add_template(self, tok: Any, specials: dict[str, str]) -> None:
+        """The post-processor of ``template``: [CLS] A [SEP] (bert), A </s> (eos) or none."""
+        from tokenizers import processors
+
         if self.template == "bert":
             cls_token, sep_token = specials.get("cls", "[CLS]"), specials.get("sep", "[SEP]")
             self._need_tokens(tok, [cls_token, sep_token])
@@ -169,19 +194,6 @@ class TrainTokenizer(BaseTransform):
             tok.post_processor = processors.TemplateProcessing(
                 single=f"$A {eos}", pair=f"$A {eos} $B:1 {eos}:1", special_tokens=[(eos, tok.token_to_id(eos))]
             )
-        names = {
-            "pad": "pad_token",
-            "unk": "unk_token",
-            "cls": "cls_token",
-            "sep": "sep_token",
-            "mask": "mask_token",
-            "eos": "eos_token",
-        }
-        return PreTrainedTokenizerFast(
-            tokenizer_object=tok,
-            model_max_length=self.model_max_length,
-            **{names[k]: v for k, v in specials.items()},
-        )
 
     @staticmethod
     def _need_tokens(tok: Any, tokens: list[str]) -> None:
