@@ -20,6 +20,7 @@ runway_for_ml.serving.exceptions.InvalidArgumentError: Invalid argument: value: 
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -249,31 +250,11 @@ TYPES: dict[str, type[BaseType]] = {
     cls.type_name: cls for cls in (number, text, category, boolean, vector, array, image, file, any)
 }
 
-# Descriptor (camelCase) keys accepted per type, mapped to constructor arguments.
+# Descriptor (camelCase) keys accepted per type, mapped to constructor arguments: each type's own
+# ``fields`` (what ``describe`` writes), plus ``default`` where the constructor takes one.
 _CONSTRUCTOR_ARGS: dict[str, dict[str, str]] = {
-    "number": {"default": "default", "min": "min", "max": "max", "step": "step"},
-    "text": {"default": "default", "minLength": "min_length", "maxLength": "max_length"},
-    "category": {"default": "default", "oneOf": "choices"},
-    "boolean": {"default": "default"},
-    "vector": {
-        "default": "default",
-        "length": "length",
-        "samplingMean": "sampling_mean",
-        "samplingStd": "sampling_std",
-    },
-    "array": {"default": "default", "itemType": "item_type", "minLength": "min_length", "maxLength": "max_length"},
-    "image": {
-        "channels": "channels",
-        "width": "width",
-        "height": "height",
-        "minWidth": "min_width",
-        "maxWidth": "max_width",
-        "minHeight": "min_height",
-        "maxHeight": "max_height",
-        "defaultOutputFormat": "default_output_format",
-    },
-    "file": {"extension": "extension"},
-    "any": {"default": "default"},
+    name: ({"default": "default"} if "default" in inspect.signature(cls.__init__).parameters else {}) | dict(cls.fields)
+    for name, cls in TYPES.items()
 }
 _COMMON_KEYS = ("type", "name", "description", "optional")
 
