@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.project import find_project_root
 
 DEFAULT_CACHE_DIR = "local_cache"
 
@@ -82,18 +83,9 @@ def resolve_cache_dir(cache_dir: str | None, config: str | None) -> Path:
         if configured:
             path = Path(configured).expanduser()
             # Relative to the config's project, as the pipeline runner resolves it.
-            base = _project_root(config_path.resolve().parent) or Path.cwd()
+            base = find_project_root(config_path.resolve().parent) or Path.cwd()
             return path if path.is_absolute() else (base / path).resolve()
-    return ((_project_root(None) or Path.cwd()) / DEFAULT_CACHE_DIR).resolve()
-
-
-def _project_root(start: Path | None) -> Path | None:
-    try:
-        from runway_for_ml.project import find_project_root
-
-        return find_project_root(start)
-    except ImportError:
-        return None
+    return ((find_project_root() or Path.cwd()) / DEFAULT_CACHE_DIR).resolve()
 
 
 def _stores(root: Path, namespace: str | None) -> list:

@@ -33,6 +33,7 @@ from typing import Any
 
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.pipeline.fingerprint import mapping_changes
+from runway_for_ml.project import find_project_root
 
 __all__ = [
     "PretrainedSource",
@@ -69,15 +70,6 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.count("/") >= 2 or "\\" in spec or spec.endswith("/")
 
 
-def _project_root() -> Path | None:
-    from runway_for_ml.project import find_project_root
-
-    try:
-        return find_project_root(None)
-    except Exception:  # no project: paths are relative to the working directory only
-        return None
-
-
 def resolve_source(spec: str, *, revision: str | None = None, what: str = "version_name") -> PretrainedSource:
     """Resolve a config's pretrained name to a local folder or a hub id (nothing is loaded).
 
@@ -94,7 +86,7 @@ def resolve_source(spec: str, *, revision: str | None = None, what: str = "versi
         return PretrainedSource("local", str(_package_folder(spec, what)), spec)
     path = Path(spec).expanduser()
     candidates = [path] if path.is_absolute() else [Path.cwd() / path]
-    root = None if path.is_absolute() else _project_root()
+    root = None if path.is_absolute() else find_project_root()
     if root is not None:
         candidates.append(root / path)
     for candidate in candidates:
