@@ -169,33 +169,6 @@ def pipeline_output(config: Mapping[str, Any], node: str) -> Any:
     return DataPipeline(config, cache_dir=cache_dir).get_data([node])[node]
 
 
-def _load_tokenizer_config(tc: Mapping[str, Any], where: str) -> Any:
-    import transformers
-
-    from runway_for_ml.pipeline.pretrained import local_files_only, offline_error, resolve_source
-
-    check_keys(
-        tc, ("class_name", "version_name", "from_pretrained_kwargs", "additional_tokens", "tokenize_kwargs"), where
-    )
-    source = resolve_source(tc.get("version_name", ""), what=f"{where}.version_name")
-    class_name = tc.get("class_name") or "AutoTokenizer"
-    cls = getattr(transformers, class_name, None)
-    if cls is None:
-        raise ConfigError(f"{where}.class_name: transformers has no '{class_name}'")
-    kwargs = dict(tc.get("from_pretrained_kwargs") or {})
-    if source.kind == "hub":
-        kwargs.setdefault("local_files_only", local_files_only())
-    try:
-        tokenizer = cls.from_pretrained(source.location, **kwargs)
-    except OSError as exc:
-        if source.kind == "hub":
-            raise offline_error(source, f"{where}.version_name", exc) from exc
-        raise RunwayError(f"{where}.version_name: cannot load a tokenizer from {source.location}: {exc}") from exc
-    if tc.get("additional_tokens"):
-        tokenizer.add_tokens(list(tc["additional_tokens"]))
-    return tokenizer
-
-
 def _as_tokenizer(value: Any, where: str) -> Any:
     from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
@@ -311,7 +284,10 @@ class HFTextExecutor(BaseExecutor):
             return None
         kind, value = source
         if kind == "config":
-            return _load_tokenizer_config(value, "executor.model_config.tokenizer_config")
+            from runway_for_ml.pipeline.tokenize import load_tokenizer
+
+            # The same loader as the tokenize node, so ids, added tokens and padding match the data.
+            return load_tokenizer(value, "executor.model_config.tokenizer_config")
         return _as_tokenizer(pipeline_output(self.config, value), f"tokenizer node '{value}'")
 
     @property
