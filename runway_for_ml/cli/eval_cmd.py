@@ -1,6 +1,8 @@
 """``runway-eval <exp>_V<n>/infer-<suffix> [--opts ...]``: recompute metrics from saved predictions.
 
-The model is not loaded; ``--opts`` can change ``eval.metrics`` for this evaluation.
+The model is not loaded; ``--opts`` can change ``eval.metrics`` for this evaluation. Earlier metrics
+stay in ``metrics.json`` (a metric computed again is replaced; ``--replace`` keeps only the new ones),
+the confusion-matrix pictures are drawn again and an existing ``report.html`` is rebuilt.
 
 >>> main(["eval", "digits_V0/infer-test", "--opts", 'eval.metrics=[{"name":"f1","kwargs":{"average":"macro"}}]'])  # doctest: +SKIP
 """
@@ -8,6 +10,7 @@ The model is not loaded; ``--opts`` can change ``eval.metrics`` for this evaluat
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,11 @@ from runway_for_ml.cli.common import (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("infer_run", help="inference run name printed by runway-infer, e.g. digits_V0/infer-test")
     add_opts_argument(parser)
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="keep only the metrics of this evaluation (default: add them to the earlier ones in metrics.json)",
+    )
     add_launch_arguments(parser)
 
 
@@ -32,6 +40,8 @@ def job_spec(args: argparse.Namespace, config: Any, infer_dir: Path) -> Any:
     from runway_for_ml.launcher import JobSpec
 
     opts = ["--opts", *args.opts] if args.opts else []
+    if getattr(args, "replace", False):
+        opts.append("--replace")
     return JobSpec(
         "eval",
         ["eval", str(Path(infer_dir).resolve()), *opts, *replayed_options(args)],
@@ -50,6 +60,46 @@ def run(args: argparse.Namespace) -> int:
     code = submit_or_none(job_spec(args, infer_config(infer_dir, args.opts), infer_dir), args)
     if code is not None:
         return code
-    metrics = evaluate_infer_dir(infer_dir, args.opts)
+    from runway_for_ml.metrics.evaluate import METRICS_JSON
+
+    before = _saved_keys(infer_dir / METRICS_JSON)
+    metrics = evaluate_infer_dir(infer_dir, args.opts, replace=args.replace)
+    kept = [key for key in metrics if key in before and key not in _evaluated_now(infer_dir)]
+    if kept:
+        sys.stderr.write(f"[eval] kept from earlier evaluations: {', '.join(kept)} (--replace drops them)\n")
+    _rebuild_report(infer_dir.parent)
     print_metrics(f"{infer_run_name(infer_dir)}: metrics", metrics)
     return 0
+
+
+def _saved_keys(path: Path) -> set[str]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return set()
+    return set(data) if isinstance(data, dict) else set()
+
+
+def _evaluated_now(infer_dir: Path) -> set[str]:
+    from runway_for_ml.experiment.manifest import read_manifest
+
+    history = read_manifest(infer_dir).get("evaluations") or [{}]
+    return set(history[-1].get("keys") or [])
+
+
+def _rebuild_report(version_dir: Path) -> None:
+    """An existing report.html shows the metrics and pictures: draw it again (a failure is only reported)."""
+    from runway_for_ml.experiment.layout import VersionDir
+
+    layout = VersionDir(version_dir)
+    if not layout.report_path.is_file():
+        return
+    from runway_for_ml.experiment.report import build_report
+
+    try:
+        build_report(layout.path)
+        sys.stderr.write(f"[eval] report updated: {layout.report_path}\n")
+    except Exception as exc:  # the metrics are written; an old report that cannot be rebuilt is not an error
+        sys.stderr.write(f"[eval] report not updated: {type(exc).__name__}: {exc}\n")

@@ -353,13 +353,17 @@ def _dataset_stats(dataset: Any, config: dict[str, Any]) -> dict[str, Any]:
     return stats
 
 
-def evaluate_infer_dir(infer_dir: Path, opts: Sequence[str] = ()) -> dict[str, Any]:
+def evaluate_infer_dir(infer_dir: Path, opts: Sequence[str] = (), *, replace: bool = False) -> dict[str, Any]:
     """(Re)compute ``eval.metrics`` from the saved predictions of ``infer_dir``; writes ``metrics.json``.
 
     ``opts`` override the stored config for this evaluation (e.g. another metric list); they are
-    recorded in the manifest. The model is not loaded.
+    recorded in the manifest. The model is not loaded. Earlier results are kept: the new values are
+    merged into ``metrics.json`` (a key computed again is replaced) and every confusion-matrix
+    picture of the merged metrics is drawn again. ``replace=True`` keeps only this evaluation's
+    metrics (and removes the pictures of the dropped ones). Returns the metrics now in ``metrics.json``.
     """
-    from runway_for_ml.metrics import EvalRecorder, evaluate, normalize_metric_specs
+    from runway_for_ml.metrics import EvalRecorder, normalize_metric_specs
+    from runway_for_ml.metrics.evaluate import METRICS_JSON, compute_metrics, save_metric_pictures, save_metrics
     from runway_for_ml.metrics.recorder import PREDICTIONS_JSONL
 
     infer_dir = Path(infer_dir).resolve()
@@ -376,16 +380,42 @@ def evaluate_infer_dir(infer_dir: Path, opts: Sequence[str] = ()) -> dict[str, A
     if not specs:
         raise ConfigError(
             "eval.metrics is empty: nothing to evaluate",
-            hint='add metrics, e.g. --opts eval.metrics=\'[{"name":"accuracy"}]\'',
+            hint='add metrics, e.g. --opts \'eval.metrics=[{"name":"accuracy"}]\'',
         )
-    normalize_metric_specs(specs)
+    specs = normalize_metric_specs(specs)
     recorder = EvalRecorder.load(infer_dir)
-    metrics = evaluate(recorder, specs, out_dir=infer_dir)
+    computed = compute_metrics(recorder, specs)
+    manifest = read_manifest(infer_dir)
+    earlier = {} if replace else _saved_metrics(infer_dir / METRICS_JSON)
+    earlier_specs = [] if replace else list(manifest.get("eval_metrics") or [])
+    keys = {spec["key"] for spec in specs}
+    merged_specs = [s for s in earlier_specs if isinstance(s, Mapping) and s.get("key") not in keys] + specs
+    metrics = {**earlier, **computed}
+    save_metrics(infer_dir, metrics)
+    save_metric_pictures(infer_dir, metrics, merged_specs, recorder.stats.get("class_names"))
+    for spec in manifest.get("eval_metrics") or []:  # pictures of metrics this evaluation dropped (replace)
+        key = spec.get("key") if isinstance(spec, Mapping) else None
+        if key and key not in metrics:
+            (infer_dir / f"{key}.png").unlink(missing_ok=True)
+    overrides = [{"path": o.path, "value": o.value} for o in config.overrides]
+    evaluated_at = now_iso()
+    history = list(manifest.get("evaluations") or [])
+    history.append({"at": evaluated_at, "overrides": overrides, "keys": sorted(computed), "replace": replace})
     update_manifest(
         infer_dir,
-        evaluated_at=now_iso(),
-        eval_overrides=[{"path": o.path, "value": o.value} for o in config.overrides],
-        eval_metrics=specs,
-        key_metric=(config.data.get("eval") or {}).get("key_metric"),
+        evaluated_at=evaluated_at,
+        eval_overrides=overrides,
+        eval_metrics=merged_specs,
+        evaluations=history,
+        key_metric=(config.data.get("eval") or {}).get("key_metric") or manifest.get("key_metric"),
     )
     return metrics
+
+
+def _saved_metrics(path: Path) -> dict[str, Any]:
+    """The metrics of an earlier evaluation (``{}`` when there is none or it cannot be read)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return dict(data) if isinstance(data, dict) else {}

@@ -34,7 +34,9 @@ __all__ = [
     "compute_metrics",
     "evaluate",
     "normalize_metric_specs",
+    "picture_keys",
     "save_confusion_matrix_png",
+    "save_metric_pictures",
     "save_metrics",
 ]
 
@@ -176,12 +178,35 @@ def evaluate(
     metrics = compute_metrics(recorder, specs)
     if out_dir is not None:
         save_metrics(out_dir, metrics)
-        labels = recorder.stats.get("class_names")
-        for spec in normalize_metric_specs(specs):
-            if METRICS.get(spec["name"]) is METRICS.get("confusion_matrix"):
-                matrix = metrics[spec["key"]]
-                n = len(matrix)
-                save_confusion_matrix_png(
-                    Path(out_dir) / f"{spec['key']}.png", matrix, labels if labels and len(labels) == n else None
-                )
+        save_metric_pictures(out_dir, metrics, specs, recorder.stats.get("class_names"))
     return metrics
+
+
+def picture_keys(specs: Sequence[Any] | None) -> list[str]:
+    """The result keys of ``specs`` that have a picture (``<key>.png``): the confusion matrices."""
+    return [
+        spec["key"]
+        for spec in normalize_metric_specs(specs)
+        if METRICS.get(spec["name"]) is METRICS.get("confusion_matrix")
+    ]
+
+
+def save_metric_pictures(
+    out_dir: str | os.PathLike[str],
+    metrics: Mapping[str, Any],
+    specs: Sequence[Any] | None,
+    labels: Sequence[Any] | None = None,
+) -> list[Path]:
+    """Draw ``<key>.png`` for every confusion matrix of ``specs`` whose value is in ``metrics``."""
+    written = []
+    for key in picture_keys(specs):
+        matrix = metrics.get(key)
+        if not isinstance(matrix, list):
+            continue
+        n = len(matrix)
+        written.append(
+            save_confusion_matrix_png(
+                Path(out_dir) / f"{key}.png", matrix, labels if labels and len(labels) == n else None
+            )
+        )
+    return written

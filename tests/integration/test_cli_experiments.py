@@ -93,15 +93,39 @@ def test_daily_loop(
     rows = [json.loads(line) for line in (infer / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 80 and {"prediction", "target", "index"} <= set(rows[0])
 
-    # eval recomputes from the saved predictions with other metrics, without the model.
+    # eval recomputes from the saved predictions with other metrics, without the model; earlier
+    # metrics stay in metrics.json, the confusion matrix is drawn again, ls keeps the test metric.
+    picture = infer / "confusion_matrix.png"
+    os.utime(picture, (1, 1))
     (version / "train" / "checkpoints" / "last.ckpt").rename(version / "train" / "last.bak")
     opts = 'eval.metrics=[{"name":"f1","kwargs":{"average":"micro"}},{"name":"error_count"}]'
+    capsys.readouterr()
     assert runway(project, "eval", "small_V0/infer-test", "--opts", opts, monkeypatch=monkeypatch) == 0
     (version / "train" / "last.bak").rename(version / "train" / "checkpoints" / "last.ckpt")
+    printed = capsys.readouterr()
+    assert "kept from earlier evaluations: accuracy" in printed.err
+    assert "accuracy" in printed.out and "error_count" in printed.out
     new = json.loads((infer / "metrics.json").read_text())
-    assert set(new) == {"f1", "error_count"}
+    assert set(new) == set(metrics) | {"error_count"}
+    assert new["accuracy"] == metrics["accuracy"] and new["confusion_matrix"] == metrics["confusion_matrix"]
     assert new["f1"] == pytest.approx(metrics["accuracy"])  # micro F1 == accuracy
     assert new["error_count"] == round((1 - metrics["accuracy"]) * 80)
+    assert picture.stat().st_mtime > 1 and picture.stat().st_size > 1000
+    infer_manifest = json.loads((infer / "manifest.json").read_text())
+    assert [e["keys"] for e in infer_manifest["evaluations"]] == [sorted(metrics), ["error_count", "f1"]]
+    assert runway(project, "ls", "--json", monkeypatch=monkeypatch) == 0
+    listed = {r["run_name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert listed["small_V0"]["key_metric"] == {
+        "name": "accuracy",
+        "value": metrics["accuracy"],
+        "source": "infer-test",
+        "split": "test",
+    }
+    # --replace keeps only this evaluation's metrics and removes the pictures of the dropped ones
+    assert runway(project, "eval", "small_V0/infer-test", "--opts", opts, "--replace", monkeypatch=monkeypatch) == 0
+    assert set(json.loads((infer / "metrics.json").read_text())) == {"f1", "error_count"}
+    assert not picture.exists()
+    capsys.readouterr()
 
     # the same suffix twice is refused; --no-eval writes predictions only
     assert runway(project, "infer", "small", "test", monkeypatch=monkeypatch) == 2
