@@ -14,7 +14,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from runway_for_ml import original_paths as _original_paths
 from runway_for_ml.version import __version__
+
+# The original framework's module paths without an equivalent raise an ImportError naming the new home.
+_original_paths.install()
 
 _EXPORTS = {
     "BaseTransform": "runway_for_ml.pipeline.transform",

@@ -42,7 +42,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'runway_for_ml.experiment' has no attribute {name!r}")
+        # The original's runway_for_ml.experiment.RunwayExperiment ...: an ImportError naming the new home.
+        from runway_for_ml.original_paths import module_getattr
+
+        return module_getattr(__name__, name)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -24,11 +24,11 @@ import networkx as nx
 import runway_for_ml
 
 LAYERS = [
-    {"errors", "version", "registry", "atomic"},
+    {"errors", "version", "registry", "atomic", "progress", "original_paths"},
     {"project"},
     {"config"},
-    {"pipeline", "data_module"},
-    {"executors", "metrics", "loggers"},
+    {"pipeline", "data_module", "data_ops"},
+    {"executors", "metrics", "loggers", "utils"},
     {"experiment"},
     {"launcher"},
     {"serving"},
