@@ -1,9 +1,11 @@
-"""``runway cache ls|gc``: list cache entries, or remove the ones not used for a while.
+"""``runway cache ls|gc|verify``: list cache entries, remove the ones not used for a while, prove nodes reproducible.
 
     runway cache ls                          # every namespace of the project's local_cache/
     runway cache ls --namespace dummy --json
     runway cache gc --older-than 7d --dry-run
     runway cache gc --older-than 12h --cache-dir /shared/cache
+    runway cache verify digits               # recompute every node in a scratch area, compare digests
+    runway cache verify digits output:Normalised process:Split --json
 
 The cache folder is, in order: ``--cache-dir``; ``meta.default_cache_dir`` of ``--config``; else
 ``local_cache/`` in the project root (or the working directory outside a project).
@@ -20,9 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.project import find_project_root
-
-DEFAULT_CACHE_DIR = "local_cache"
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -41,6 +40,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--config", help="read meta.default_cache_dir from this config")
         p.add_argument("--namespace", help="only this namespace (e.g. default, dummy); default: all")
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    verify = sub.add_parser(
+        "verify",
+        help="recompute nodes in a scratch area and check that they reproduce their cache entries",
+        description="Recompute the named nodes (default: every node of the pipeline) without touching the "
+        "cache and compare a content digest of each output with the one recorded in its entry. Prints "
+        "'reproducible' or 'differs' (with the first differing split, column and row) per node; exit "
+        "code 1 when a node differs.",
+    )
+    from runway_for_ml.cli.config_cmd import add_config_arguments
+
+    add_config_arguments(verify)
+    verify.add_argument("nodes", nargs="*", metavar="NODE", help="nodes to verify (default: every node)")
+    verify.add_argument("--dummy", action="store_true", default=None, help="verify the dummy-data cache")
+    verify.add_argument("--cache-dir", default=None, help="cache folder (default: meta.default_cache_dir)")
+    verify.add_argument("--json", action="store_true", help="print JSON instead of one line per node")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,10 +63,53 @@ def run(args: argparse.Namespace) -> int:
         raise RunwayError(
             "missing action for 'runway cache'", hint="use 'runway cache ls' or 'runway cache gc --older-than 7d'"
         )
-    root = resolve_cache_dir(args.cache_dir, args.config)
+    root = cache_folder(args.cache_dir, args.config)
     if action == "ls":
         return _ls(root, args.namespace, as_json=args.json)
     return _gc(root, args.namespace, parse_duration(args.older_than), dry_run=args.dry_run, as_json=args.json)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from runway_for_ml.cli.prepare_cmd import build_pipeline
+    from runway_for_ml.pipeline.verify import DIFFERS, verify_nodes
+
+    args.regenerate, args.targets = [], None
+    pipeline = build_pipeline(args)
+    columns = (TextColumn("verify"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(node: str, index: int, total: int) -> None:
+            bar.update(task, total=total, completed=index, description=node)
+
+        results = verify_nodes(pipeline, args.nodes or None, progress)
+        bar.update(task, completed=len(results))
+    failed = any(r.status == DIFFERS for r in results)
+    if args.json:
+        payload = {"config": args.config, "reproducible": not failed, "nodes": [r.as_json() for r in results]}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return 1 if failed else 0
+    width = max(len(r.node) for r in results) if results else 0
+    for r in results:
+        line = f"{r.node:<{width}}  {r.status}"
+        where = ", ".join(
+            f"{k} {r.where[k]!r}" if k != "row" else f"row {r.where[k]}"
+            for k in ("split", "column", "row")
+            if r.where.get(k) not in (None, "")
+        )
+        detail = r.where.get("detail")
+        if r.status == DIFFERS:
+            line += f": first difference at {where}" if where else ""
+            line += f" ({detail})" if detail else ""
+        elif detail:
+            line += f" ({detail})"
+        if r.digest_recorded_now:
+            line += "  [digest recorded now]"
+        sys.stdout.write(line + "\n")
+    return 1 if failed else 0
 
 
 def parse_duration(text: str) -> float:
@@ -70,22 +127,13 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def resolve_cache_dir(cache_dir: str | None, config: str | None) -> Path:
+def cache_folder(cache_dir: str | None, config: str | None) -> Path:
     """The cache folder the command works on (see the module docstring for the order)."""
-    if cache_dir:
-        return Path(cache_dir).expanduser().resolve()
-    if config:
-        from runway_for_ml.config import load_config
-        from runway_for_ml.project import resolve_config_arg
+    from runway_for_ml.config import load_config, resolve_cache_dir
+    from runway_for_ml.project import resolve_config_arg
 
-        config_path = resolve_config_arg(config)
-        configured = (load_config(config_path).data.get("meta") or {}).get("default_cache_dir")
-        if configured:
-            path = Path(configured).expanduser()
-            # Relative to the config's project, as the pipeline runner resolves it.
-            base = find_project_root(config_path.resolve().parent) or Path.cwd()
-            return path if path.is_absolute() else (base / path).resolve()
-    return ((find_project_root() or Path.cwd()) / DEFAULT_CACHE_DIR).resolve()
+    loaded = load_config(resolve_config_arg(config)) if config and not cache_dir else None
+    return resolve_cache_dir(loaded, cache_dir=cache_dir).resolve()
 
 
 def _stores(root: Path, namespace: str | None) -> list:

@@ -187,7 +187,7 @@ def _check_infer(args: argparse.Namespace, root: Path) -> None:
     name, number = split_version_name(args.experiment)
     version = args.version if args.version is not None else number
     exp = resolve_experiment(name, root)
-    version_dir = exp.version(version) if version is not None else exp.latest_completed()
+    version_dir = exp.version(version, flag="--version") if version is not None else exp.latest_completed()
     resolve_checkpoint(version_dir, args.checkpoint or None)
     manifest = read_manifest(version_dir)
     project_root = Path(manifest["project_root"]) if Path(manifest.get("project_root") or "").is_dir() else root

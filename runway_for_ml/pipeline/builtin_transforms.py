@@ -125,8 +125,68 @@ class LoadHFDataset(HFDatasetTransform):
             return datasets.load_dataset(str(path), split=self.split, **self.load_kwargs)
         if os.sep in self.dataset_path or path.suffix.lower() in _FILE_BUILDERS:
             raise FileNotFoundError(f"dataset_path '{self.dataset_path}' does not exist (working dir {Path.cwd()})")
-        # Anything else is a hub name; this needs network access.
-        return datasets.load_dataset(self.dataset_path, self.dataset_name, split=self.split, **self.load_kwargs)
+        # Anything else is a hub name; this needs network access (or the dataset in the local HF cache).
+        return _load_from_hub(self.dataset_path, self.dataset_name, self.split, self.load_kwargs)
+
+
+_LOCAL_FILES_HINT = (
+    "point the node at local files instead: setup_kwargs.dataset_path: 'data/train.csv' (csv, tsv, json, jsonl, "
+    "parquet, txt) or a folder written by save_to_disk; or run it once with network access (the download "
+    "is then read from the Hugging Face cache, also offline)"
+)
+_HUB_PROBE_SECONDS = 3.0
+
+
+def _load_from_hub(dataset_id: str, name: str | None, split: str | None, kwargs: Mapping[str, Any]) -> Any:
+    """``datasets.load_dataset`` of a hub id, failing at once (no retries) when the hub cannot be used."""
+    import datasets
+
+    from runway_for_ml.errors import RunwayError
+
+    offline = _offline_variable()
+    unreachable = None if offline else _hub_unreachable()
+    if unreachable is None:
+        try:
+            return datasets.load_dataset(dataset_id, name, split=split, **kwargs)
+        except ConnectionError as exc:  # offline mode and not in the local cache, or the hub went away
+            reason = f"{offline} is set and it is not in the local Hugging Face cache" if offline else str(exc)
+            raise RunwayError(f"cannot load hub dataset '{dataset_id}': {reason}", hint=_LOCAL_FILES_HINT) from exc
+    raise RunwayError(
+        f"cannot load hub dataset '{dataset_id}': the Hugging Face Hub cannot be reached ({unreachable})",
+        hint=_LOCAL_FILES_HINT,
+    )
+
+
+def _offline_variable() -> str | None:
+    """The name of the set offline variable (``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE``), if any."""
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            return name
+    return None
+
+
+def _hub_unreachable() -> str | None:
+    """Why the hub (or the https proxy in front of it) cannot be reached within a few seconds; None if it can."""
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlparse(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=_HUB_PROBE_SECONDS).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(f"{host}:{port}: {exc.strerror or exc}")
+
+    thread = threading.Thread(target=probe, daemon=True)  # name resolution has no timeout of its own
+    thread.start()
+    thread.join(_HUB_PROBE_SECONDS + 0.5)
+    return outcome[0] if outcome else f"{host}:{port}: no answer within {_HUB_PROBE_SECONDS:.0f} s"
 
 
 def _is_saved_dataset(path: Path) -> bool:

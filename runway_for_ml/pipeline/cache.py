@@ -55,12 +55,14 @@ from runway_for_ml.pipeline.cache_files import (
     _complete_meta,
     _fsync_path,
     _fsync_tree,
+    _read_json,
     _read_meta,
     _tree_size,
     _write_data,
     _write_json,
 )
 from runway_for_ml.pipeline.cache_gc import _Housekeeping
+from runway_for_ml.pipeline.digest import content_digest
 
 __all__ = ["DEFAULT_NAMESPACE", "DUMMY_NAMESPACE", "CacheEntry", "CacheMiss", "CacheStore"]
 
@@ -117,8 +119,11 @@ class CacheStore(_Housekeeping):
         """True when a complete entry for ``key`` exists."""
         return (self.entry_dir(key) / META_FILE).is_file()
 
-    def load(self, key: str) -> Any:
+    def load(self, key: str, *, touch: bool = True) -> Any:
         """Load the data of ``key``: a Dataset/DatasetDict memory-mapped from its Arrow files, else unpickled.
+
+        Every call returns new objects: changing them in memory never changes the entry or what the
+        next ``load`` returns. ``touch=False`` leaves ``meta.json``'s time alone (``runway cache verify``).
 
         Raises:
             CacheMiss: no complete entry for ``key``.
@@ -147,9 +152,51 @@ class CacheStore(_Housekeeping):
             except FileNotFoundError as exc:
                 raise CacheMiss(key) from exc
         # Record the use, so gc --older-than measures time since last use; a read-only cache is fine.
-        with contextlib.suppress(OSError):
-            os.utime(path / META_FILE)
+        if touch:
+            with contextlib.suppress(OSError):
+                os.utime(path / META_FILE)
         return data
+
+    def set_digest(self, key: str, digest: dict) -> None:
+        """Add ``digest`` to the ``meta.json`` of an entry written before digests were recorded (atomic)."""
+        path = self.entry_dir(key)
+        meta = _read_meta(path)
+        if meta is None:
+            raise CacheMiss(key)
+        meta["digest"] = digest
+        tmp = path / f".{META_FILE}.{uuid.uuid4().hex[:8]}"
+        _write_json(tmp, meta)
+        os.replace(tmp, path / META_FILE)
+
+    # -- config reads ------------------------------------------------------------------------------
+
+    def read_sets(self, base_key: str) -> list[list[str]]:
+        """The sets of ``global_config`` key paths that runs of the node with ``base_key`` read, newest first.
+
+        A node that reads config values is stored under a key made of its base key *and* those values
+        (see ``pipeline.runner``); this small index (``.reads/<base_key>.json``) says which paths to
+        look up to find its entry. Nodes that read nothing have no index file.
+        """
+        found = _read_json(self._reads_path(base_key))
+        sets = (found or {}).get("read_sets") or []
+        return [list(s) for s in sets if isinstance(s, list)]
+
+    def add_read_set(self, base_key: str, paths: list[str]) -> None:
+        """Record that a run of ``base_key`` read ``paths`` (kept newest first, atomic replace)."""
+        paths = sorted(paths)
+        sets = [s for s in self.read_sets(base_key) if sorted(s) != paths]
+        target = self._reads_path(base_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
+        _write_json(tmp, {"read_sets": [paths, *sets][:_MAX_READ_SETS]})
+        os.replace(tmp, target)
+
+    def _reads_path(self, base_key: str) -> Path:
+        return self.dir / _READS_DIR / f"{self.entry_dir(base_key).name}.json"
+
+    def lock(self, key: str, node: str | None = None) -> Any:
+        """The per-key file lock (a context manager) that serialises computing ``key`` across processes."""
+        return self._lock(key, node)
 
     def read_meta(self, key: str) -> dict | None:
         """The ``meta.json`` of ``key``, or None when there is no complete entry."""
@@ -188,6 +235,8 @@ class CacheStore(_Housekeeping):
             os.rename(tmp / ".owner.tmp", tmp / _OWNER_FILE)
             fmt = _write_data(tmp, data)
             full_meta = _complete_meta(key, self.namespace, data, fmt, meta)
+            # What the data is (not how it is stored), so `runway cache verify` can compare a recomputation.
+            full_meta["digest"] = content_digest(data, tmp / TOKENIZER_DIR if fmt == "tokenizer" else None)
             full_meta["size_bytes"] = _tree_size(tmp)
             _fsync_tree(tmp)
             # meta.json last: its presence marks the folder as complete.
@@ -309,3 +358,5 @@ class CacheStore(_Housekeeping):
 
 
 _MISSING = object()
+_READS_DIR = ".reads"
+_MAX_READ_SETS = 16

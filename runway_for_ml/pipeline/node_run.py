@@ -7,7 +7,9 @@ them and records what happened (:class:`NodeRun`, :class:`RunReport`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
+import logging
 import random
 import sys
 import time
@@ -16,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runway_for_ml.errors import RunwayError, TransformError
+from runway_for_ml.pipeline.config_reads import ConfigReads
 from runway_for_ml.pipeline.datatypes import count_rows
 from runway_for_ml.pipeline.graph import NodeSpec
-from runway_for_ml.pipeline.transform import AttrDict
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,28 +76,20 @@ class _Run:
             except KeyError:  # removed (gc) between contains() and load(): compute it
                 hit = False
         if not hit:
-            # Inputs first, outside the node's lock and timing; a hit above never touches them.
-            inputs = [self.produce(upstream) for upstream in spec.inputs]
+            # Inputs first, outside the node's lock and timing; a hit above never touches them. Each
+            # consumer gets its own copy of each input (see isolated), whatever its siblings do.
+            inputs = [isolated(self.produce(upstream)) for upstream in spec.inputs]
             arg = inputs if spec.input_is_list else (inputs[0] if inputs else None)
             started = time.perf_counter()
-
-            def compute() -> Any:
-                self._notify(node_id, "start", None)
-                return self._call(spec, arg)
-
             if spec.cache:
-                meta = {
-                    "node": node_id,
-                    "transform": spec.transform_name,
-                    "setup_kwargs": spec.setup_kwargs,
-                    "input_keys": [p._key(u) for u in spec.inputs],
-                    "input_nodes": list(spec.inputs),
-                    "components": p._components[node_id],
-                    "pipeline": p.graph.name,
-                }
-                data, hit = p.store.get_or_compute(key, compute, meta, regenerate=force)
+                data, hit, key = self._compute_cached(spec, arg, force)
             else:
-                data = compute()
+                self._notify(node_id, "start", None)
+                reads = ConfigReads(p.config, node_id)
+                data = self._call(spec, arg, reads)
+                key = p._ran(node_id, reads.values)
+                if reads.values:
+                    p.store.add_read_set(p._base_keys[node_id], list(reads.values))
         record = NodeRun(node_id, "hit" if hit else "ran", time.perf_counter() - started, count_rows(data), key)
         self.records[node_id] = record
         self.results[node_id] = data
@@ -102,15 +98,61 @@ class _Run:
         self._notify(node_id, record.status, record)
         return data
 
-    def _call(self, spec: NodeSpec, arg: Any) -> Any:
+    def _compute_cached(self, spec: NodeSpec, arg: Any, force: bool) -> tuple[Any, bool, str]:
+        """Compute a cached node under its lock, save it, and return it as the cache holds it: ``(data, hit, key)``.
+
+        The lock is that of the node's base key (its key without config reads), so processes computing
+        the same node wait for each other even before they know which config values it reads; a waiter
+        then finds the entry (through the read-set index) and loads it.
+        """
+        p = self.p
+        node_id = spec.id
+        base = p._base_keys[node_id]
+        with p.store.lock(base, node_id):
+            if not force:
+                key, _values = p._resolve(base, p._components[node_id])
+                if p.store.contains(key):
+                    try:
+                        p._keys[node_id] = key
+                        return p.store.load(key), True, key
+                    except KeyError:
+                        pass
+            self._notify(node_id, "start", None)
+            reads = ConfigReads(p.config, node_id)
+            started = time.perf_counter()
+            data = self._call(spec, arg, reads)
+            seconds = time.perf_counter() - started
+            key = p._ran(node_id, reads.values)
+            meta = {
+                "node": node_id,
+                "transform": spec.transform_name,
+                "setup_kwargs": spec.setup_kwargs,
+                "input_keys": [p._key(u) for u in spec.inputs],
+                "input_nodes": list(spec.inputs),
+                "components": p._components[node_id],
+                "base_key": base,
+                "config_reads": reads.values,
+                "pipeline": p.graph.name,
+                "seconds": round(seconds, 6),
+            }
+            entry = p.store.save(key, data, meta)
+            if reads.values:
+                p.store.add_read_set(base, list(reads.values))
+        if entry.meta.get("format") in ("arrow", "pickle"):
+            # What the cache holds, exactly as a warm run sees it (memory-mapped Arrow / unpickled).
+            return p.store.load(key), False, key
+        return data, False, key
+
+    def _call(self, spec: NodeSpec, arg: Any, reads: ConfigReads | None = None) -> Any:
         if self.p.seed is not None:
             _seed_everything(self.p.seed, spec.id)
         transform = spec.transform_cls()
         # What the original framework's transforms could read (self.name / use_dummy_data / global_config).
         transform.name, transform.use_dummy_data = spec.id, self.p.dummy
-        transform.global_config = AttrDict(self.p.config)  # a copy: a transform cannot change the run's config
+        # A read-only view: each value read is recorded (part of the node's key); a write fails.
+        transform.global_config = (reads or ConfigReads(self.p.config, spec.id)).view()
         try:
-            transform.configure(**spec.setup_kwargs)
+            transform.configure(**copy.deepcopy(spec.setup_kwargs))
             with _datasets_caching_off():
                 out = transform(arg)
             if self.p.dummy and spec.role == "input":
@@ -166,6 +208,36 @@ def _datasets_caching_off() -> Iterator[None]:
             hf.enable_caching()
         if bars:
             hf.enable_progress_bars()
+
+
+def isolated(data: Any) -> Any:
+    """A copy of a node's output for one consumer, so that nothing a consumer does in memory reaches another.
+
+    Datasets are copied without their Arrow data (datasets' ``Table.__deepcopy__`` shares the
+    immutable, memory-mapped tables): only the Python containers, formats and metadata are new, so
+    ``set_format``, assigning or deleting a split, ``rename`` in place ... stay with the consumer that
+    did them. Other values (lists, dicts, numpy arrays, pandas frames) are deep-copied. A value that
+    cannot be copied is shared, with a warning.
+    """
+    if _immutable(data):
+        return data
+    try:
+        return copy.deepcopy(data)
+    except Exception as exc:  # e.g. an object holding a lock or an open file
+        log.warning(
+            "an input of type %s cannot be copied (%s: %s); consumers share it: a node that changes it in "
+            "place changes it for its siblings",
+            type(data).__name__,
+            type(exc).__name__,
+            exc,
+        )
+        return data
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_immutable(v) for v in value)
+    return value is None or isinstance(value, (str, bytes, int, float, bool))
 
 
 def _seed_everything(seed: int, node_id: str) -> None:

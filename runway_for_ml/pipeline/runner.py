@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.loader import resolve_cache_dir
 from runway_for_ml.errors import ConfigError, RunwayError, TransformError
 from runway_for_ml.pipeline import fingerprint
 from runway_for_ml.pipeline.cache import CacheStore
+from runway_for_ml.pipeline.config_reads import current_values, describe_read_changes
 from runway_for_ml.pipeline.graph import NodeSpec, PipelineGraph
 from runway_for_ml.pipeline.node_run import (  # noqa: F401  (_datasets_caching_off: benchmarks use it)
     NodeRun,
@@ -33,7 +35,6 @@ from runway_for_ml.pipeline.node_run import (  # noqa: F401  (_datasets_caching_
 
 __all__ = ["DataPipeline", "NodePlan", "NodeRun", "RunReport"]
 
-DEFAULT_CACHE_DIR = "local_cache"
 DEFAULT_DUMMY_ROWS = 100
 
 
@@ -78,14 +79,16 @@ class DataPipeline:
         self.dummy = bool(meta.get("use_dummy_data", False) if dummy is None else dummy)
         self.dummy_rows = int(meta.get("dummy_data_rows") or DEFAULT_DUMMY_ROWS)
         self.seed: int | None = meta.get("seed")
-        self.cache_dir = _resolve_cache_dir(cache_dir or meta.get("default_cache_dir") or DEFAULT_CACHE_DIR, source)
+        self.cache_dir = resolve_cache_dir(config, cache_dir=cache_dir)
         self.store = CacheStore(self.cache_dir, "dummy" if self.dummy else "default")
         self.regenerate_nodes = list(regenerate_nodes)
         for node in self.regenerate_nodes:
             self.graph.check_node(node, what="node to regenerate")
         self.progress = progress
         self._components: dict[str, dict] = {}
-        self._keys: dict[str, str] = {}
+        self._keys: dict[str, str] = {}  # the node's key, including the config values it reads
+        self._base_keys: dict[str, str] = {}  # the key of its components alone (config reads left out)
+        self._reads: dict[str, dict] = {}  # global_config path -> value, as read by the node
 
     @classmethod
     def from_config(cls, path_or_dict: Any, opts: Iterable[str] = (), **kwargs: Any) -> DataPipeline:
@@ -146,7 +149,41 @@ class DataPipeline:
         if self.dummy and spec.role == "input":
             components["dummy_rows"] = self.dummy_rows
         self._components[node_id] = components
-        self._keys[node_id] = fingerprint.node_key(components)
+        base = fingerprint.node_key(components)
+        self._base_keys[node_id] = base
+        self._keys[node_id], self._reads[node_id] = self._resolve(base, components)
+
+    def _resolve(self, base: str, components: dict) -> tuple[str, dict]:
+        """The node's key and the ``global_config`` values it reads: ``(key, {path: value})``.
+
+        A node that reads no config value has the key ``base``. One that does is stored under
+        :func:`reads_key` (its components plus the values read); the paths it read are looked up in
+        the store's index for ``base``. When no such entry exists, the newest read set gives the key
+        the node will most likely get (it is corrected once the node has run).
+        """
+        if self.store.contains(base):
+            return base, {}
+        guess: tuple[str, dict] | None = None
+        for paths in self.store.read_sets(base):
+            values = current_values(self.config, paths)
+            key = reads_key(components, values)
+            if self.store.contains(key):
+                return key, values
+            guess = guess or (key, values)
+        return guess or (base, {})
+
+    def _ran(self, node_id: str, reads: dict) -> str:
+        """Record the config values a node actually read when it ran; returns its final key.
+
+        When that key differs from the planned one, the keys of its descendants are recomputed.
+        """
+        key = reads_key(self._components[node_id], reads)
+        if key != self._keys.get(node_id):
+            for child in self.graph.descendants(node_id):
+                for table in (self._keys, self._components, self._base_keys, self._reads):
+                    table.pop(child, None)
+        self._keys[node_id], self._reads[node_id] = key, dict(reads)
+        return key
 
     def plan(self, targets: Iterable[str] | None = None) -> list[NodePlan]:
         """Each needed node with its key and status, computed without running anything.
@@ -191,6 +228,7 @@ class DataPipeline:
         components = self._components[node_id]
         spec = self.graph.nodes[node_id]
         reasons = fingerprint.explain_change(previous_meta, components, list(spec.inputs), spec.transform_cls)
+        reasons.extend(describe_read_changes(previous_meta.get("config_reads") or {}, self.config))
         old = previous_meta.get("components") or {}
         if old.get("input_as_list") != components.get("input_as_list"):
             reasons.append("input_node list/string form changed")
@@ -239,6 +277,16 @@ class DataPipeline:
         return {self.graph.nodes[n].name: data for n, data in self.last_report.outputs.items()}
 
 
+def reads_key(components: dict, reads: dict) -> str:
+    """The key of a node with these components that read these ``global_config`` values.
+
+    Without reads it is the components' key, so nodes that read no config keep their keys.
+    """
+    if not reads:
+        return fingerprint.node_key(components)
+    return fingerprint.node_key({**components, "config_reads": reads})
+
+
 def _config_dict(config: Any) -> tuple[dict[str, Any], Path | None]:
     data = getattr(config, "data", None)
     if isinstance(data, dict):
@@ -246,17 +294,6 @@ def _config_dict(config: Any) -> tuple[dict[str, Any], Path | None]:
     if isinstance(config, Mapping):
         return dict(config), None
     raise ConfigError(f"DataPipeline expects a ResolvedConfig or a config dict, got {type(config).__name__}")
-
-
-def _resolve_cache_dir(cache_dir: str | Path, source: Path | None) -> Path:
-    """Relative cache dirs are relative to the project root (if any), else to the working directory."""
-    path = Path(cache_dir).expanduser()
-    if path.is_absolute():
-        return path
-    from runway_for_ml.project import find_project_root
-
-    root = find_project_root(source.resolve().parent if source else None)
-    return (root or Path.cwd()) / path
 
 
 def _fingerprint_extra(spec: NodeSpec) -> Any:

@@ -79,6 +79,8 @@ class BaseTransform:
     # setup_kwargs handled by the base class itself, not passed to the subclass's setup() — unless
     # the subclass's setup() declares one: then it owns that option (see _owned_options).
     _GENERIC_OPTIONS: ClassVar[tuple[str, ...]] = ()
+    # Generic options that a setup(**kwargs) owns too (receives, applies itself), as in the original framework.
+    _KWARGS_OWNED: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str | None = None, use_dummy_data: bool = False, global_config: Any = None) -> None:
         # Which hook is running; the runner reads it to say where a node failed.
@@ -130,7 +132,10 @@ class BaseTransform:
             params = inspect.signature(setup).parameters
         except (TypeError, ValueError):
             return frozenset()
-        return frozenset(name for name in cls._GENERIC_OPTIONS if name in params)
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        return frozenset(
+            name for name in cls._GENERIC_OPTIONS if name in params or (takes_any and name in cls._KWARGS_OWNED)
+        )
 
     @classmethod
     def _handled_options(cls) -> tuple[str, ...]:
@@ -233,7 +238,9 @@ class HFDatasetTransform(BaseTransform):
 
     A subclass whose ``setup`` declares one of these names owns it, as in the original framework: it
     receives the value and applies it itself (``super().setup(rename_col_dict, splits_to_process)``
-    stores them as ``self.rename_col_dict`` / ``self.splits_to_process``).
+    stores them as ``self.rename_col_dict`` / ``self.splits_to_process``). A ``setup(..., **kwargs)``
+    also owns ``splits_to_process``: ``_call`` gets the whole ``DatasetDict``, with
+    ``self.splits_to_process`` set, and processes the listed splits itself.
 
     >>> class Upper(HFDatasetTransform):
     ...     def _call(self, ds):
@@ -241,11 +248,25 @@ class HFDatasetTransform(BaseTransform):
     """
 
     _GENERIC_OPTIONS: ClassVar[tuple[str, ...]] = ("splits_to_process", "rename_col_dict")
+    # The original framework's setup(self, rename_col_dict=None, **kwargs) received splits_to_process in
+    # **kwargs and its _call looped over self.splits_to_process on the whole DatasetDict: keep that.
+    _KWARGS_OWNED: ClassVar[tuple[str, ...]] = ("splits_to_process",)
 
     def __init__(self) -> None:
         super().__init__()
         self.splits_to_process: list[str] | None = None
         self.rename_col_dict: dict[str, str] = {}
+
+    def configure(self, **setup_kwargs: Any) -> None:
+        """As :meth:`BaseTransform.configure`; an owned ``splits_to_process`` is also stored before ``setup``.
+
+        So ``self.splits_to_process`` is set for a ``setup(self, ..., **kwargs)`` that does not pass it on
+        to ``super().setup``, as the original framework's transforms expect.
+        """
+        given = setup_kwargs.get("splits_to_process")
+        if given is not None and "splits_to_process" in self._owned_options():
+            self.splits_to_process = [given] if isinstance(given, str) else list(given)
+        super().configure(**setup_kwargs)
 
     def setup(
         self, rename_col_dict: Mapping[str, str] | None = None, splits_to_process: list[str] | str | None = None
