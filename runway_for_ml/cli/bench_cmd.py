@@ -40,10 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--command", dest="bench_command", default=None, help="the command to load (default: the first one)"
     )
-    parser.add_argument("--concurrency", type=_ints, default=[1, 8, 32], help="concurrency levels (default 1,8,32)")
-    parser.add_argument("--requests", type=int, default=400, help="requests per level (at least 20 x concurrency)")
-    parser.add_argument("--warmup", type=int, default=50, help="warm-up requests before each level")
-    parser.add_argument("--batch-sizes", type=_ints, default=[1, 8, 32], help="in-process batch sizes (default 1,8,32)")
+    parser.add_argument("--concurrency", type=_ints, default=[1, 8, 32], help="concurrency levels (default: 1,8,32)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=400,
+        help="requests per level (default: 400); a level sends at least 20 x its concurrency, and says so",
+    )
+    parser.add_argument("--warmup", type=int, default=50, help="warm-up requests before each level (default: 50)")
+    parser.add_argument(
+        "--batch-sizes", type=_ints, default=[1, 8, 32], help="in-process batch sizes (default: 1,8,32)"
+    )
     parser.add_argument(
         "-o", "--output", type=Path, default=None, help="where to write bench.json (default: <version>/bench.json)"
     )
@@ -74,6 +81,7 @@ def _serve_argv(version_path: Path, args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from runway_for_ml.atomic import write_text_atomic
     from runway_for_ml.errors import RunwayError, did_you_mean
+    from runway_for_ml.progress import PlainProgress
     from runway_for_ml.serving import bench
     from runway_for_ml.serving.experiment_model import build_experiment_model, load_experiment
 
@@ -99,8 +107,20 @@ def run(args: argparse.Namespace) -> int:
         descriptor = next(c for c in meta["commands"] if c["name"] == name)
         bodies = [json.dumps(x).encode() for x in bench.example_inputs(descriptor, 64)]
         sys.stderr.write(f"[bench] HTTP load on /{name} at concurrency {args.concurrency}\n")
+        for level in args.concurrency:
+            if args.requests < 20 * level:
+                sys.stderr.write(
+                    f"[bench] concurrency {level}: sending {20 * level} requests, not --requests {args.requests} "
+                    "(at least 20 per caller, for a stable p99)\n"
+                )
         levels = bench.run_levels(
-            url, f"/{name}", bodies, args.concurrency, requests_per_level=args.requests, warmup=args.warmup
+            url,
+            f"/{name}",
+            bodies,
+            args.concurrency,
+            requests_per_level=args.requests,
+            warmup=args.warmup,
+            progress=PlainProgress("bench", unit="req"),  # plain lines when stderr is not a terminal
         )
         rss = bench.peak_rss_mb(proc.pid)
     finally:
@@ -163,10 +183,11 @@ def _in_process(
 
 
 def _print(report: dict[str, Any], output: Path) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from runway_for_ml.cli.output import rich_console
+
+    console = rich_console()
     console.print(
         f"[bold]{report['version']}[/bold] /{report['command']} on {report['device']}: "
         f"load {report['load_seconds']:.2f} s, server peak RSS {report['server_peak_rss_mb']} MB"

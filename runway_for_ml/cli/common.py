@@ -75,8 +75,9 @@ def command_line(args: argparse.Namespace | None = None) -> list[str]:
 
 def print_metrics(title: str, metrics: dict[str, Any], *, stderr: bool = False) -> None:
     """A rich table of scalar metrics."""
-    from rich.console import Console
     from rich.table import Table
+
+    from runway_for_ml.cli.output import rich_console
 
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
@@ -85,7 +86,7 @@ def print_metrics(title: str, metrics: dict[str, Any], *, stderr: bool = False) 
         if isinstance(value, (list, dict)):
             continue
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    Console(stderr=stderr).print(table)
+    rich_console(stderr=stderr).print(table)
 
 
 def join_ddp_rank(args: argparse.Namespace) -> bool:

@@ -32,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
     pipeline = build_pipeline(args)
     plan = pipeline.plan(args.targets)
     if args.format == "text" and args.output is None:
-        from rich.console import Console
+        from runway_for_ml.cli.output import rich_console
 
-        Console(highlight=False).print(dag_table(plan))
+        rich_console(highlight=False).print(dag_table(plan))
         return 0
     output = args.output
     if output is None and args.format in ("png", "svg"):

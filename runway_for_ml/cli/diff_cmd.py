@@ -33,10 +33,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from runway_for_ml.cli.output import rich_console
+
+    console = rich_console()
     a, b = result["a"], result["b"]
     for section, title in (
         ("config", "config (changed keys)"),

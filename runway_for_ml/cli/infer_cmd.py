@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         name, number = split_version_name(args.experiment)
         version = args.version if args.version is not None else number
         exp = resolve_experiment(name, root)  # default: the latest completed version (as Experiment.load)
-        version_dir = exp.version(version) if version is not None else exp.latest_completed()
+        version_dir = exp.version(version, flag="--version") if version is not None else exp.latest_completed()
         queued = _queued_infer_dir(version_dir, args.infer_suffix)
         if queued is not None:  # a SLURM job running the command submitted earlier
             infer_dir = queued

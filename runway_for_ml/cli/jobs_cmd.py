@@ -51,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.log:
         return _print_logs(records)
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    from runway_for_ml.cli.output import rich_console
+
+    console = rich_console(highlight=False)
     if not records:
         console.print(f"no SLURM jobs submitted from this project yet ({root}/.jobs is empty)")
         return 0

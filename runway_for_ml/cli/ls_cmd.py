@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from runway_for_ml.cli.output import rich_console
 
     table = Table(title=f"experiments in {root}", title_justify="left")
     for col in ("experiment", "version", "status", "key metric", "inference runs", "created"):
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             ", ".join(r["infer_runs"]) or "-",
             (r["created_at"] or "-")[:19].replace("T", " "),
         )
-    Console().print(table)
+    rich_console().print(table)
     if not rows and args.experiment:
         print(f"experiment '{args.experiment}' has no versions yet: train it with `runway-train {args.experiment}`")
     elif not rows:

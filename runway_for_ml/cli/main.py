@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run_cmd", "train, infer on the test split, and evaluate"),
     "ls": ("ls_cmd", "list experiments, versions, status and key metric"),
     "diff": ("diff_cmd", "compare two experiment versions"),
+    "compare": ("compare_cmd", "one offline HTML page comparing many versions: table, curves, parallel coordinates"),
     "embed": ("embed_cmd", "embed a split with a trained version; 2-D projection as PNG and interactive HTML"),
     "jobs": ("jobs_cmd", "list SLURM jobs submitted by runway"),
     "sweep": ("sweep_cmd", "status of a sweep; --retry-failed resubmits failed points"),
@@ -117,7 +118,7 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
         _print_error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        _print_error("interrupted")
+        _print_error(_interrupted_message(name, args))
         return INTERRUPTED
     except OSError as exc:
         # A name or path the file system cannot hold is the user's to shorten, wherever it was typed.
@@ -137,7 +138,7 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
         # Lightning answers Ctrl-C / SIGTERM during fit with sys.exit(1) inside its KeyboardInterrupt
         # handler; the run was interrupted (and marked so), not failed.
         if isinstance(exc.__context__, KeyboardInterrupt):
-            _print_error("interrupted")
+            _print_error(_interrupted_message(name, args))
             return INTERRUPTED
         raise
     finally:
@@ -151,6 +152,20 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
 
 # Exit code of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
+
+
+def _interrupted_message(name: str, args: argparse.Namespace) -> str:
+    """``interrupted``, and for a training run how to continue it from its last checkpoint."""
+    experiment = getattr(args, "experiment", None)
+    if name in ("train", "run") and experiment and not getattr(args, "slurm", False):
+        number = getattr(args, "version", None) if getattr(args, "resume", False) else None
+        which = f" --version {number}" if number is not None else ""
+        return (
+            "interrupted\n"
+            f"  the version folder is kept; continue it from its last checkpoint: "
+            f"runway-train {experiment} --resume{which}"
+        )
+    return "interrupted"
 
 
 def _print_error(message: str) -> None:

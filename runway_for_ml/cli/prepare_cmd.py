@@ -60,14 +60,21 @@ def build_pipeline(args: argparse.Namespace, progress: Any = None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from runway_for_ml.cli.output import rich_console
 
-    console = Console(stderr=False, highlight=False)
+    console = rich_console(stderr=False, highlight=False)
+
+    from runway_for_ml.progress import Heartbeats
+
+    beats = Heartbeats("data")  # in a log: "still running" lines while a long node runs
 
     def progress(node: str, event: str, record: Any) -> None:
         if event == "start":
             console.print(f"[bold]→[/bold] running {node}")
-        elif record is not None:
+            beats.start(node)
+            return
+        beats.stop(node)
+        if record is not None:
             mark = "[green]✓ hit[/green]" if record.status == "hit" else "[yellow]✓ ran[/yellow]"
             console.print(f"{mark} {node}  {record.seconds:.2f}s  {_rows_text(record.rows)} rows")
 
@@ -79,7 +86,10 @@ def run(args: argparse.Namespace) -> int:
         return code
     mode = " (dummy data)" if pipeline.dummy else ""
     console.print(f"data pipeline [bold]{pipeline.graph.name or args.config}[/bold]{mode}, cache {pipeline.store.dir}")
-    report = pipeline.run(args.targets)
+    try:
+        report = pipeline.run(args.targets)
+    finally:
+        beats.stop_all()
     console.print(run_table(report))
     for node, info in report.inspections.items():
         from runway_for_ml.pipeline.inspect import render_inspection

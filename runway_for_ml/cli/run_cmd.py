@@ -42,9 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def print_results(result: dict[str, Any]) -> None:
     """The rich results table of a run."""
-    from rich.console import Console
     from rich.table import Table
 
+    from runway_for_ml.cli.output import rich_console
     from runway_for_ml.experiment.manifest import read_manifest
 
     version_dir = result["version_dir"]
@@ -64,7 +64,7 @@ def print_results(result: dict[str, Any]) -> None:
             table.add_row(name, f"{train[name]:.4f}")
     if manifest.get("train_seconds") is not None:
         table.add_row("training time", f"{manifest['train_seconds']:.1f} s")
-    console = Console()
+    console = rich_console()
     console.print(table)
     console.print(f"version folder: {version_dir}")
     console.print(f"report:         {result['report']}")

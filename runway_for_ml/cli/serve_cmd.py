@@ -41,7 +41,12 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, port: int | None = 
         parser.add_argument(
             "--timeout", type=float, default=None, help="per-request timeout in seconds (default 60; 504)"
         )
-        parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+        parser.add_argument(
+            "--log-level",
+            default="warning",
+            choices=["critical", "error", "warning", "info", "debug"],
+            help="log level of the HTTP server, uvicorn (default: warning)",
+        )
     parser.add_argument("--max-batch-size", type=int, default=None, help="requests per model call (default 32)")
     parser.add_argument("--batch-timeout-ms", type=float, default=None, help="wait for a fuller batch (default 2 ms)")
     parser.add_argument("--workers", type=int, default=None, help="model calls running at once (default 1)")

@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from runway_for_ml.cli.output import rich_console
 
     table = Table(title=f"sweep {state['name']} ({state['command']} of {state['experiment']})", title_justify="left")
     for column in ("point", "overrides", "version", "job id", "tries", "state", "elapsed", "key metric"):
@@ -68,5 +69,5 @@ def run(args: argparse.Namespace) -> int:
             row["elapsed"] or "-",
             shown,
         )
-    Console(highlight=False).print(table)
+    rich_console(highlight=False).print(table)
     return 0

@@ -103,7 +103,7 @@ def _resume(args: argparse.Namespace, root: Path) -> int:
             "--resume continues a version with its own config; --opts/--from cannot change it",
             hint="drop --opts/--from, or start a new version without --resume",
         )
-    layout = VersionDir(resolve_experiment(args.experiment, root).version(args.version))
+    layout = VersionDir(resolve_experiment(args.experiment, root).version(args.version, flag="--version"))
     status = layout.manifest().get("status", "unknown")
     if status == "completed":
         print(f"{layout.name} is already completed; nothing to resume.")

@@ -83,6 +83,7 @@ def compute_embeddings(
         batch_size=batch_size,
         where=f"executor {type(model).__name__}",
         optional=("prediction",),
+        progress_label="embed",
     )
     table = EmbeddingTable(
         ids=list(dataset["id"]) if "id" in columns else list(range(len(dataset))),
@@ -230,7 +231,10 @@ def write_embeddings(
         color_by = "label" if table.label is not None else "prediction"
     colours = colouring(table, color_by)
     seed = int(((exp.config.get("meta") or {}).get("seed")) or 0)
-    projected = project_2d(table.vectors, method, seed=seed)
+    from runway_for_ml.progress import Heartbeat
+
+    with Heartbeat("embed", f"{method} projection of {len(table.vectors)} vectors"):
+        projected = project_2d(table.vectors, method, seed=seed)
 
     out_dir = exp.path / f"{EMBED_PREFIX}{split}"
     staging = exp.path / f".{EMBED_PREFIX}{split}.tmp"

@@ -235,12 +235,15 @@ def predict_rows(
     import pytorch_lightning as pl
 
     from runway_for_ml.experiment.runtime import quiet_lightning
+    from runway_for_ml.experiment.trainer import plain_progress_bar
     from runway_for_ml.metrics import EvalRecorder
+    from runway_for_ml.progress import plain_progress_wanted
 
     config = getattr(executor, "config", None) or {}
     paras = dict((config.get("train") or {}).get("trainer_paras") or {})
     accelerator, devices = _trainer_device(device, paras.get("accelerator", "auto"))
     quiet_lightning()
+    show_progress = bool(paras.get("enable_progress_bar", True))
     trainer = pl.Trainer(
         accelerator=accelerator,
         devices=devices,
@@ -248,7 +251,9 @@ def predict_rows(
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
-        enable_progress_bar=bool(paras.get("enable_progress_bar", True)),
+        enable_progress_bar=show_progress,
+        # in a log (stderr not a terminal) plain lines; on a terminal Lightning's own bar
+        callbacks=[plain_progress_bar("infer")] if show_progress and plain_progress_wanted() else None,
         default_root_dir=str(root_dir) if root_dir is not None else None,
     )
     with _prediction_input(executor, split_or_dataset, batch_size) as split:

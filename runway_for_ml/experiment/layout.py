@@ -270,6 +270,6 @@ class VersionDir:
             raise RunwayError(
                 f"{self.name} has no {choice} checkpoint in {TRAIN_DIR}/{CHECKPOINTS_DIR}/ (training status: {status})",
                 hint=f"train it (or resume it with `runway-train {self.experiment_name} --resume`), "
-                "or pick another version with --version",
+                "or use another version (runway ls lists them)",
             )
         return found

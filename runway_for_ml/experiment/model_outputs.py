@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runway_for_ml.errors import RunwayError, did_you_mean
+from runway_for_ml.progress import PlainProgress
 
 
 def run_model(
@@ -19,13 +20,15 @@ def run_model(
     batch_size: int,
     where: str = "the executor",
     optional: Sequence[str] = (),
+    progress_label: str | None = None,
 ) -> dict[str, Any]:
     """Call ``predict_step`` / ``embed_step`` over ``dataset`` in order; ``{output: array or list}``.
 
     ``embedding`` comes from ``embed_step``, everything else from ``predict_step``'s dict. The rows
     are batched by the executor's own ``collate_fn``, as in its prediction dataloader. A requested
     output the executor does not give is a :class:`RunwayError` listing what it does give; those in
-    ``optional`` are left out of the answer instead.
+    ``optional`` are left out of the answer instead. With ``progress_label``, plain progress lines
+    (``[embed] 12/40 batch (30%) | ...``) go to stderr when it is not a terminal.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -35,6 +38,9 @@ def run_model(
     from_predict = [o for o in outputs if o != "embedding"]
     parts: dict[str, list[Any]] = {o: [] for o in outputs}
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=model.collate_fn, num_workers=0)
+    progress = PlainProgress(
+        progress_label or "model", total=len(loader), unit="batch", enabled=None if progress_label else False
+    )
     was_training = model.training
     model.eval()
     try:
@@ -55,6 +61,8 @@ def run_model(
                         parts[name].append(_host(out[name]))
                 if want_embedding:
                     parts["embedding"].append(_embedding(model, batch, rows, where))
+                progress.update(1)
+        progress.close()
     finally:
         model.train(was_training)
     return {name: _concat(chunks) for name, chunks in parts.items()}

@@ -114,8 +114,12 @@ class NamedExperiment:
         versions = self.versions()
         return versions[-1] if versions else None
 
-    def version(self, number: int | None = None) -> Path:
-        """The version folder ``<name>_V<number>`` (latest when ``None``), or a RunwayError listing those that exist."""
+    def version(self, number: int | None = None, *, flag: str | None = None) -> Path:
+        """The version folder ``<name>_V<number>`` (latest when ``None``), or a RunwayError listing those that exist.
+
+        ``flag``: the option the command takes the number with (``--version``), named in the hint;
+        without it the hint names a version (``digits_V3``), as ``runway serve`` / ``embed`` take it.
+        """
         numbered = dict(self._numbered_versions())
         if not numbered:
             raise RunwayError(
@@ -128,7 +132,9 @@ class NamedExperiment:
             available = ", ".join(f"{n}" for n in sorted(numbered))
             raise RunwayError(
                 f"experiment '{self.name}' has no version {number}; versions: {available}",
-                hint=f"pick one of them with --version, e.g. --version {max(numbered)}",
+                hint=f"pick one of them with {flag}, e.g. {flag} {max(numbered)}"
+                if flag
+                else f"name one of them, e.g. {self.name}_V{max(numbered)}",
             )
         return numbered[number]
 

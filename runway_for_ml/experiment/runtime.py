@@ -21,6 +21,7 @@ from typing import Any
 
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 from runway_for_ml.experiment.sections import data_source, validate_sections
+from runway_for_ml.progress import Heartbeats
 
 __all__ = [
     "apply_thread_settings",
@@ -141,20 +142,25 @@ def _check_data_nodes(config: Mapping[str, Any]) -> None:
 
 def pipeline_for(config: Any, project_root: Path | None) -> Any:
     """A :class:`DataPipeline` for ``config`` whose relative cache dir is resolved against the project."""
-    from runway_for_ml.pipeline.runner import DEFAULT_CACHE_DIR, DataPipeline
+    from runway_for_ml.config import resolve_cache_dir
+    from runway_for_ml.pipeline.runner import DataPipeline
 
-    data = getattr(config, "data", config)
-    cache_dir = Path((data.get("meta") or {}).get("default_cache_dir") or DEFAULT_CACHE_DIR).expanduser()
-    if not cache_dir.is_absolute() and project_root is not None:
-        cache_dir = Path(project_root) / cache_dir
+    cache_dir = resolve_cache_dir(config, project_root=project_root)
     return DataPipeline(config, cache_dir=cache_dir, progress=_print_progress)
 
 
+_DATA_BEATS = Heartbeats("data")
+
+
 def _print_progress(node: str, event: str, record: Any) -> None:
-    # One line per node on stderr: visible in the terminal and in SLURM logs, out of stdout's way.
+    # One line per node on stderr: visible in the terminal and in SLURM logs, out of stdout's way;
+    # in a log, "still running" lines every RUNWAY_PROGRESS_INTERVAL seconds while a node runs.
     if event == "start":
         sys.stderr.write(f"[data] {node}: running ...\n")
-    elif event == "hit":
+        _DATA_BEATS.start(node)
+    else:
+        _DATA_BEATS.stop(node)
+    if event == "hit":
         sys.stderr.write(f"[data] {node}: cached\n")
     elif event == "ran":
         seconds = getattr(record, "seconds", 0.0)
@@ -175,7 +181,10 @@ def load_splits(
     nodes = sorted({ref["node"] for ref in sources.values()})
     keys = {plan.node: plan.key for plan in pipeline.plan(nodes)}
     started = time.perf_counter()
-    outputs = pipeline.get_data(nodes)
+    try:
+        outputs = pipeline.get_data(nodes)
+    finally:  # a failed node sends no "done" event: end its heartbeat here
+        _DATA_BEATS.stop_all()
     splits: dict[str, Any] = {}
     for split, ref in sources.items():
         value = outputs[ref["node"]]

@@ -9,7 +9,7 @@ One small builder per concern, each using Lightning's public API:
   epoch after the last improvement.)
 - the loggers of ``meta.logger_enable`` under ``train/logs/``;
 - a progress bar showing the version number (``v_num: 3``) instead of the last characters of the
-  first logger's folder name (``v_num: oard``).
+  first logger's folder name (``v_num: oard``); plain lines in a log when stderr is not a terminal.
 
 >>> trainer = build_trainer(config, VersionDir(version_dir), resuming=False)  # doctest: +SKIP
 """
@@ -21,7 +21,15 @@ from typing import Any
 
 from runway_for_ml.experiment.layout import LAST_CKPT, VersionDir
 
-__all__ = ["build_callbacks", "build_loggers_for", "build_trainer", "progress_bar", "scalar_metrics"]
+__all__ = [
+    "build_callbacks",
+    "build_loggers_for",
+    "build_trainer",
+    "plain_progress_bar",
+    "progress_bar",
+    "scalar_metrics",
+]
+
 
 
 def build_callbacks(train_cfg: Mapping[str, Any], layout: VersionDir) -> list[Any]:
@@ -58,8 +66,16 @@ def build_callbacks(train_cfg: Mapping[str, Any], layout: VersionDir) -> list[An
     return callbacks
 
 
-def progress_bar(version_label: int | str) -> Any:
-    """Lightning's default progress bar (rich when installed) showing ``v_num: <version_label>``."""
+def progress_bar(version_label: int | str, *, plain: bool | None = None) -> Any:
+    """Lightning's default progress bar (rich when installed) showing ``v_num: <version_label>``.
+
+    When stderr is not a terminal (SLURM, ``nohup``, CI, ``2> log``; ``plain=None`` decides from
+    stderr), a :func:`plain_progress_bar` instead: a live bar writes nothing useful into a file.
+    """
+    from runway_for_ml.progress import plain_progress_wanted
+
+    if plain or (plain is None and plain_progress_wanted()):
+        return plain_progress_bar(version_label)
     from pytorch_lightning.callbacks import RichProgressBar, TQDMProgressBar
 
     try:
@@ -77,6 +93,94 @@ def progress_bar(version_label: int | str) -> Any:
             return items
 
     return RunwayProgressBar()
+
+
+def plain_progress_bar(version_label: int | str) -> Any:
+    """A Lightning progress bar for logs: plain lines through :class:`runway_for_ml.progress.PlainProgress`.
+
+    One line at each epoch's end (with the validation metrics) and, during an epoch, one at least
+    every ``RUNWAY_PROGRESS_INTERVAL`` seconds (30)::
+
+        [train] v3 epoch 2/10: 120/500 step (24%) | 3.21 step/s | elapsed 00:37 | ETA 01:58 | train_loss_step=0.41
+        [train] v3 epoch 2/10 done: 500/500 step (100%) | ... | train_loss_epoch=0.38 val_loss=0.35 val_accuracy=0.91
+
+    Prediction and test loops write the same kind of lines (``[predict]``, ``[test]``).
+    """
+    from pytorch_lightning.callbacks import ProgressBar
+
+    from runway_for_ml.progress import PlainProgress
+
+    class PlainProgressBar(ProgressBar):
+        def __init__(self) -> None:
+            super().__init__()
+            self._enabled = True
+            self._bar: PlainProgress | None = None
+
+        def disable(self) -> None:  # Lightning disables the bar on ranks > 0
+            self._enabled = False
+
+        def enable(self) -> None:
+            self._enabled = True
+
+        @property
+        def is_enabled(self) -> bool:
+            return self._enabled
+
+        def _metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+            items = self.get_metrics(trainer, pl_module)
+            items.pop("v_num", None)
+            return items
+
+        def _start(self, label: str, total: Any, prefix: str) -> None:
+            total = total if isinstance(total, int) or (isinstance(total, float) and total != float("inf")) else None
+            self._bar = PlainProgress(label, total=total, unit="step", prefix=prefix, enabled=self._enabled)
+
+        def _epoch_prefix(self, trainer: Any) -> str:
+            max_epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+            epoch = f"epoch {trainer.current_epoch + 1}" + (f"/{max_epochs}" if max_epochs else "")
+            return f"v{version_label} {epoch}" if isinstance(version_label, int) else f"{version_label} {epoch}"
+
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            self._start("train", self.total_train_batches, self._epoch_prefix(trainer))
+
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+            if self._bar is not None:
+                self._bar.set(batch_idx + 1, **self._metrics(trainer, pl_module))
+
+        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            if self._bar is not None:  # after the epoch's validation: its metrics are in the line
+                self._bar.prefix = f"{self._epoch_prefix(trainer)} done"
+                self._bar.postfix = self._metrics(trainer, pl_module)
+                self._bar.write_line()
+
+        def on_validation_batch_end(self, trainer: Any, pl_module: Any, *args: Any, **kwargs: Any) -> None:
+            # A long validation is still work in the epoch: keep the lines coming, without a count.
+            if self._bar is not None and not trainer.sanity_checking:
+                self._bar.update(0)
+
+        def on_predict_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            self._start("predict", sum(trainer.num_predict_batches), "")
+
+        def on_predict_batch_end(self, trainer: Any, pl_module: Any, *args: Any, **kwargs: Any) -> None:
+            if self._bar is not None:
+                self._bar.update(1)
+
+        def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
+            if self._bar is not None:
+                self._bar.close()
+
+        def on_test_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            self._start("test", sum(trainer.num_test_batches), "")
+
+        def on_test_batch_end(self, trainer: Any, pl_module: Any, *args: Any, **kwargs: Any) -> None:
+            if self._bar is not None:
+                self._bar.update(1)
+
+        def on_test_end(self, trainer: Any, pl_module: Any) -> None:
+            if self._bar is not None:
+                self._bar.close()
+
+    return PlainProgressBar()
 
 
 def build_loggers_for(config: Mapping[str, Any], layout: VersionDir, *, resume: bool) -> list[Any]:

@@ -127,10 +127,12 @@ async def http_load(
     requests: int,
     headers: dict[str, str] | None = None,
     check: Any = None,
+    on_done: Any = None,
 ) -> LoadResult:
     """Send ``requests`` POSTs from ``concurrency`` callers, each waiting for its answer before the next.
 
-    ``check(body_bytes) -> bool`` may verify answers (a failed check counts as an error).
+    ``check(body_bytes) -> bool`` may verify answers (a failed check counts as an error);
+    ``on_done()`` is called after each request (progress lines).
     """
     result = LoadResult(concurrency)
     payloads = [_request_bytes(host, port, path, b, headers or {}) for b in bodies]
@@ -163,6 +165,8 @@ async def http_load(
                 break
             else:
                 result.errors += 1
+            if on_done is not None:
+                on_done()
         if writer is not None:
             writer.close()
 
@@ -294,8 +298,13 @@ def run_levels(
     requests_per_level: int,
     warmup: int,
     headers: dict[str, str] | None = None,
+    progress: Any = None,
 ) -> list[dict[str, Any]]:
-    """Warm up, then measure each concurrency level; one summary dict per level."""
+    """Warm up, then measure each concurrency level; one summary dict per level.
+
+    A level sends ``max(requests_per_level, 20 * level)`` requests (enough for its p99).
+    ``progress``: a :class:`runway_for_ml.progress.PlainProgress`, reset for each level.
+    """
     from urllib.parse import urlparse
 
     parsed = urlparse(url)
@@ -303,6 +312,9 @@ def run_levels(
     rows = []
     for level in levels:
         asyncio.run(http_load(host, port, path, bodies, concurrency=level, requests=warmup, headers=headers))
+        requests = max(requests_per_level, level * 20)
+        if progress is not None:
+            progress.reset(requests, prefix=f"concurrency {level}")
         result = asyncio.run(
             http_load(
                 host,
@@ -310,11 +322,15 @@ def run_levels(
                 path,
                 bodies,
                 concurrency=level,
-                requests=max(requests_per_level, level * 20),
+                requests=requests,
                 headers=headers,
+                on_done=None if progress is None else lambda: progress.update(1),
             )
         )
         rows.append(result.summary())
+        if progress is not None:
+            summary = rows[-1]
+            progress.close(errors=summary["errors"], p50_ms=summary["p50_ms"], p99_ms=summary["p99_ms"])
     return rows
 
 

@@ -116,7 +116,7 @@ def test_progress_bar_shows_the_version_number(tmp_path: Path) -> None:
 
     from runway_for_ml.experiment.trainer import progress_bar
 
-    bar = progress_bar(3)
+    bar = progress_bar(3, plain=False)  # the live bar of a terminal
     logger = TensorBoardLogger(tmp_path, name="", version="tensorboard")
     trainer = pl.Trainer(logger=logger, callbacks=[bar], enable_checkpointing=False, accelerator="cpu")
     assert get_standard_metrics(trainer)["v_num"] == "oard"  # what Lightning alone would show
