@@ -61,6 +61,8 @@
           pixels: {
             type: 'vector',
             length: 64,
+            min: 0,
+            max: 16,
             optional: true,
             samplingMean: 4,
             samplingStd: 6,

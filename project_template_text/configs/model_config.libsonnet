@@ -39,6 +39,8 @@ local train_common(epochs, lr, warmup=20, batch_size=32, monitor='val_accuracy',
 // tokenize node's settings (preprocess: false: no pipeline transform runs on served rows).
 local classification_serve(hidden) = {
   preprocess: false,
+  // The /ui's examples: 3 test rows, the inputs read from the data's `review` column.
+  examples: { count: 3, inputs: { text: 'review', texts: 'review' } },
   commands: {
     classify: {
       description: 'Is this food review great or other?',

@@ -13,7 +13,7 @@ the ``/ui`` form.
 >>> category(choices=["cat", "dog"]).deserialize("cow")
 Traceback (most recent call last):
 ...
-runway_for_ml.serving.exceptions.InvalidArgumentError: Invalid argument: value: 'cow' is not one of ['cat', 'dog']
+runway_for_ml.serving.exceptions.InvalidArgumentError: Invalid argument: value: "cow" is not one of ["cat", "dog"]
 >>> descriptor_type({"type": "number", "min": 0, "max": 1}).to_dict()["max"]
 1
 """
@@ -25,9 +25,16 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from runway_for_ml.serving.exceptions import InvalidArgumentError
+from runway_for_ml.serving.exceptions import InvalidArgumentError, shown
 from runway_for_ml.serving.media_types import file, image
-from runway_for_ml.serving.type_base import _FLOAT32_MAX, _NUMBER_TYPES, BaseType, _is_number, _to_python
+from runway_for_ml.serving.type_base import (
+    _FLOAT32_MAX,
+    _NUMBER_TYPES,
+    BaseType,
+    _is_number,
+    _json_kind,
+    _to_python,
+)
 
 __all__ = [
     "TYPES",
@@ -60,21 +67,30 @@ class number(BaseType):  # the SDK's lowercase names are the contract
         max: float | None = None,
         optional: bool = False,
     ) -> None:
+        _check_bounds(min, max)
         super().__init__(description, default, optional)
         self.step, self.min, self.max = step, min, max
 
     def deserialize(self, value: Any) -> Any:
         if not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
-            raise self._invalid(f"expected a finite number, got {type(value).__name__}")
+            raise self._invalid(f"expected a finite number, got {_json_kind(value)}")
         if self.min is not None and value < self.min:
-            raise self._invalid(f"{value} is below the minimum {self.min}")
+            raise self._invalid(f"{shown(value)} is below the minimum {shown(self.min)}")
         if self.max is not None and value > self.max:
-            raise self._invalid(f"{value} is above the maximum {self.max}")
+            raise self._invalid(f"{shown(value)} is above the maximum {shown(self.max)}")
         return value
 
     def serialize(self, value: Any) -> Any:
         value = _to_python(value)
         return value if isinstance(value, int) else float(value)
+
+
+def _check_bounds(low: float | None, high: float | None) -> None:
+    for bound in (low, high):
+        if bound is not None and not _is_number(bound):
+            raise ValueError(f"min and max must be numbers, got {shown(bound)}")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"min {low} is above max {high}")
 
 
 class text(BaseType):
@@ -96,7 +112,7 @@ class text(BaseType):
 
     def deserialize(self, value: Any) -> Any:
         if not isinstance(value, str):
-            raise self._invalid(f"expected a string, got {type(value).__name__}")
+            raise self._invalid(f"expected a string, got {_json_kind(value)}")
         if len(value) < (self.min_length or 0):
             raise self._invalid(f"shorter than minLength {self.min_length}")
         if self.max_length is not None and len(value) > self.max_length:
@@ -129,7 +145,7 @@ class category(BaseType):
 
     def deserialize(self, value: Any) -> Any:
         if isinstance(value, bool) or value not in self.choices:
-            raise self._invalid(f"{value!r} is not one of {self.choices}")
+            raise self._invalid(f"{shown(value)} is not one of {shown(self.choices, 200)}")
         return value
 
     def serialize(self, value: Any) -> Any:
@@ -139,7 +155,9 @@ class category(BaseType):
         # A class index (what a classifier predicts) names the choice at that position.
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(self.choices):
             return self.choices[value]
-        raise ValueError(f"output {self.name!r}: {value!r} is neither one of {self.choices} nor an index into them")
+        raise ValueError(
+            f"output '{self.name}': {shown(value)} is neither one of {shown(self.choices, 200)} nor an index into them"
+        )
 
 
 class boolean(BaseType):
@@ -149,7 +167,7 @@ class boolean(BaseType):
 
     def deserialize(self, value: Any) -> Any:
         if not isinstance(value, bool):
-            raise self._invalid(f"expected true or false, got {type(value).__name__}")
+            raise self._invalid(f"expected true or false, got {_json_kind(value)}")
         return value
 
     def serialize(self, value: Any) -> Any:
@@ -159,14 +177,19 @@ class boolean(BaseType):
 class vector(BaseType):
     """A fixed-``length`` list of numbers, decoded to a float32 numpy array.
 
-    ``samplingMean`` / ``samplingStd`` tell a client how to draw a random vector (e.g. a latent).
+    ``min`` / ``max`` bound every item (a request outside them is a 400 naming the input and the item);
+    ``samplingMean`` / ``samplingStd`` tell a client how to draw a random vector (e.g. a latent);
+    ``labels`` name the positions (e.g. the classes of a probability vector; the ``/ui`` shows them).
     """
 
     type_name = "vector"
     fields: ClassVar[dict[str, str]] = {
         "length": "length",
+        "min": "min",
+        "max": "max",
         "samplingMean": "sampling_mean",
         "samplingStd": "sampling_std",
+        "labels": "labels",
     }
 
     def __init__(
@@ -177,30 +200,44 @@ class vector(BaseType):
         sampling_std: float = 1.0,
         default: Sequence[float] | None = None,
         optional: bool = False,
+        min: float | None = None,  # SDK-style argument names, as number's
+        max: float | None = None,
+        labels: Sequence[Any] | None = None,
     ) -> None:
         if length is None or int(length) < 1:
             raise ValueError("vector needs a positive length")
+        _check_bounds(min, max)
         super().__init__(description, default, optional)
         self.length = int(length)
         self.sampling_mean, self.sampling_std = sampling_mean, sampling_std
+        self.min, self.max = min, max
+        if labels is not None and (not isinstance(labels, Sequence) or len(labels) != self.length):
+            raise ValueError(f"vector labels must be a list of {self.length} names, one per item")
+        self.labels = [str(label) for label in labels] if labels is not None else None
 
     def deserialize(self, value: Any) -> Any:
         import numpy as np
 
         if not isinstance(value, list):
-            raise self._invalid(f"expected a list of {self.length} numbers, got {type(value).__name__}")
+            raise self._invalid(f"expected a list of {self.length} numbers, got {_json_kind(value)}")
         if len(value) != self.length:
             raise self._invalid(f"expected {self.length} numbers, got {len(value)}")
         if not all(type(item) in _NUMBER_TYPES for item in value):  # fast path: JSON gives int/float
             bad = next(i for i, item in enumerate(value) if not _is_number(item))
-            raise self._invalid(f"item {bad} is not a finite number ({value[bad]!r})")
+            raise self._invalid(f"item {bad} is not a finite number ({shown(value[bad])})")
         array = np.asarray(value, dtype=np.float64)
         if not np.isfinite(array).all():
             bad = int(np.flatnonzero(~np.isfinite(array))[0])
-            raise self._invalid(f"item {bad} is not a finite number ({value[bad]!r})")
+            raise self._invalid(f"item {bad} is not a finite number ({shown(value[bad])})")
         if np.abs(array).max(initial=0.0) > _FLOAT32_MAX:  # would become inf in the model's float32
             bad = int(np.flatnonzero(np.abs(array) > _FLOAT32_MAX)[0])
-            raise self._invalid(f"item {bad} ({value[bad]!r}) is outside the float32 range")
+            raise self._invalid(f"item {bad} ({shown(value[bad])}) is outside the float32 range")
+        if self.min is not None and (array < self.min).any():
+            bad = int(np.flatnonzero(array < self.min)[0])
+            raise self._invalid(f"item {bad} ({shown(value[bad])}) is below the minimum {shown(self.min)}")
+        if self.max is not None and (array > self.max).any():
+            bad = int(np.flatnonzero(array > self.max)[0])
+            raise self._invalid(f"item {bad} ({shown(value[bad])}) is above the maximum {shown(self.max)}")
         return array.astype(np.float32)
 
     def serialize(self, value: Any) -> Any:
@@ -229,7 +266,7 @@ class array(BaseType):
 
     def deserialize(self, value: Any) -> Any:
         if not isinstance(value, list):
-            raise self._invalid(f"expected a list, got {type(value).__name__}")
+            raise self._invalid(f"expected a list, got {_json_kind(value)}")
         if len(value) < (self.min_length or 0):
             raise self._invalid(f"{len(value)} items, fewer than minLength {self.min_length}")
         if self.max_length is not None and len(value) > self.max_length:

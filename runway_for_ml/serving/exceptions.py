@@ -12,8 +12,12 @@ travel over HTTP as JSON.
 
 from __future__ import annotations
 
+import json
+import re
 import traceback as _traceback
 from typing import Any
+
+from runway_for_ml.errors import did_you_mean
 
 __all__ = [
     "InferenceError",
@@ -30,7 +34,30 @@ __all__ = [
     "SetupError",
     "UnauthorizedError",
     "UnknownCommandError",
+    "UnknownInputError",
+    "shown",
 ]
+
+# ``<_io.BytesIO object at 0x7f...>``, ``<function f at 0x...>``: Python reprs never reach a client.
+_OBJECT_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A client's value as it appears in an error message: JSON text (never a Python repr), shortened.
+
+    >>> shown("cow"), shown([1, None, True]), shown({"a": 1})
+    ('"cow"', '[1, null, true]', '{"a": 1}')
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=lambda v: type(v).__name__)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _clean(message: str) -> str:
+    """The message without Python object reprs (a library's text can carry one: PIL, json, ...)."""
+    return _OBJECT_REPR.sub("the data", str(message))
 
 
 class ServingError(Exception):
@@ -41,12 +68,12 @@ class ServingError(Exception):
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:
-            self.message = message
+            self.message = _clean(message)
         super().__init__(self.message)
 
     def to_response(self, debug: bool = False) -> dict[str, Any]:
         """The JSON body: ``{"error": ...}`` plus ``"traceback"`` (a list of lines) in debug mode."""
-        body: dict[str, Any] = {"error": self.message}
+        body: dict[str, Any] = {"error": _clean(self.message)}
         if debug:
             cause = self.__cause__ or self
             lines = _traceback.format_exception(type(cause), cause, cause.__traceback__)
@@ -70,6 +97,21 @@ class MissingInputError(ServingError):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"Missing input: {name}")
+
+
+class UnknownInputError(ServingError):
+    """A key of the request body (or of ``POST /setup``) that is not an input (option) of the command.
+
+    >>> UnknownInputError("pixel", ["image", "pixels"]).message
+    "unknown input 'pixel' (did you mean 'pixels'?); inputs: image, pixels"
+    """
+
+    code = 400
+
+    def __init__(self, name: str, known: list[str], what: str = "input") -> None:
+        self.name = name
+        listing = f"{what}s: {', '.join(sorted(known))}" if known else f"it takes no {what}s"
+        super().__init__(f"unknown {what} '{name}'{did_you_mean(name, known)}; {listing}")
 
 
 class InvalidArgumentError(ServingError):

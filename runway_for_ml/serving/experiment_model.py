@@ -38,8 +38,9 @@ from typing import Any
 
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys
 from runway_for_ml.serving.data_types import BaseType, category, descriptor_type
-from runway_for_ml.serving.exceptions import InvalidArgumentError, MissingInputError
-from runway_for_ml.serving.model import RESERVED_ROUTES, RunwayModel
+from runway_for_ml.serving.examples import ExampleSource, label_vector_outputs, parse_examples, read_examples
+from runway_for_ml.serving.exceptions import InferenceError, InvalidArgumentError, MissingInputError
+from runway_for_ml.serving.model import RESERVED_ROUTES, Command, RunwayModel
 
 __all__ = [
     "SERVE_KEYS",
@@ -61,6 +62,7 @@ SERVE_KEYS = (
     "workers",
     "request_timeout_s",
     "port",
+    "examples",
 )
 _COMMAND_KEYS = ("description", "inputs", "outputs")
 _EXAMPLE = (
@@ -130,6 +132,23 @@ class ServeSpec:
     server: dict[str, Any] = field(default_factory=dict)
     # False: serve_step gets the raw inputs (e.g. a text executor that tokenises them itself).
     preprocess: bool = True
+    # serve.examples: rows to read from the data at serve / export time (None: none), or written ones.
+    example_source: ExampleSource | None = field(default_factory=ExampleSource)
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def probe_commands(self) -> dict[str, Command]:
+        """The commands as served (decoding and the alternatives check), without a function to run."""
+        out: dict[str, Command] = {}
+        for name, spec in self.commands.items():
+            command = Command(name, _not_served, dict(spec.inputs), dict(spec.outputs), spec.description, True)
+            command.check = spec.check_alternatives
+            command.alternatives = spec.alternative_groups()
+            out[name] = command
+        return out
+
+
+def _not_served(model: Any, batch: Any) -> Any:
+    raise RuntimeError("a probe command is not served")
 
 
 def parse_serve_section(section: Any, where: str = "") -> ServeSpec:
@@ -179,8 +198,11 @@ def parse_serve_section(section: Any, where: str = "") -> ServeSpec:
     if not isinstance(preprocess, bool):
         raise ConfigError(f"{where}serve.preprocess must be true or false, got {preprocess!r}")
     # The rest are server defaults (runway serve's flags override them).
-    server = {k: section[k] for k in SERVE_KEYS if k in section and k not in ("description", "commands", "preprocess")}
-    return ServeSpec(specs, section.get("description"), server, preprocess)
+    own = ("description", "commands", "preprocess", "examples")
+    server = {k: section[k] for k in SERVE_KEYS if k in section and k not in own}
+    spec = ServeSpec(specs, section.get("description"), server, preprocess)
+    spec.example_source, spec.examples = parse_examples(section.get("examples"), spec.probe_commands(), where)
+    return spec
 
 
 def load_experiment(ref: str | Path, project_root: Path | None = None) -> Any:
@@ -231,7 +253,8 @@ class ServedExperiment:
         self.executor = exp.load_model(checkpoint, device=device)
         self.executor.eval()
         self.preprocess = _ExamplePreprocessorLazy(exp, enabled=preprocess)
-        self.checkpoint = str(exp.checkpoint(checkpoint))
+        self.checkpoint_path = Path(exp.checkpoint(checkpoint))
+        self.checkpoint = str(self.checkpoint_path)
         if not callable(getattr(self.executor, "serve_step", None)):
             raise RunwayError(
                 f"executor {type(self.executor).__name__} has no serve_step(columns)",
@@ -251,15 +274,15 @@ def answer_batch(
     names = list(rows[0]) if rows else []
     columns = executor.serve_step({name: [row.get(name) for row in rows] for name in names})
     if not isinstance(columns, Mapping):
-        raise TypeError(f"serve_step returned {type(columns).__name__}, not a dict of columns")
+        raise InferenceError(f"serve_step returned {type(columns).__name__}, not a dict of columns")
     host = {name: _to_host(value) for name, value in columns.items()}
     out: list[dict[str, Any]] = []
     for i in range(len(batch)):
         result: dict[str, Any] = {}
         for name, column in spec.output_columns.items():
             if column not in host:
-                raise KeyError(
-                    f"output {name!r} reads column {column!r}, but serve_step returned {sorted(host)}; "
+                raise InferenceError(
+                    f"output '{name}' reads column '{column}', but serve_step returned {', '.join(sorted(host))}; "
                     f"set serve.commands.{spec.name}.outputs.{name}.column"
                 )
             result[name] = host[column][i]
@@ -326,6 +349,7 @@ def model_from_spec(name: str, spec: ServeSpec, checkpoint: str = "best") -> Run
         )(answer)
         model.commands[command_name].check = command_spec.check_alternatives
         model.commands[command_name].alternatives = command_spec.alternative_groups()
+        model.commands[command_name].set_examples(spec.examples.get(command_name))
     return model
 
 
@@ -340,14 +364,59 @@ def build_experiment_model(exp: Any, *, checkpoint: str = "best", device: str | 
     model = model_from_spec(exp.version_name, spec, checkpoint)
     model.info = {"experiment": exp.name, "version": exp.version_name}
 
+    read_once: list[bool] = []
+
     def setup(opts: dict[str, Any]) -> ServedExperiment:
+        from runway_for_ml.experiment.consumed import checkpoint_sha256
+
         served = ServedExperiment(exp, opts["checkpoint"], device, preprocess=spec.preprocess)
         # Fit the preprocessing (reads the pipeline cache) before the server says RUNNING.
         served.preprocess.build()
-        model.info["checkpoint"] = served.checkpoint
+        if not read_once:  # examples and class names: read once, from the data (a re-setup keeps them)
+            read_once.append(True)
+            add_examples_and_labels(model, spec, exp, label_names=getattr(served.executor, "label_names", None))
+        # The version and the checkpoint's file name and hash: never a path on the server's disk.
+        model.info["checkpoint"] = {
+            "name": served.checkpoint_path.name,
+            "sha256": checkpoint_sha256(served.checkpoint_path),
+        }
         model.info["device"] = served.device
         sys.stderr.write(f"[serve] {exp.version_name}: {served.checkpoint} on {served.device}\n")
         return served
 
     model.setup_fn = setup
     return model
+
+
+def add_examples_and_labels(model: RunwayModel, spec: ServeSpec, exp: Any, label_names: Any = None) -> None:
+    """Fill the served commands' ``examples`` (``serve.examples``, read from the test split) and name the
+    classes of their probability vectors (the executor's ``label_names``, else the data's ``ClassLabel``
+    names, else the ``category`` output's ``oneOf``). Examples that were not asked for explicitly and
+    cannot be read only leave a note on stderr."""
+    names = list(label_names) if label_names else None
+    source = spec.example_source
+    if source is not None:
+        try:
+            found, data_names = read_examples(
+                exp.resolved_config,
+                exp.project_root,
+                spec.commands,
+                model.commands,
+                source,
+                preprocess=spec.preprocess,
+            )
+        except ConfigError:
+            if source.explicit:
+                raise
+            found, data_names = {}, None
+        except Exception as exc:  # the data cannot be read: serve without examples
+            if source.explicit:
+                raise
+            sys.stderr.write(f"[serve] no examples from the data: {type(exc).__name__}: {exc}\n")
+            found, data_names = {}, None
+        names = names or data_names
+        for name, examples in found.items():
+            if not model.commands[name].examples:
+                model.commands[name].examples = examples
+    for command in model.commands.values():
+        label_vector_outputs(command, names)

@@ -38,7 +38,7 @@ from runway_for_ml.serving.experiment_model import (
     serve_spec_of,
 )
 
-__all__ = ["ExportedModel", "export_version", "load_spec", "update_catalog"]
+__all__ = ["ExportedModel", "export_version", "exported_info", "load_spec", "update_catalog"]
 
 USER_PACKAGES = ("data_processing", "executors", "modeling", "metrics")
 DEFAULT_PORT = 9000
@@ -52,6 +52,21 @@ def load_spec(folder: str | Path) -> ServeSpec:
     """The ``serve:`` section stored in an exported folder's ``config.json``."""
     config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     return parse_serve_section(config.get("serve") or {}, f"{Path(folder) / 'config.json'}: ")
+
+
+def exported_info(folder: str | Path) -> dict[str, Any]:
+    """``/meta``'s extra fields of an exported folder: the version and the checkpoint's name and hash."""
+    try:
+        record = json.loads((Path(folder) / "export.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    info: dict[str, Any] = {k: record[k] for k in ("experiment", "version") if record.get(k)}
+    if record.get("checkpoint_sha256"):
+        info["checkpoint"] = {
+            "name": record.get("checkpoint_name") or "model.ckpt",
+            "sha256": record["checkpoint_sha256"],
+        }
+    return info
 
 
 class ExportedModel:
@@ -114,6 +129,7 @@ def export_version(
     config = dict(exp.config)
     config["serve"] = exp.config.get("serve") or _section_from_spec_source(exp)
     fitted = _fit_preprocessing(exp, spec, config, project_root)
+    config["serve"] = _section_with_examples(exp, spec, config["serve"])
 
     staging = out_dir.parent / f".{out_dir.name}.export-tmp"
     shutil.rmtree(staging, ignore_errors=True)
@@ -142,10 +158,39 @@ def _fit_preprocessing(exp: Any, spec: Any, config: dict[str, Any], project_root
     return FittedPreprocessor([])  # serve.preprocess: false: serve_step takes the raw inputs
 
 
+def _section_with_examples(exp: Any, spec: ServeSpec, section: Mapping[str, Any]) -> dict[str, Any]:
+    """The serve: section as exported: ``examples`` read from the test split now (the folder has no data)
+    and the class names of probability vectors written as their ``labels``."""
+    import copy
+
+    from runway_for_ml.serving.experiment_model import add_examples_and_labels, model_from_spec
+
+    model = model_from_spec(exp.version_name, spec)
+    add_examples_and_labels(model, spec, exp, label_names=_label_names(exp))
+    out = copy.deepcopy(dict(section))
+    out["examples"] = [
+        {"command": name, **example} for name, command in model.commands.items() for example in command.examples
+    ]
+    for name, command in model.commands.items():
+        descriptors = out["commands"][name]["outputs"]
+        for output, data_type in command.outputs.items():
+            if data_type.type_name == "vector" and data_type.labels and "labels" not in descriptors[output]:
+                descriptors[output] = {**descriptors[output], "labels": list(data_type.labels)}
+    return out
+
+
+def _label_names(exp: Any) -> list[Any] | None:
+    """``executor.model_config.label_names`` when the config names the classes (else the data's are used)."""
+    names = ((exp.config.get("executor") or {}).get("model_config") or {}).get("label_names")
+    return list(names) if names else None
+
+
 def _write_folder(
     staging: Path, exp: Any, spec: Any, ckpt: Path, config: dict[str, Any], fitted: Any, port: int
 ) -> None:
     """The exported folder's files: checkpoint, config, preprocessing, project code, model file, packaging."""
+    from runway_for_ml.experiment.consumed import checkpoint_sha256
+
     project_root = exp.project_root
     shutil.copy2(ckpt, staging / "model.ckpt")
     (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -170,6 +215,8 @@ def _write_folder(
                 "experiment": exp.name,
                 "source": str(exp.path),
                 "checkpoint": str(ckpt),
+                "checkpoint_name": Path(ckpt).name,
+                "checkpoint_sha256": checkpoint_sha256(Path(ckpt)),
                 "commands": list(spec.commands),
             },
             indent=2,
@@ -188,21 +235,31 @@ def _section_from_spec_source(exp: Any) -> dict[str, Any]:
 
 
 def runway_model_source(name: str, spec: ServeSpec, port: int = DEFAULT_PORT) -> str:
-    """The SDK-style ``runway_model.py`` of an exported folder."""
+    """The SDK-style ``runway_model.py`` of an exported folder (``--host`` / ``--port``, or ``RW_HOST`` / ``RW_PORT``)."""
     lines = [
         f'"""{name}, exported by runway_for_ml: `python runway_model.py` serves it on http://127.0.0.1:{port}.',
         "",
-        "The same HTTP protocol as the Runway Model SDK (RW_HOST, RW_PORT, RW_MODEL_OPTIONS, RW_DEBUG, RW_META",
-        'are honoured). The commands\' inputs and outputs are the serve: section of config.json."""',
+        f"    python runway_model.py --port {port + 1}               # another port (0 picks a free one)",
+        "    python runway_model.py --host 0.0.0.0 --port 8080      # reachable from other machines",
+        f"    RW_PORT={port + 1} python runway_model.py               # the same, as the Runway Model SDK does it",
         "",
+        "The flags win over the environment: RW_HOST, RW_PORT, RW_MODEL_OPTIONS (JSON), RW_DEBUG, RW_META=1",
+        "(print the /meta manifest and exit). The commands' inputs and outputs are the serve: section of",
+        'config.json; export.json says which version and checkpoint this is."""',
+        "",
+        "import argparse",
+        "import os",
         "from pathlib import Path",
         "",
         "import runway_for_ml.serving as runway",
         "from runway_for_ml.serving.data_types import category",
-        "from runway_for_ml.serving.export import ExportedModel, load_spec",
+        "from runway_for_ml.serving.export import ExportedModel, exported_info, load_spec",
         "",
+        f"NAME = {name!r}",
+        f"PORT = {port}",
         "HERE = Path(__file__).resolve().parent",
         "spec = load_spec(HERE)",
+        "runway.default_model.info = exported_info(HERE)  # /meta: the version, the checkpoint's name and hash",
         "",
         "",
         '@runway.setup(options={"checkpoint": category(choices=["model.ckpt"], default="model.ckpt")})',
@@ -231,12 +288,34 @@ def runway_model_source(name: str, spec: ServeSpec, port: int = DEFAULT_PORT) ->
             "",
             "",
             f"runway.default_model.commands[{command!r}].check = _{function}.check_alternatives",
+            f"runway.default_model.commands[{command!r}].alternatives = _{function}.alternative_groups()",
+            f"runway.default_model.commands[{command!r}].set_examples(spec.examples.get({command!r}))",
             "",
         ]
     lines += [
         "",
+        "def main(argv=None):",
+        "    parser = argparse.ArgumentParser(",
+        '        description=f"Serve {NAME} over HTTP (the Runway Model SDK protocol; /ui to try it).",',
+        '        epilog="Without the flags, RW_HOST and RW_PORT choose the address, else 127.0.0.1:" + str(PORT) + ".",',
+        "    )",
+        "    parser.add_argument(",
+        '        "--host", default=None, help="address to bind (default $RW_HOST, else 127.0.0.1; 0.0.0.0: every interface)"',
+        "    )",
+        "    parser.add_argument(",
+        '        "--port", type=int, default=None, help=f"port (default $RW_PORT, else {PORT}; 0 picks a free one)"',
+        "    )",
+        "    args = parser.parse_args(argv)",
+        "    # runway.run reads RW_HOST / RW_PORT over its arguments: a flag given sets them, so it wins.",
+        "    if args.host is not None:",
+        '        os.environ["RW_HOST"] = args.host',
+        "    if args.port is not None:",
+        '        os.environ["RW_PORT"] = str(args.port)',
+        '    runway.run(host="127.0.0.1", port=PORT, name=NAME)',
+        "",
+        "",
         'if __name__ == "__main__":',
-        f'    runway.run(host="127.0.0.1", port={port}, name={name!r})',
+        "    main()",
         "",
     ]
     return "\n".join(lines)

@@ -9,7 +9,7 @@ import re
 from typing import Any, ClassVar
 
 from runway_for_ml.serving.exceptions import InvalidArgumentError
-from runway_for_ml.serving.type_base import BaseType, _to_python
+from runway_for_ml.serving.type_base import BaseType, _json_kind, _to_python
 
 _DATA_URI = re.compile(
     r"^data:(?P<mime>[\w/+.\-]*)(?P<params>(;[\w\-]+=[\w\-.]+)*)(?P<b64>;base64)?,(?P<data>.*)$", re.S
@@ -79,13 +79,17 @@ class image(BaseType):
 
         name = self.name or "image"
         if not isinstance(value, str):
-            raise self._invalid(f"expected a base64 data URI string, got {type(value).__name__}")
+            raise self._invalid(f"expected a base64 data URI string, got {_json_kind(value)}")
         _, data = _decode_base64(value, "image", name)
         try:
             img = Image.open(io.BytesIO(data))
             img.load()
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise self._invalid(f"cannot decode the image ({exc})") from exc
+        except Image.DecompressionBombError as exc:
+            raise self._invalid("cannot decode the image: it has too many pixels") from exc
+        except UnidentifiedImageError as exc:  # its text names a Python object: never sent to the client
+            raise self._invalid("cannot decode the image: the data is not a PNG or JPEG image") from exc
+        except Exception as exc:  # truncated or corrupt data: PIL raises OSError, SyntaxError, struct.error ...
+            raise self._invalid("cannot decode the image: the data is truncated or corrupt") from exc
         w, h = img.size
         for bound, actual, what, cmp in (
             (self.min_width, w, "width", "min"),
@@ -135,7 +139,7 @@ class file(BaseType):
 
     def deserialize(self, value: Any) -> Any:
         if not isinstance(value, str):
-            raise self._invalid(f"expected a base64 data URI string, got {type(value).__name__}")
+            raise self._invalid(f"expected a base64 data URI string, got {_json_kind(value)}")
         return _decode_base64(value, "file", self.name or "file")[1]
 
     def serialize(self, value: Any) -> Any:

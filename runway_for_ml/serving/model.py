@@ -41,7 +41,10 @@ from runway_for_ml.serving.exceptions import (
     NotReadyError,
     ServingError,
     SetupError,
+    UnknownInputError,
+    shown,
 )
+from runway_for_ml.serving.type_base import _json_kind
 
 __all__ = ["Command", "RunwayModel"]
 
@@ -72,20 +75,55 @@ class Command:
     check: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False)
     # Groups of optional inputs of which exactly one must be sent (declared in the OpenAPI schema).
     alternatives: list[list[str]] = field(default_factory=list)
+    # Real requests to try the command with: ``{"inputs": {...}, "label": <the answer in the data>}``.
+    examples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The command's descriptor, as in ``/meta`` and ``GET /<command>``."""
-        return {
+        """The command's descriptor, as in ``/meta`` and ``GET /<command>``.
+
+        ``alternatives`` (inputs of which one is sent) and ``examples`` appear when there are any.
+        """
+        out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "inputs": [t.to_dict() for t in self.inputs.values()],
             "outputs": [t.to_dict() for t in self.outputs.values()],
         }
+        if self.alternatives:
+            out["alternatives"] = [list(group) for group in self.alternatives]
+        if self.examples:
+            out["examples"] = [dict(example) for example in self.examples]
+        return out
+
+    def set_examples(self, examples: Any) -> None:
+        """Check and keep ``examples``: request bodies, or ``{"inputs": body, "label": ...}`` objects.
+
+        Each must decode as a request would; a bad one is a ``ValueError`` naming it.
+        """
+        kept: list[dict[str, Any]] = []
+        for i, example in enumerate(examples or []):
+            if isinstance(example, Mapping) and isinstance(example.get("inputs"), Mapping):
+                entry = {"inputs": dict(example["inputs"])}
+                if example.get("label") is not None:
+                    entry["label"] = example["label"]
+            elif isinstance(example, Mapping):
+                entry = {"inputs": dict(example)}
+            else:
+                raise ValueError(f"example {i} of command '{self.name}' must be an object of inputs")
+            try:
+                self.decode(entry["inputs"])
+            except ServingError as exc:
+                raise ValueError(f"example {i} of command '{self.name}': {exc.message}") from exc
+            kept.append(entry)
+        self.examples = kept
 
     def decode(self, body: Any) -> dict[str, Any]:
-        """JSON body -> decoded inputs; 400-class errors name the input."""
+        """JSON body -> decoded inputs; 400-class errors name the input (an unknown one too)."""
         if not isinstance(body, Mapping):
-            raise InvalidArgumentError("body", f"expected a JSON object of inputs, got {type(body).__name__}")
+            raise InvalidArgumentError("body", f"expected a JSON object of inputs, got {_json_kind(body)}")
+        for name in body:
+            if name not in self.inputs:
+                raise UnknownInputError(str(name), list(self.inputs))
         values: dict[str, Any] = {}
         for name, data_type in self.inputs.items():
             if name in body and body[name] is not None:
@@ -104,15 +142,17 @@ class Command:
             if len(self.outputs) == 1:
                 result = {next(iter(self.outputs)): result}
             else:
-                raise InferenceError(f"command {self.name!r} returned {type(result).__name__}, not a dict of outputs")
+                raise InferenceError(f"command '{self.name}' returned {type(result).__name__}, not a dict of outputs")
         out: dict[str, Any] = {}
         for name, data_type in self.outputs.items():
             if name not in result:
-                raise InferenceError(f"command {self.name!r} returned no output {name!r}")
+                raise InferenceError(f"command '{self.name}' returned no output '{name}'")
             try:
                 out[name] = data_type.serialize(result[name])
             except Exception as exc:  # any encoding failure is the model's, answered as 500
-                raise InferenceError(f"command {self.name!r}: cannot encode output {name!r}: {exc}") from exc
+                raise InferenceError(
+                    f"command '{self.name}': cannot encode output '{name}': {exception_text(exc)}"
+                ) from exc
         return out
 
 
@@ -159,8 +199,13 @@ class RunwayModel:
         outputs: Mapping[str, BaseType] | None = None,
         description: str | None = None,
         batched: bool = False,
+        examples: list[Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register a command served at ``POST /<name>``: ``fn(model, inputs) -> outputs``."""
+        """Register a command served at ``POST /<name>``: ``fn(model, inputs) -> outputs``.
+
+        ``examples``: request bodies (or ``{"inputs": body, "label": answer}``) that ``/meta`` lists and
+        the ``/ui`` fills its form with.
+        """
         if name in RESERVED_ROUTES or "/" in name or not name:
             raise ValueError(f"{name!r} cannot be a command name (reserved or not a single path segment)")
         if name in self.commands:
@@ -169,9 +214,11 @@ class RunwayModel:
             raise ValueError(f"command {name!r} needs outputs")
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self.commands[name] = Command(
+            command = Command(
                 name, fn, _typed(inputs, "input"), _typed(outputs, "output"), description or fn.__doc__, batched
             )
+            command.set_examples(examples)
+            self.commands[name] = command
             return fn
 
         return register
@@ -198,6 +245,9 @@ class RunwayModel:
     def decode_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """Check setup options; a missing option without a default is 400."""
         given = dict(given or {})
+        for name in given:
+            if name not in self.options:
+                raise UnknownInputError(str(name), list(self.options), what="option")
         values: dict[str, Any] = {}
         for name, data_type in self.options.items():
             if given.get(name) is not None:
@@ -226,13 +276,18 @@ class RunwayModel:
             except Exception as exc:
                 self.status = "FAILED"
                 self.setup_error = exc
-                raise SetupError(f"setup failed: {type(exc).__name__}: {exc}") from exc
+                raise SetupError(f"setup failed: {exception_text(exc)}") from exc
             self.model, self.current_options, self.setup_error = model, values, None
             self.status = "RUNNING"
 
     def check_ready(self) -> None:
         if self.status == "FAILED":
-            raise SetupError(f"setup failed: {self.setup_error}" if self.setup_error else "setup failed")
+            error = self.setup_error
+            if isinstance(error, ServingError):
+                raise SetupError(
+                    error.message if error.message.startswith("setup failed") else f"setup failed: {error.message}"
+                )
+            raise SetupError(f"setup failed: {exception_text(error)}" if error else "setup failed")
         if self.status != "RUNNING":
             raise NotReadyError()
 
@@ -245,9 +300,9 @@ class RunwayModel:
             except ServingError:
                 raise
             except Exception as exc:
-                raise InferenceError(f"{type(exc).__name__}: {exc}") from exc
+                raise InferenceError(exception_text(exc)) from exc
             if not isinstance(results, list) or len(results) != len(batch):
-                raise InferenceError(f"command {command.name!r} must return a list of {len(batch)} output dicts")
+                raise InferenceError(f"command '{command.name}' must return a list of {len(batch)} output dicts")
         else:
             results = []
             for inputs in batch:
@@ -256,7 +311,7 @@ class RunwayModel:
                 except ServingError as exc:
                     results.append(exc)
                 except Exception as exc:  # one failed request must not fail the others
-                    error = InferenceError(f"{type(exc).__name__}: {exc}")
+                    error = InferenceError(exception_text(exc))
                     error.__cause__ = exc
                     results.append(error)
         out: list[Any] = []
@@ -289,7 +344,12 @@ class RunwayModel:
         from runway_for_ml.serving.server import ServerConfig, serve
 
         host = os.environ.get("RW_HOST", host)
-        port = int(os.environ.get("RW_PORT", port))
+        raw_port = os.environ.get("RW_PORT", port)
+        try:
+            port = int(raw_port)
+        except (TypeError, ValueError):
+            sys.stderr.write(f"error: RW_PORT must be a port number (0 picks a free one), got {raw_port}\n")
+            raise SystemExit(2) from None
         if os.environ.get("RW_MODEL_OPTIONS"):
             model_options = json.loads(os.environ["RW_MODEL_OPTIONS"])
         debug = _env_flag("RW_DEBUG", debug)
@@ -306,6 +366,17 @@ class RunwayModel:
             # A model file run as a script: one clear message and exit code 2, as the runway CLI does.
             sys.stderr.write(f"error: {exc}\n")
             raise SystemExit(2) from exc
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Type: message`` of a model's exception for an error body (a KeyError's key as JSON, not its repr).
+
+    >>> exception_text(KeyError("pixels")), exception_text(RuntimeError("kaput"))
+    ('KeyError: "pixels"', 'RuntimeError: kaput')
+    """
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return f"KeyError: {shown(exc.args[0])}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _env_flag(name: str, default: bool) -> bool:

@@ -41,12 +41,12 @@ def type_schema(data_type: BaseType) -> dict[str, Any]:
     elif kind == "boolean":
         schema = {"type": "boolean"}
     elif kind == "vector":
-        schema = {
-            "type": "array",
-            "items": {"type": "number"},
-            "minItems": data_type.length,
-            "maxItems": data_type.length,
-        }
+        items: dict[str, Any] = {"type": "number"}
+        if getattr(data_type, "min", None) is not None:
+            items["minimum"] = data_type.min
+        if getattr(data_type, "max", None) is not None:
+            items["maximum"] = data_type.max
+        schema = {"type": "array", "items": items, "minItems": data_type.length, "maxItems": data_type.length}
     elif kind == "array":
         schema = {"type": "array", "items": type_schema(data_type.item_type), "minItems": data_type.min_length or 0}
         if data_type.max_length is not None:
@@ -69,8 +69,11 @@ def type_schema(data_type: BaseType) -> dict[str, Any]:
     return schema
 
 
-def _object(types: dict[str, BaseType], required: list[str]) -> dict[str, Any]:
+def _object(types: dict[str, BaseType], required: list[str], *, closed: bool = False) -> dict[str, Any]:
+    """An object schema; ``closed``: other keys are refused (a request's unknown input is a 400)."""
     schema: dict[str, Any] = {"type": "object", "properties": {n: type_schema(t) for n, t in types.items()}}
+    if closed:
+        schema["additionalProperties"] = False
     if required:
         schema["required"] = required
     return schema
@@ -96,10 +99,19 @@ def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 def _command_paths(command: Command, auth: list[int]) -> dict[str, Any]:
     required = [n for n, t in command.inputs.items() if t.required]
-    body = _object(command.inputs, required)
+    body = _object(command.inputs, required, closed=True)
     if command.alternatives:  # e.g. pixels or image: exactly one of each group
         body["allOf"] = [{"oneOf": [{"required": [name]} for name in group]} for group in command.alternatives]
     outputs = _object(command.outputs, list(command.outputs))
+    media: dict[str, Any] = {"schema": body}
+    if command.examples:  # rows of the test split, when the server has read them
+        media["examples"] = {
+            f"example{i + 1}": {
+                "summary": f"label {e['label']}" if "label" in e else f"example {i + 1}",
+                "value": e["inputs"],
+            }
+            for i, e in enumerate(command.examples)
+        }
     summary = command.description or f"Run {command.name}"
     return {
         "get": {
@@ -113,7 +125,7 @@ def _command_paths(command: Command, auth: list[int]) -> dict[str, Any]:
         "post": {
             "summary": summary.strip().splitlines()[0],
             "operationId": command.name,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "requestBody": {"required": True, "content": {"application/json": media}},
             "responses": {
                 "200": _json_response("Outputs", outputs),
                 **_errors(400, *auth, 413, 500, 503, 504),
@@ -197,7 +209,7 @@ def _model_paths(model: RunwayModel, auth: list[int], descriptor: dict[str, Any]
                 "operationId": "setup",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _object(model.options, options_required)}},
+                    "content": {"application/json": {"schema": _object(model.options, options_required, closed=True)}},
                 },
                 "responses": {
                     "200": _json_response(
@@ -256,6 +268,11 @@ def _schemas(descriptor: dict[str, Any]) -> dict[str, Any]:
                 "description": {"type": ["string", "null"]},
                 "inputs": {"type": "array", "items": descriptor},
                 "outputs": {"type": "array", "items": descriptor},
+                "alternatives": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+                "examples": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"inputs": {"type": "object"}}, "required": ["inputs"]},
+                },
             },
             "required": ["name", "inputs", "outputs"],
         },

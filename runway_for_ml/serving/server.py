@@ -42,9 +42,10 @@ from runway_for_ml.serving.exceptions import (
     ServingError,
     UnauthorizedError,
     UnknownCommandError,
+    shown,
 )
 from runway_for_ml.serving.metrics import ServerMetrics
-from runway_for_ml.serving.model import RunwayModel
+from runway_for_ml.serving.model import RunwayModel, exception_text
 from runway_for_ml.serving.transport import (
     ServerConfig,
     _graceful_server_class,
@@ -166,7 +167,7 @@ class ServingApp:
             if isinstance(exc, MethodNotAllowedError):
                 extra_headers.append((b"allow", ", ".join(exc.allow).encode()))
         except Exception as exc:  # a bug in a handler is a 500, never a dropped connection
-            wrapped = ServingError(f"{type(exc).__name__}: {exc}")
+            wrapped = ServingError(exception_text(exc))
             wrapped.__cause__ = exc
             status, body, content_type = 500, _json(wrapped.to_response(self.config.debug)), "application/json"
         response_headers = [
@@ -277,12 +278,14 @@ class ServingApp:
         if encoding in ("gzip", "x-gzip"):
             raw = _gunzip(raw, limit)
         elif encoding not in ("", "identity"):
-            raise MalformedRequestError(f"Unsupported Content-Encoding {encoding!r}; send identity or gzip")
+            raise MalformedRequestError(f"Unsupported Content-Encoding {shown(encoding)}; send identity or gzip")
         if not raw.strip():
             return {}
         try:
             return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise MalformedRequestError("The request body is not valid JSON: it is not UTF-8 text") from exc
+        except json.JSONDecodeError as exc:
             raise MalformedRequestError(f"The request body is not valid JSON: {exc}") from exc
 
     def _check_api_key(self, headers: dict[str, str]) -> None:

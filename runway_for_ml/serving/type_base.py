@@ -15,6 +15,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _json_kind(value: Any) -> str:
+    """The JSON name of a client's value (``string``, ``number``, ``object`` ...), for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 def _to_python(value: Any) -> Any:
     """numpy / torch scalars and arrays -> plain Python (JSON-encodable) values."""
     if hasattr(value, "detach"):  # a torch tensor
