@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("embed_cmd", "embed a split with a trained version; 2-D projection as PNG and interactive HTML"),
     "jobs": ("jobs_cmd", "list SLURM jobs submitted by runway"),
     "sweep": ("sweep_cmd", "status of a sweep; --retry-failed resubmits failed points"),
+    "search": ("search_cmd", "hyperparameter search on Optuna: every trial a version, pruning, resume, SLURM workers"),
     "serve": ("serve_cmd", "serve a trained experiment over HTTP (Runway Model SDK protocol)"),
     "bench": ("bench_cmd", "benchmark a served experiment: load time, latency, req/s, memory"),
     "export": ("export_cmd", "export a trained experiment as a self-contained Runway model folder"),

@@ -40,7 +40,7 @@ __all__ = [
     "write_json_atomic",
 ]
 
-STATUSES = ("created", "queued", "running", "completed", "failed", "interrupted")
+STATUSES = ("created", "queued", "running", "completed", "failed", "interrupted", "pruned")
 # Libraries whose versions decide whether a result can be reproduced.
 _TRACKED_PACKAGES = (
     "torch",

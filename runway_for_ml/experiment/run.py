@@ -13,7 +13,7 @@ from typing import Any
 
 from runway_for_ml.experiment.layout import VersionDir
 
-__all__ = ["run_in_version"]
+__all__ = ["infer_and_report", "run_in_version"]
 
 
 def run_in_version(
@@ -25,13 +25,25 @@ def run_in_version(
     that already saved its predictions is only evaluated again; one that died half-way (a requeued
     SLURM job) is started over. Returns ``{"version_dir", "train_metrics", "infer_dir", "metrics", "report"}``.
     """
+    from runway_for_ml.experiment.training import train_in_version
+
+    train_metrics = train_in_version(VersionDir(version_dir).path)
+    return {"train_metrics": train_metrics, **infer_and_report(version_dir, command, checkpoint=checkpoint)}
+
+
+def infer_and_report(
+    version_dir: Path, command: list[str] | None = None, *, checkpoint: str | None = None
+) -> dict[str, Any]:
+    """The part of :func:`run_in_version` after training: infer on ``test.split``, evaluate, write the report.
+
+    Returns ``{"version_dir", "infer_dir", "metrics", "report"}`` (``runway search`` calls it for the
+    trials that were not pruned).
+    """
     from runway_for_ml.experiment.inference import evaluate_infer_dir, infer_in_dir, prepare_inference
     from runway_for_ml.experiment.report import build_report
-    from runway_for_ml.experiment.training import train_in_version
     from runway_for_ml.metrics.recorder import PREDICTIONS_JSONL
 
     layout = VersionDir(version_dir)
-    train_metrics = train_in_version(layout.path)
     test = layout.config_dict().get("test") or {}
     suffix = str(test.get("split") or "test")
     infer_dir = layout.infer_dir(suffix)
@@ -46,7 +58,6 @@ def run_in_version(
         metrics = infer_in_dir(infer_dir)
     return {
         "version_dir": layout.path,
-        "train_metrics": train_metrics,
         "infer_dir": infer_dir,
         "metrics": metrics,
         "report": build_report(layout.path),

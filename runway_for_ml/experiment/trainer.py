@@ -16,7 +16,9 @@ One small builder per concern, each using Lightning's public API:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from runway_for_ml.experiment.layout import LAST_CKPT, VersionDir
@@ -25,11 +27,26 @@ __all__ = [
     "build_callbacks",
     "build_loggers_for",
     "build_trainer",
+    "extra_callbacks",
     "plain_progress_bar",
     "progress_bar",
     "scalar_metrics",
 ]
 
+
+
+# Callbacks a caller adds to the trainers built while it runs (a search trial's pruning callback).
+_EXTRA_CALLBACKS: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar("runway_extra_callbacks", default=())
+
+
+@contextlib.contextmanager
+def extra_callbacks(callbacks: Sequence[Any]) -> Iterator[None]:
+    """Add ``callbacks`` to every trainer :func:`build_trainer` makes inside the block (objects, not config)."""
+    token = _EXTRA_CALLBACKS.set(tuple(callbacks))
+    try:
+        yield
+    finally:
+        _EXTRA_CALLBACKS.reset(token)
 
 
 def build_callbacks(train_cfg: Mapping[str, Any], layout: VersionDir) -> list[Any]:
@@ -210,7 +227,7 @@ def build_trainer(config: Mapping[str, Any], layout: VersionDir, *, resuming: bo
     # Deterministic kernels cost little on CPU; "warn" never fails a run on ops without one.
     trainer_kwargs.setdefault("deterministic", "warn")
     extra = list(trainer_kwargs.pop("callbacks", []) or [])
-    callbacks = build_callbacks(train_cfg, layout) + extra
+    callbacks = build_callbacks(train_cfg, layout) + extra + list(_EXTRA_CALLBACKS.get())
     if trainer_kwargs.get("enable_progress_bar", True) and not any(_is_progress_bar(c) for c in extra):
         number = layout.name.rpartition("_V")[2]
         callbacks.append(progress_bar(int(number) if number.isdigit() else layout.name))
