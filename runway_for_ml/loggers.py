@@ -1,10 +1,12 @@
-"""Logger registry: ``csv``, ``tensorboard`` and ``wandb`` Lightning loggers chosen by ``meta.logger_enable``.
+"""Logger registry: ``csv``, ``tensorboard``, ``wandb`` and ``mlflow`` Lightning loggers chosen by ``meta.logger_enable``.
 
-Every logger writes under one folder (an experiment version's ``train/logs/``)::
+Every file logger writes under one folder (an experiment version's ``train/logs/``)::
 
     logs/csv/metrics.csv, logs/csv/hparams.yaml
     logs/tensorboard/events.out.tfevents.*
     logs/wandb/offline-run-<time>-<run_id>/run-<run_id>.wandb
+
+MLflow writes to its tracking store: ``meta.mlflow.tracking_uri``, else ``<project>/mlruns/mlflow.db``.
 
 Weights & Biases runs offline unless ``meta.wandb.mode`` says otherwise, ``WANDB_MODE`` is set, or an
 API key is configured (``WANDB_API_KEY``); it never asks for a login. The run id is stable per
@@ -25,10 +27,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.errors import check_choice, check_keys
+from runway_for_ml.errors import ConfigError, check_choice, check_keys
 from runway_for_ml.registry import Registry
 
-__all__ = ["LOGGERS", "build_loggers", "register_logger", "stable_run_id", "wandb_mode"]
+__all__ = ["LOGGERS", "build_loggers", "mlflow_tracking_uri", "register_logger", "stable_run_id", "wandb_mode"]
 
 # name -> factory(save_dir, run_name, run_id, config, resume) -> a Lightning Logger
 LoggerFactory = Callable[[Path, str, str, Mapping[str, Any], bool], Any]
@@ -99,92 +101,49 @@ def _csv_logger(save_dir: Path, run_name: str, run_id: str, config: Mapping[str,
 
 @functools.cache
 def _csv_logger_class() -> type:
-    """A CSV logger built on Lightning's public ``Logger`` interface, writing Lightning's CSV format.
+    """Lightning's ``CSVLogger`` writing ``csv/metrics.csv`` and ``csv/hparams.yaml`` under ``save_dir``.
 
-    ``csv/metrics.csv`` (one row per logging call, one column per metric, sorted, ``step`` included) and
-    ``csv/hparams.yaml``. Unlike Lightning's ``CSVLogger``, which deletes an existing ``metrics.csv``,
-    a resumed run (``resume=True``) appends to it, so a version keeps one file across resumes.
+    The one difference: Lightning deletes an existing ``metrics.csv`` when a logger opens its folder;
+    a resumed run (``resume=True``) appends to it instead (under the header it already has, widened
+    when new metrics appear), so a version keeps one file across resumes.
     """
     import csv
 
-    from pytorch_lightning.core.saving import save_hparams_to_yaml
-    from pytorch_lightning.loggers import Logger
-    from pytorch_lightning.utilities import rank_zero_only
+    from pytorch_lightning.loggers import CSVLogger
+    from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+    from pytorch_lightning.loggers.logger import rank_zero_experiment
 
-    class RunwayCSVLogger(Logger):
+    class _Writer(ExperimentWriter):
+        def __init__(self, log_dir: str, *, resume: bool) -> None:
+            self.resume = resume  # read by _check_log_dir_exists, which the base __init__ calls
+            super().__init__(log_dir)
+
+        def _check_log_dir_exists(self) -> None:
+            path = Path(self.metrics_file_path)
+            if not path.is_file():
+                return
+            if not self.resume:
+                path.unlink()  # a new run in a used folder starts a new file, as Lightning's does
+                return
+            with path.open(newline="", encoding="utf-8") as fh:
+                self.metrics_keys = sorted(csv.DictReader(fh).fieldnames or [])
+
+    class RunwayCSVLogger(CSVLogger):
         def __init__(self, save_dir: Path, *, resume: bool = False) -> None:
-            super().__init__()
-            self._save_dir = Path(save_dir)
-            self._rows: list[dict[str, Any]] = []
-            self._keys: list[str] = []
-            path = self.metrics_file
-            if path.is_file():
-                if resume:
-                    with path.open(newline="", encoding="utf-8") as fh:
-                        self._keys = list(csv.DictReader(fh).fieldnames or [])
-                else:
-                    path.unlink()  # a new run in a used folder starts a new file, as Lightning's does
+            super().__init__(save_dir, name="", version="csv")
+            self._resume = resume
 
         @property
-        def name(self) -> str:
-            return ""
-
-        @property
-        def version(self) -> str:
-            return "csv"
-
-        @property
-        def root_dir(self) -> str:
-            return str(self._save_dir)
-
-        @property
-        def save_dir(self) -> str:
-            return str(self._save_dir)
-
-        @property
-        def log_dir(self) -> str:
-            return str(self._save_dir / "csv")
+        @rank_zero_experiment
+        def experiment(self) -> ExperimentWriter:
+            if self._experiment is None:
+                self._fs.makedirs(self.root_dir, exist_ok=True)
+                self._experiment = _Writer(self.log_dir, resume=self._resume)
+            return self._experiment
 
         @property
         def metrics_file(self) -> Path:
-            return Path(self.log_dir) / "metrics.csv"
-
-        @rank_zero_only
-        def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-            params = vars(params) if hasattr(params, "__dict__") and not isinstance(params, Mapping) else params
-            Path(self.log_dir).mkdir(parents=True, exist_ok=True)
-            save_hparams_to_yaml(str(Path(self.log_dir) / "hparams.yaml"), dict(params or {}))
-
-        @rank_zero_only
-        def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-            row = {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
-            row["step"] = len(self._rows) if step is None else step
-            self._rows.append(row)
-
-        @rank_zero_only
-        def save(self) -> None:
-            if not self._rows:
-                return
-            path = self.metrics_file
-            path.parent.mkdir(parents=True, exist_ok=True)
-            new_keys = set().union(*self._rows) - set(self._keys)
-            exists = path.is_file()
-            if new_keys:
-                self._keys = sorted({*self._keys, *new_keys})
-            if new_keys and exists:  # a new column: rewrite the file under the wider header
-                with path.open(newline="", encoding="utf-8") as fh:
-                    old = list(csv.DictReader(fh))
-                self._rows, exists = old + self._rows, False
-            with path.open("a" if exists else "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=self._keys)
-                if not exists:
-                    writer.writeheader()
-                writer.writerows(self._rows)
-            self._rows = []
-
-        @rank_zero_only
-        def finalize(self, status: str) -> None:
-            self.save()
+            return Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
 
     return RunwayCSVLogger
 
@@ -225,3 +184,74 @@ def _wandb_logger(save_dir: Path, run_name: str, run_id: str, config: Mapping[st
         resume="allow",
         **settings,
     )
+
+
+_MLFLOW_KEYS = ("tracking_uri", "experiment_name", "tags", "artifact_location")
+
+
+def mlflow_tracking_uri(config: Mapping[str, Any], save_dir: str | os.PathLike[str]) -> str:
+    """``meta.mlflow.tracking_uri``, else an SQLite store in the project's ``mlruns/`` folder.
+
+    MLflow 3 refuses its old file store (``./mlruns``) unless ``MLFLOW_ALLOW_FILE_STORE=true``, so the
+    default is ``sqlite:///<project>/mlruns/mlflow.db`` (artifacts next to it in ``mlruns/artifacts``);
+    ``mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db`` in the project shows the runs.
+
+    >>> mlflow_tracking_uri({"meta": {"mlflow": {"tracking_uri": "http://mlflow:5000"}}}, "/tmp")
+    'http://mlflow:5000'
+    """
+    settings = ((config.get("meta") or {}).get("mlflow")) or {}
+    if settings.get("tracking_uri"):
+        return str(settings["tracking_uri"])
+    return f"sqlite:///{_mlruns_dir(save_dir).as_posix()}/mlflow.db"
+
+
+def _mlruns_dir(save_dir: str | os.PathLike[str]) -> Path:
+    """``<project>/mlruns`` for a version's ``train/logs`` folder (``save_dir/mlruns`` outside a project)."""
+    from runway_for_ml.project import find_project_root
+
+    root = find_project_root(save_dir)
+    return (root if root is not None else Path(save_dir).resolve()) / "mlruns"
+
+
+@register_logger(name="mlflow")
+def _mlflow_logger(save_dir: Path, run_name: str, run_id: str, config: Mapping[str, Any], resume: bool) -> Any:
+    meta = config.get("meta") or {}
+    settings = dict(meta.get("mlflow") or {})
+    check_keys(settings, _MLFLOW_KEYS, "meta.mlflow")
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        raise ConfigError(
+            "meta.logger_enable: 'mlflow' needs the mlflow package",
+            hint="pip install 'runway_for_ml[mlflow]' (or remove 'mlflow' from meta.logger_enable)",
+        )
+    from pytorch_lightning.loggers import MLFlowLogger
+
+    uri = mlflow_tracking_uri(config, save_dir)
+    artifact_location = settings.get("artifact_location")
+    if uri.startswith("sqlite:///") and not settings.get("tracking_uri"):
+        mlruns = _mlruns_dir(save_dir)
+        mlruns.mkdir(parents=True, exist_ok=True)
+        artifact_location = artifact_location or (mlruns / "artifacts").as_uri()
+    experiment_name = str(settings.get("experiment_name") or meta.get("name") or run_name.rsplit("_V", 1)[0])
+    tags = {**dict(settings.get("tags") or {}), "runway.version": run_name, "runway.run_id": run_id}
+    return MLFlowLogger(
+        experiment_name=experiment_name,
+        run_name=run_name,
+        tracking_uri=uri,
+        tags=tags,
+        artifact_location=artifact_location,
+        # A resumed version continues its MLflow run (found by the stable runway run id).
+        run_id=_existing_mlflow_run(uri, experiment_name, run_id) if resume else None,
+    )
+
+
+def _existing_mlflow_run(uri: str, experiment_name: str, run_id: str) -> str | None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`runway.run_id` = '{run_id}'")
+    return runs[0].info.run_id if runs else None

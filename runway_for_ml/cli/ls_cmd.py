@@ -1,14 +1,16 @@
-"""``runway ls [EXPERIMENT] [--json]``: experiments, versions, status and key metric.
+"""``runway ls [EXPERIMENT] [--format table|csv|md|json]``: experiments, versions, status and key metric.
 
-Reads only JSON files, never imports torch.
+Reads only JSON files, never imports torch. ``csv``, ``md`` (a Markdown table for papers and READMEs)
+and ``json`` are for scripts; ``--json`` is ``--format json``.
 
->>> main(["ls", "--json"])  # doctest: +SKIP
+>>> main(["ls", "--format", "csv"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from runway_for_ml.experiment.compare import list_runs
 from runway_for_ml.experiment.names import require_project_root
@@ -16,7 +18,28 @@ from runway_for_ml.experiment.names import require_project_root
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", nargs="?", help="only this experiment's versions")
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table (default), csv, md (Markdown table) or json",
+    )
+    parser.add_argument("--json", action="store_true", help="same as --format json")
+
+
+FORMATS = ("table", "csv", "md", "json")
+# Columns of --format csv / md, one row per version (or untrained experiment).
+COLUMNS = (
+    "experiment",
+    "version",
+    "status",
+    "key_metric",
+    "split",
+    "value",
+    "inference_runs",
+    "created_at",
+    "path",
+)
 
 
 _SPLIT_LABELS = {"validation": "val", "val": "val", "test": "test", "train": "train"}
@@ -55,8 +78,12 @@ def run(args: argparse.Namespace) -> int:
         names = {r["experiment"] for r in rows}
         rows = [r for r in rows if r["experiment"] == args.experiment]
         _check_experiment_name(args.experiment, names, root)
-    if args.json:
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
         print(json.dumps(rows, indent=2))
+        return 0
+    if fmt in ("csv", "md"):
+        sys.stdout.write(_csv(rows) if fmt == "csv" else _markdown(rows))
         return 0
     from rich.table import Table
 
@@ -82,3 +109,51 @@ def run(args: argparse.Namespace) -> int:
     elif not rows:
         print("no experiments yet: create one with `runway-experiment NAME`")
     return 0
+
+
+def _flat(row: dict) -> dict:
+    km = row["key_metric"] or {}
+    return {
+        "experiment": row["experiment"],
+        "version": row["run_name"] or "",
+        "status": row["status"],
+        "key_metric": km.get("name") or "",
+        "split": km.get("split") or "",
+        "value": "" if km.get("value") is None else km["value"],
+        "inference_runs": " ".join(row["infer_runs"]),
+        "created_at": row["created_at"] or "",
+        "path": row["path"] or "",
+    }
+
+
+def _csv(rows: list[dict]) -> str:
+    """One header line and one line per row, RFC 4180 quoting (``csv`` module)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(_flat(r) for r in rows)
+    return out.getvalue()
+
+
+def _markdown(rows: list[dict]) -> str:
+    """A GitHub-flavoured Markdown table (``|`` in values escaped), the metric shown as ``ls`` shows it."""
+    headers = ("experiment", "version", "status", "key metric", "inference runs", "created")
+
+    def cell(text: object) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for r in rows:
+        values = (
+            r["experiment"],
+            r["run_name"] or "-",
+            r["status"],
+            _fmt_metric(r["key_metric"]),
+            ", ".join(r["infer_runs"]) or "-",
+            (r["created_at"] or "-")[:19].replace("T", " "),
+        )
+        lines.append("| " + " | ".join(cell(v) for v in values) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
-"""Listing and comparing experiment versions (``runway ls``, ``runway diff``).
+"""Listing and comparing experiment versions (``runway ls``, ``runway diff``, ``runway compare``).
 
-Both read only JSON files in the version folders (no torch, no jsonnet), so ``runway ls`` stays fast
-with hundreds of versions.
+All read only the version folders' own files (JSON, CSV / TensorBoard logs; no torch, no jsonnet), so
+``runway ls`` stays fast with hundreds of versions; ``compare_versions`` gathers what the compare page
+(:mod:`runway_for_ml.experiment.compare_page`) draws.
 
 >>> rows = list_runs(project_root)  # doctest: +SKIP
 >>> rows[0]["run_name"], rows[0]["status"], rows[0]["key_metric"]  # doctest: +SKIP
@@ -23,7 +24,7 @@ from runway_for_ml.experiment.layout import INFER_PREFIX, VersionDir, experiment
 from runway_for_ml.experiment.manifest import read_manifest
 from runway_for_ml.experiment.names import list_experiment_names
 
-__all__ = ["diff_versions", "flatten", "list_runs", "read_metrics"]
+__all__ = ["compare_versions", "diff_versions", "flatten", "list_runs", "read_metrics", "select_versions"]
 
 _VERSION_DIR_RE = re.compile(r"^(?P<exp>.+)_V(?P<n>\d+)$")
 _MISSING = "<missing>"
@@ -205,3 +206,278 @@ def _consumed(manifest: dict[str, Any]) -> dict[str, str]:
             sha = str(item.get("checkpoint_sha256") or "")[:12]
             out[str(item["node"])] = f"{item.get('version')} {item.get('checkpoint')} (sha256 {sha})"
     return out
+
+
+# --------------------------------------------------------------------------- runway compare
+
+# Keys that name or describe an experiment: they never split a --group-by group.
+_IDENTITY_KEYS = ("meta.name", "meta.description", "description")
+SEED_KEY = "meta.seed"
+
+
+def select_versions(
+    project_root: Path, names: list[str] | tuple[str, ...] = (), *, search: str | None = None, include_all: bool = False
+) -> list[Path]:
+    """Version folders for ``runway compare``: each name is a version (``digits_V0``: that version) or an
+    experiment (``digits``: its completed versions; every version with ``include_all``); ``search`` adds
+    the trials of a study (``digits_search_S0``: versions whose manifest has ``search.study`` naming it).
+    No names and no search: every completed version of the project.
+    """
+    from runway_for_ml.errors import RunwayError, did_you_mean
+
+    root = Path(project_root)
+    rows = [r for r in list_runs(root) if r["run_name"]]
+    by_experiment: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_experiment.setdefault(row["experiment"], []).append(row)
+
+    def keep(row: dict[str, Any]) -> bool:
+        return include_all or row["status"] == "completed"
+
+    chosen: list[Path] = []
+    for name in names:
+        folder = experiments_dir(root) / name
+        if _VERSION_DIR_RE.match(name) and folder.is_dir():
+            chosen.append(folder)
+        elif name in by_experiment or name in list_experiment_names(root):
+            versions = [Path(r["path"]) for r in by_experiment.get(name, []) if keep(r)]
+            if not versions:
+                statuses = sorted({r["status"] for r in by_experiment.get(name, [])})
+                raise RunwayError(
+                    f"experiment '{name}' has no completed version"
+                    + (f" (its versions are {', '.join(statuses)})" if statuses else ""),
+                    hint="add --all to include versions that did not complete"
+                    if statuses
+                    else f"train it with `runway-run {name}`",
+                )
+            chosen.extend(versions)
+        else:
+            known = sorted(by_experiment) + [r["run_name"] for r in rows]
+            raise RunwayError(
+                f"no experiment or version '{name}'{did_you_mean(name, known)}",
+                hint="`runway ls` lists experiments and versions",
+            )
+    if search:
+        chosen.extend(_search_trials(root, search, rows))
+    if not names and not search:
+        chosen = [Path(r["path"]) for r in rows if keep(r)]
+        if not chosen:
+            raise RunwayError(f"no completed version in {root}", hint="train one with `runway-run EXPERIMENT`")
+    unique: dict[str, Path] = {}
+    for folder in chosen:
+        unique.setdefault(str(folder.resolve()), folder)
+    return list(unique.values())
+
+
+def _search_trials(root: Path, study: str, rows: list[dict[str, Any]]) -> list[Path]:
+    """The versions of a study's trials, in trial order: manifests with ``search.study`` == ``study``
+    (or naming the study folder), plus versions named in the study's ``trials.csv``."""
+    from runway_for_ml.errors import RunwayError, did_you_mean
+
+    study_dir = experiments_dir(root) / study
+    trials: dict[str, tuple[float, Path]] = {}
+    for row in rows:
+        info = read_manifest(Path(row["path"])).get("search")
+        if isinstance(info, dict) and str(info.get("study", "")).rstrip("/").split("/")[-1] == study:
+            trial = info.get("trial")
+            trials[row["run_name"]] = (float(trial) if isinstance(trial, (int, float)) else 1e9, Path(row["path"]))
+    csv_path = study_dir / "trials.csv"
+    if csv_path.is_file():
+        import csv
+
+        with csv_path.open(newline="", encoding="utf-8") as fh:
+            for index, line in enumerate(csv.DictReader(fh)):
+                name = line.get("version") or line.get("run_name") or ""
+                folder = experiments_dir(root) / name
+                if name and name not in trials and folder.is_dir():
+                    trials[name] = (float(index), folder)
+    if not trials:
+        studies = sorted(p.name for p in experiments_dir(root).glob("*_search_S*") if p.is_dir())
+        found = f"{study_dir} has no trials yet" if study_dir.is_dir() else f"no study '{study}'"
+        raise RunwayError(
+            f"{found}{did_you_mean(study, studies)}",
+            hint=f"studies: {', '.join(studies)}" if studies else "start one with `runway search EXPERIMENT`",
+        )
+    return [path for _, path in sorted(trials.values(), key=lambda item: item[0])]
+
+
+def _summary(version_dir: Path) -> dict[str, Any]:
+    """What the compare page shows of one version: config, status, curves, last/best metrics, eval metrics."""
+    from runway_for_ml.experiment.curves import metric_direction, read_curves
+
+    layout = VersionDir(version_dir)
+    try:
+        manifest = read_manifest(version_dir)
+    except Exception:  # a corrupt manifest still gets its row
+        manifest = {"status": "corrupt"}
+    config = _load_json(layout.config_path)
+    curves = read_curves(version_dir)
+    metrics = {}
+    for name in [*curves.epoch, *(m for m in curves.step if m not in curves.epoch)]:
+        series = curves.series(name)
+        direction = metric_direction(name, config)
+        values = [v for _, v in series]
+        metrics[name] = {
+            "last": values[-1],
+            "best": (min if direction == "min" else max)(values),
+            "direction": direction,
+            "per": "epoch" if name in curves.epoch else "step",
+        }
+    eval_metrics: dict[str, Any] = {}
+    for infer_dir in layout.infer_dirs():
+        label = infer_dir.name.removeprefix(INFER_PREFIX)
+        for key, value in read_metrics(infer_dir).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                eval_metrics[f"{label}/{key}"] = value
+    status = str(manifest.get("status", "unknown"))
+    notes = []
+    if not curves:
+        notes.append("no training curves (no CSV or TensorBoard logs in train/logs/)")
+    if status not in ("completed",):
+        notes.append(f"status {status}" + (f": {manifest['error']}" if manifest.get("error") else ""))
+    return {
+        "name": layout.name,
+        "experiment": manifest.get("experiment") or layout.name.rpartition("_V")[0],
+        "path": str(version_dir),
+        "report": str(layout.report_path) if layout.report_path.is_file() else None,
+        "status": status,
+        "created_at": manifest.get("created_at"),
+        "config": flatten(config),
+        "curves": curves,
+        "metrics": metrics,
+        "eval": eval_metrics,
+        "key_metric": _key_metric(manifest, version_dir),
+        "search": manifest.get("search") if isinstance(manifest.get("search"), dict) else None,
+        "note": "; ".join(notes) or None,
+    }
+
+
+def _same(values: list[Any]) -> bool:
+    first = json.dumps(values[0], sort_keys=True, default=str)
+    return all(json.dumps(v, sort_keys=True, default=str) == first for v in values[1:])
+
+
+def compare_versions(
+    version_dirs: list[Path], *, group_by: str | None = None, metric: str | None = None
+) -> dict[str, Any]:
+    """Everything ``runway compare`` draws, read from the versions' own files (nothing re-runs).
+
+    Returns ``{"versions": [...], "differing": [dotted keys], "numeric": [...], "categorical": [...],
+    "metrics": [logged metric names], "eval_metrics": [...], "metric": {"name", "direction", "values"},
+    "group_by": key, "groups": [{"label", "members"}]}``; each version is a dict with ``name``, ``status``,
+    ``created_at``, ``report``, ``config`` (flat), ``curves``, ``metrics`` (``{name: {last, best,
+    direction, per}}``), ``eval`` (``{"test/accuracy": v}``), ``key_metric``, ``search``, ``note``.
+
+    >>> data = compare_versions([a_dir, b_dir], group_by="train.optimizer_config.optimizer_params.lr")  # doctest: +SKIP
+    >>> data["differing"]  # doctest: +SKIP
+    ['meta.seed', 'train.optimizer_config.optimizer_params.lr']
+    """
+    from runway_for_ml.errors import RunwayError, did_you_mean
+
+    versions = [_summary(Path(d)) for d in version_dirs]
+    all_keys = sorted({k for v in versions for k in v["config"]})
+    differing = [k for k in all_keys if not _same([v["config"].get(k, _MISSING) for v in versions])]
+    numeric, categorical = [], []
+    for key in differing:
+        values = [v["config"].get(key) for v in versions]
+        present = [x for x in values if x is not None]
+        if present and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in present):
+            numeric.append(key)
+        elif present and all(isinstance(x, (str, bool)) for x in present) and len(set(present)) <= 12:
+            categorical.append(key)
+    logged: list[str] = []
+    for v in versions:
+        logged.extend(m for m in v["metrics"] if m not in logged)
+    eval_metrics = sorted({k for v in versions for k in v["eval"]})
+    result = {
+        "versions": versions,
+        "differing": differing,
+        "numeric": numeric,
+        "categorical": categorical,
+        "metrics": _order_metrics(logged),
+        "eval_metrics": eval_metrics,
+        "metric": _chosen_metric(versions, metric, logged, eval_metrics),
+        "group_by": group_by,
+        "groups": None,
+    }
+    if group_by:
+        if group_by not in all_keys:
+            raise RunwayError(
+                f"--group-by {group_by}: no such config key in these versions{did_you_mean(group_by, all_keys)}",
+                hint="a dotted path of the resolved config, e.g. train.optimizer_config.optimizer_params.lr",
+            )
+        result["groups"] = _groups(versions, group_by, differing)
+    return result
+
+
+def _order_metrics(names: list[str]) -> list[str]:
+    """Losses first (train before val), then the others, each alphabetically."""
+
+    def rank(name: str) -> tuple[int, str]:
+        return (0 if "loss" in name else 1, name)
+
+    return sorted(names, key=rank)
+
+
+def _chosen_metric(
+    versions: list[dict[str, Any]], metric: str | None, logged: list[str], eval_metrics: list[str]
+) -> dict[str, Any]:
+    """The metric of the parallel coordinates: ``--metric`` (a logged metric: its best value; or an eval
+    metric such as ``test/accuracy``), else each version's key metric, else the best ``val_loss``."""
+    from runway_for_ml.errors import RunwayError, did_you_mean
+    from runway_for_ml.experiment.curves import metric_direction
+
+    if metric is None:
+        values = {
+            v["name"]: v["key_metric"]["value"]
+            for v in versions
+            if v["key_metric"] and isinstance(v["key_metric"].get("value"), (int, float))
+        }
+        names = {v["key_metric"]["name"] for v in versions if v["key_metric"]}
+        splits = {v["key_metric"]["split"] for v in versions if v["key_metric"] and v["key_metric"].get("split")}
+        if values and len(names) == 1:
+            name = names.pop()
+            label = f"{'/'.join(sorted(splits))} {name}" if splits else name
+            return {"name": label, "direction": metric_direction(name), "values": values}
+        metric = "val_loss" if "val_loss" in logged else (logged[0] if logged else None)
+        if metric is None:
+            return {"name": None, "direction": "max", "values": {}}
+    if metric in logged:
+        values = {v["name"]: v["metrics"][metric]["best"] for v in versions if metric in v["metrics"]}
+        return {"name": f"{metric} (best)", "direction": metric_direction(metric), "values": values}
+    matches = [m for m in eval_metrics if m == metric or m.endswith(f"/{metric}")]
+    if not matches:
+        known = [*logged, *eval_metrics]
+        raise RunwayError(
+            f"--metric {metric}: no version logged it{did_you_mean(metric, known)}",
+            hint=f"metrics: {', '.join(known)}" if known else "these versions have no metrics",
+        )
+    key = matches[0]
+    values = {v["name"]: v["eval"][key] for v in versions if key in v["eval"]}
+    return {"name": key, "direction": metric_direction(key.rpartition("/")[2]), "values": values}
+
+
+def _groups(versions: list[dict[str, Any]], group_by: str, differing: list[str]) -> list[dict[str, Any]]:
+    """Versions with the same config but for ``meta.seed`` (and names): one group each, labelled by
+    ``group_by``'s value and any other key that tells two groups with that value apart."""
+    others = [k for k in differing if k not in (group_by, SEED_KEY, *_IDENTITY_KEYS)]
+    groups: dict[str, dict[str, Any]] = {}
+    for v in versions:
+        value = v["config"].get(group_by, _MISSING)
+        rest = {k: v["config"].get(k, _MISSING) for k in others}
+        identity = json.dumps([value, rest], sort_keys=True, default=str)
+        group = groups.setdefault(identity, {"value": value, "rest": rest, "members": []})
+        group["members"].append(v["name"])
+    split = {k for k in others if len({json.dumps(g["rest"][k], default=str) for g in groups.values()}) > 1}
+    out = []
+    for group in groups.values():
+        label = f"{group_by.rsplit('.', 1)[-1]}={_short(group['value'])}"
+        extra = [f"{k.rsplit('.', 1)[-1]}={_short(group['rest'][k])}" for k in sorted(split)]
+        out.append({"label": ", ".join([label, *extra]), "value": group["value"], "members": group["members"]})
+    return sorted(out, key=lambda g: json.dumps(g["value"], sort_keys=True, default=str))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value if isinstance(value, str) else json.dumps(value, default=str)
