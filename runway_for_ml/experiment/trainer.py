@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 
-
 # Callbacks a caller adds to the trainers built while it runs (a search trial's pruning callback).
 _EXTRA_CALLBACKS: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar("runway_extra_callbacks", default=())
 
@@ -170,10 +169,18 @@ def plain_progress_bar(version_label: int | str) -> Any:
                 self._bar.postfix = self._metrics(trainer, pl_module)
                 self._bar.write_line()
 
-        def on_validation_batch_end(self, trainer: Any, pl_module: Any, *args: Any, **kwargs: Any) -> None:
-            # A long validation is still work in the epoch: keep the lines coming, without a count.
+        def on_validation_batch_end(
+            self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        ) -> None:
+            # A long validation is still work in the epoch: keep the lines coming, with its own count.
             if self._bar is not None and not trainer.sanity_checking:
-                self._bar.update(0)
+                total = self.total_val_batches
+                done = f"{batch_idx + 1}/{int(total)}" if total != float("inf") else str(batch_idx + 1)
+                self._bar.set(self._bar.count, validation=done)
+
+        def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+            if self._bar is not None:
+                self._bar.postfix.pop("validation", None)
 
         def on_predict_epoch_start(self, trainer: Any, pl_module: Any) -> None:
             self._start("predict", sum(trainer.num_predict_batches), "")
@@ -238,6 +245,14 @@ def build_trainer(config: Mapping[str, Any], layout: VersionDir, *, resuming: bo
 
         # submitit handles SIGUSR2/SIGTERM (checkpoint + requeue); Lightning must not requeue too.
         plugins.append(SLURMEnvironment(auto_requeue=False))
+    from runway_for_ml.experiment.ddp import ddp_strategy, rng_state_callback
+
+    # DDP: a rendezvous bounded by train.ddp_timeout_s that names the node that did not join (ddp.py).
+    strategy = ddp_strategy(trainer_kwargs, train_cfg, layout.train_dir / "ddp")
+    if strategy is not None:
+        trainer_kwargs["strategy"] = strategy
+    # RNG states travel in every checkpoint: a resumed (requeued) run continues the same random streams.
+    callbacks.append(rng_state_callback())
     quiet_lightning()
     return pl.Trainer(
         logger=loggers if loggers else False, callbacks=callbacks, plugins=plugins or None, **trainer_kwargs
