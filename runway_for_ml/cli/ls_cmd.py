@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from runway_for_ml.experiment.compare import list_runs
 from runway_for_ml.experiment.names import require_project_root
@@ -18,6 +19,12 @@ from runway_for_ml.experiment.names import require_project_root
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", nargs="?", help="only this experiment's versions")
+    parser.add_argument(
+        "--search",
+        metavar="STUDY",
+        default=None,
+        help="the trials of one search study (e.g. digits_search_S0), best first",
+    )
     parser.add_argument(
         "--format",
         choices=FORMATS,
@@ -74,6 +81,11 @@ def _check_experiment_name(name: str, with_versions: set[str], root) -> None:
 def run(args: argparse.Namespace) -> int:
     root = require_project_root()
     rows = list_runs(root)
+    if args.search:
+        from runway_for_ml.cli.search_cmd import print_study_listing
+
+        return print_study_listing(root, args.search, as_json=args.json or args.format == "json")
+    _mark_search_trials(rows)
     if args.experiment:
         names = {r["experiment"] for r in rows}
         rows = [r for r in rows if r["experiment"] == args.experiment]
@@ -92,12 +104,19 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title=f"experiments in {root}", title_justify="left")
     for col in ("experiment", "version", "status", "key metric", "inference runs", "created"):
         table.add_column(col)
-    colours = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan", "queued": "blue"}
+    colours = {
+        "completed": "green",
+        "failed": "red",
+        "interrupted": "yellow",
+        "running": "cyan",
+        "queued": "blue",
+        "pruned": "magenta",
+    }
     for r in rows:
         status = r["status"]
         table.add_row(
             r["experiment"],
-            r["run_name"] or "-",
+            _version_cell(r),
             f"[{colours.get(status, 'white')}]{status}[/]",
             _fmt_metric(r["key_metric"]),
             ", ".join(r["infer_runs"]) or "-",
@@ -157,3 +176,27 @@ def _markdown(rows: list[dict]) -> str:
         )
         lines.append("| " + " | ".join(cell(v) for v in values) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _mark_search_trials(rows: list[dict]) -> None:
+    """``row["search"]``: ``{study, trial, state}`` of a version made by ``runway search`` (else None)."""
+    from runway_for_ml.experiment.manifest import read_manifest
+
+    for row in rows:
+        record = None
+        if row.get("path"):
+            try:
+                record = read_manifest(Path(row["path"])).get("search")
+            except Exception:  # a corrupt manifest is already shown as such
+                record = None
+        row["search"] = {k: record.get(k) for k in ("study", "trial", "state")} if isinstance(record, dict) else None
+
+
+def _version_cell(row: dict) -> str:
+    """``digits_V3``, or ``digits_V3 (search S0 #3)`` for a search trial."""
+    name = row["run_name"] or "-"
+    record = row.get("search")
+    if not record:
+        return name
+    study = str(record.get("study") or "")
+    return f"{name} (search S{study.rpartition('_search_S')[2]} #{record.get('trial')})"

@@ -211,3 +211,43 @@ def _print_result(result: dict[str, Any], study_dir: Path) -> None:
     console.print(table)
     console.print(f"study folder: {study_dir}")
     console.print(f"page:         {Path(study_dir) / 'search.html'}")
+
+
+def print_study_listing(root: Path, study: str, *, as_json: bool = False) -> int:
+    """``runway ls --search STUDY``: the study's trials (versions), best first by the search metric."""
+    import json
+
+    from runway_for_ml.experiment.search import study_listing
+
+    listing = study_listing(root, study)
+    if as_json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    keys = sorted({key for row in listing["rows"] for key in row["params"]})
+    table = Table(
+        title=f"{listing['study']}: {listing['direction']} {listing['metric']} ({len(listing['rows'])} trials)",
+        title_justify="left",
+    )
+    for column in ("version", "trial", "state", listing["metric"], *[k.rsplit(".", 1)[-1] for k in keys]):
+        table.add_column(str(column))
+    colours = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan", "interrupted": "yellow"}
+    for row in listing["rows"]:
+        value = row["value"]
+        table.add_row(
+            row["version"],
+            str(row["trial"]),
+            f"[{colours.get(row['state'], 'white')}]{row['state']}[/]",
+            "-" if value is None else f"{value:.4f}",
+            *[_cell(row["params"].get(k)) for k in keys],
+        )
+    Console().print(table)
+    return 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

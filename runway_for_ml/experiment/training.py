@@ -112,9 +112,33 @@ def save_active_checkpoint() -> Path | None:
     if trainer is None or version_dir is None:
         return None
     path = VersionDir(version_dir).last_ckpt
-    trainer.save_checkpoint(str(path))
+    if int(getattr(trainer, "world_size", 1)) > 1:
+        # Only rank 0 gets the signal (submitit): trainer.save_checkpoint would wait in a barrier for ranks
+        # that never call it. Write rank 0's state directly (DDP keeps every rank's weights identical).
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        trainer.strategy.checkpoint_io.save_checkpoint(checkpoint, str(path))
+    else:
+        trainer.save_checkpoint(str(path))
     update_manifest(version_dir, preempt_checkpoint_at=now_iso())
     return path
+
+
+def _ddp_record(trainer: Any) -> dict[str, Any]:
+    """``ddp``: world size, nodes and the rank -> node map, as gathered at the rendezvous (one process: empty)."""
+    rank_nodes = getattr(trainer.strategy, "rank_nodes", None) or {}
+    if int(trainer.world_size) <= 1 or not rank_nodes:
+        return {}
+    nodes = list(dict.fromkeys(rank_nodes[r] for r in sorted(rank_nodes)))
+    return {
+        "ddp": {
+            "world_size": int(trainer.world_size),
+            "num_nodes": len(nodes),
+            "nodes": nodes,
+            "rank_nodes": {str(r): rank_nodes[r] for r in sorted(rank_nodes)},
+            "backend": getattr(trainer.strategy, "process_group_backend", None),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        }
+    }
 
 
 def _acquire_run_lock(version_dir: Path) -> Any:
@@ -239,6 +263,7 @@ def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, write
         epochs_completed=int(trainer.current_epoch),
         global_step=int(trainer.global_step),
         world_size=int(trainer.world_size),
+        **_ddp_record(trainer),
         checkpoints={
             "best": str(best.relative_to(layout.path)) if best and best.is_file() else None,
             "last": str(last.relative_to(layout.path)) if last.is_file() else None,
