@@ -1,4 +1,4 @@
-"""The launcher's own command-line options: ``--slurm``, ``--launcher``, ``--wait``, ``--sweep``.
+"""The launcher's own command-line options: ``--slurm``, ``--launcher``, ``--wait``, ``--dry-run``, ``--sweep``.
 
 These are the only flags the launcher knows. Every other flag belongs to the command, which writes
 the command line its job replays itself (:class:`~runway_for_ml.launcher.spec.JobSpec`).
@@ -23,7 +23,7 @@ LAUNCHERS = ("local", "slurm")
 
 
 def add_launcher_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
-    """Add ``--slurm``, ``--launcher {local,slurm}``, ``--wait`` (and ``--sweep KEY=V1,V2`` when ``sweep``)."""
+    """Add ``--slurm``, ``--launcher {local,slurm}``, ``--wait``, ``--dry-run`` (and ``--sweep KEY=V1,V2`` when ``sweep``)."""
     group = parser.add_argument_group("where to run (docs/hpc.md)")
     group.add_argument(
         "--slurm",
@@ -38,6 +38,11 @@ def add_launcher_arguments(parser: argparse.ArgumentParser, *, sweep: bool = Fal
     )
     group.add_argument(
         "--wait", action="store_true", help="with SLURM: block, stream the job's log, exit with its status"
+    )
+    group.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with SLURM: check everything, print the sbatch script and the srun line, submit nothing",
     )
     if sweep:
         group.add_argument(

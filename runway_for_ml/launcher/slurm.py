@@ -141,30 +141,125 @@ def _device_count(devices: Any) -> int | None:
     return None
 
 
+# Strategies that start their own processes: under SLURM, srun starts one task per process instead.
+_SPAWNING_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
 def _agree_with_lightning(section: dict[str, Any], params: dict[str, Any], trainer_paras: dict[str, Any]) -> None:
-    # Lightning's SLURMEnvironment takes world size and ranks from SLURM_NTASKS / SLURM_PROCID, so SLURM
-    # must start exactly devices x num_nodes tasks, one per device.
+    """Fill ``nodes`` / ``ntasks_per_node`` from the Trainer and refuse a geometry that cannot work.
+
+    Lightning's ``SLURMEnvironment`` takes the world size from ``SLURM_NTASKS`` and each rank from
+    ``SLURM_PROCID``, so SLURM must start exactly one task per process Lightning expects:
+    ``slurm.nodes x slurm.tasks_per_node == train.trainer_paras.num_nodes x train.trainer_paras.devices``.
+    Anything else hangs at "Initializing distributed" or fails on the node, after the queue wait.
+    """
     devices = _device_count(trainer_paras.get("devices"))
-    if devices is not None:
-        given = section.get("tasks_per_node")
-        if given is None:
-            params["ntasks_per_node"] = devices
-        elif given != devices:
-            raise ConfigError(
-                f"slurm.tasks_per_node={given} disagrees with train.trainer_paras.devices={trainer_paras['devices']!r}: "
-                "Lightning expects one SLURM task per device",
-                hint=f"set slurm.tasks_per_node={devices} or remove it (it defaults to the number of devices)",
-            )
     num_nodes = trainer_paras.get("num_nodes")
-    if isinstance(num_nodes, int) and num_nodes > 0:
-        given = section.get("nodes")
-        if given is None:
-            params["nodes"] = num_nodes
-        elif given != num_nodes:
+    num_nodes = num_nodes if isinstance(num_nodes, int) and not isinstance(num_nodes, bool) and num_nodes > 0 else None
+    if devices is not None and section.get("tasks_per_node") is None:
+        params["ntasks_per_node"] = devices
+    if num_nodes is not None and section.get("nodes") is None:
+        params["nodes"] = num_nodes
+    nodes = int(params.get("nodes") or 1)
+    tasks = int(params.get("ntasks_per_node") or 1)
+    lightning_nodes = num_nodes or 1
+    accelerator = str(trainer_paras.get("accelerator") or "auto").lower()
+    if devices is None and accelerator == "cpu" and tasks > 1:
+        devices = 1  # Lightning's "auto" on CPU: one process per node
+    if devices is not None and nodes * tasks != lightning_nodes * devices:
+        _geometry_error(section, nodes, tasks, lightning_nodes, devices, trainer_paras)
+    world = nodes * tasks
+    _check_devices_requested(section, params, trainer_paras, accelerator, devices)
+    if world > 1:
+        _check_launch(section, params, trainer_paras, world)
+
+
+def _geometry_error(
+    section: dict[str, Any], nodes: int, tasks: int, lightning_nodes: int, devices: int, trainer_paras: dict[str, Any]
+) -> None:
+    pairs = []
+    if tasks != devices:
+        pairs.append(("slurm.tasks_per_node", tasks, "train.trainer_paras.devices", devices))
+    if nodes != lightning_nodes:
+        pairs.append(("slurm.nodes", nodes, "train.trainer_paras.num_nodes", lightning_nodes))
+    devices_given = trainer_paras.get("devices", "not set (auto)")
+    disagreement = "; ".join(f"{a}={va} disagrees with {b}={vb}" for a, va, b, vb in pairs)
+    fix_train = " and ".join(f"{b}={va}" for a, va, b, vb in pairs)
+    fix_slurm = " and ".join(f"{a}={vb}" for a, va, b, vb in pairs)
+    raise ConfigError(
+        f"{disagreement}: SLURM would start slurm.nodes x slurm.tasks_per_node = {nodes} x {tasks} = {nodes * tasks} "
+        f"tasks but Lightning expects train.trainer_paras.num_nodes x train.trainer_paras.devices = "
+        f"{lightning_nodes} x {devices} = {lightning_nodes * devices} processes (devices: {devices_given}); "
+        "Lightning expects one SLURM task per device, on every node",
+        hint=f"set {fix_train}, or {fix_slurm}; nothing was queued (slurm.nodes defaults to "
+        "train.trainer_paras.num_nodes and slurm.tasks_per_node to devices: setting the train keys alone is enough)",
+    )
+
+
+def _gpus_per_node(section: dict[str, Any], params: dict[str, Any]) -> int | None:
+    """GPUs the job asks for on each node: gpus_per_node, gpus_per_task x tasks, or gres gpu[:type]:N."""
+    if isinstance(params.get("gpus_per_node"), int):
+        return int(params["gpus_per_node"])
+    if isinstance(params.get("gpus_per_task"), int):
+        return int(params["gpus_per_task"]) * int(params.get("ntasks_per_node") or 1)
+    gres = str(params.get("gres") or "")
+    for item in gres.split(","):
+        parts = item.strip().split(":")
+        if parts[0] == "gpu":
+            return int(parts[-1]) if parts[-1].isdigit() and len(parts) > 1 else 1
+    return None
+
+
+def _check_devices_requested(
+    section: dict[str, Any], params: dict[str, Any], trainer_paras: dict[str, Any], accelerator: str, devices: int | None
+) -> None:
+    """More devices per node than the job asks SLURM for: GPUs (gpus_per_node) or CPUs (cpus_per_task)."""
+    if accelerator in ("gpu", "cuda"):
+        gpus = _gpus_per_node(section, params)
+        wanted = devices or 1
+        if gpus is None or gpus < wanted:
+            asked = "no GPU" if not gpus else f"slurm.gpus_per_node={gpus}"
             raise ConfigError(
-                f"slurm.nodes={given} disagrees with train.trainer_paras.num_nodes={num_nodes}",
-                hint=f"set slurm.nodes={num_nodes} or remove it (it defaults to num_nodes)",
+                f"train.trainer_paras.devices={trainer_paras.get('devices', 'auto')!r} with accelerator={accelerator!r} "
+                f"needs {wanted} GPU(s) on each node, but the job asks SLURM for {asked}: "
+                "the tasks would find fewer GPUs than Lightning expects",
+                hint=f"set slurm.gpus_per_node={wanted} (or lower train.trainer_paras.devices); nothing was queued",
             )
+    elif accelerator == "cpu" and devices is not None:
+        cpus_per_task = params.get("cpus_per_task")
+        tasks = int(params.get("ntasks_per_node") or 1)
+        if isinstance(cpus_per_task, int) and cpus_per_task < 1:
+            raise ConfigError(f"slurm.cpus_per_task: expected an integer >= 1, found {cpus_per_task}")
+        cpus = tasks * (cpus_per_task if isinstance(cpus_per_task, int) else 1)
+        if devices > cpus:
+            raise ConfigError(
+                f"train.trainer_paras.devices={devices} CPU processes per node, but the job asks SLURM for "
+                f"slurm.tasks_per_node x slurm.cpus_per_task = {cpus} CPU(s) per node",
+                hint=f"set slurm.tasks_per_node={devices} (one CPU process per task); nothing was queued",
+            )
+
+
+def _check_launch(section: dict[str, Any], params: dict[str, Any], trainer_paras: dict[str, Any], world: int) -> None:
+    """Several tasks: each must be started by srun (one per rank), never spawn its own ranks."""
+    strategy = trainer_paras.get("strategy")
+    if section.get("use_srun") is False:
+        raise ConfigError(
+            f"slurm.use_srun=false with {world} tasks (train.trainer_paras.strategy={strategy!r}): without srun the "
+            "job runs one process on the first node, and the DDP rendezvous waits for ranks that never start",
+            hint="remove slurm.use_srun (srun starts one task per rank; SLURMEnvironment reads SLURM_PROCID), "
+            "or train on one device; nothing was queued",
+        )
+    if isinstance(strategy, str) and strategy in _SPAWNING_STRATEGIES:
+        raise ConfigError(
+            f"train.trainer_paras.strategy={strategy!r} starts its own processes, but under SLURM srun starts the "
+            f"{world} tasks of slurm.nodes x slurm.tasks_per_node: every task would spawn more ranks",
+            hint="set train.trainer_paras.strategy=ddp; nothing was queued",
+        )
+    # One rank that dies must end the step instead of leaving the others in a collective until the time limit.
+    raw = params.get("srun_args") or []
+    srun_args = [raw] if isinstance(raw, str) else [str(a) for a in raw]
+    if not any(a.startswith(("--kill-on-bad-exit", "-K")) for a in srun_args):
+        params["srun_args"] = [*srun_args, "--kill-on-bad-exit=1"]
 
 
 def check_slurm_available() -> None:
@@ -177,9 +272,15 @@ def check_slurm_available() -> None:
         )
 
 
-def make_executor(folder: Path, params: dict[str, Any], *, section: dict[str, Any] | None = None):
-    """A submitit ``SlurmExecutor`` writing into ``folder`` with ``params`` (from :func:`sbatch_parameters`)."""
-    check_slurm_available()
+def make_executor(
+    folder: Path, params: dict[str, Any], *, section: dict[str, Any] | None = None, check_sbatch: bool = True
+):
+    """A submitit ``SlurmExecutor`` writing into ``folder`` with ``params`` (from :func:`sbatch_parameters`).
+
+    ``check_sbatch=False`` (``--dry-run``) builds it where ``sbatch`` is not installed.
+    """
+    if check_sbatch:
+        check_slurm_available()
     import submitit
 
     section = section or {}

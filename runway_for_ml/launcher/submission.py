@@ -44,6 +44,11 @@ def maybe_submit(spec: JobSpec, args: argparse.Namespace) -> int | None:
             raise RunwayError("--sweep submits a SLURM job array and needs SLURM", hint="add --slurm")
         return None
     wait = bool(getattr(args, "wait", False))
+    if getattr(args, "dry_run", False):
+        try:
+            return dry_run(spec, sweep_items)
+        finally:  # a dry run leaves nothing behind: the fresh version folder goes again
+            discard_fresh_version(spec.version_dir)
     try:
         if sweep_items:
             from runway_for_ml.launcher.sweep import submit_sweep
@@ -55,11 +60,47 @@ def maybe_submit(spec: JobSpec, args: argparse.Namespace) -> int | None:
         raise
 
 
+def _job_folder(spec: JobSpec, root: Path) -> Path:
+    """Where the job's logs go: ``<version>/slurm/%j``, else ``experiments/.jobs/logs/%j``."""
+    if spec.version_dir is not None:
+        return Path(spec.version_dir).resolve() / "slurm" / "%j"
+    return root / ".jobs" / "logs" / "%j"
+
+
+def dry_run(spec: JobSpec, sweep_items: Sequence[str] = ()) -> int:
+    """``--dry-run``: validate the job (the same checks as a submission), print its sbatch script and srun line.
+
+    Nothing is submitted; the caller removes the fresh version folder. The script is submitit's own
+    (the text ``sbatch`` would receive); each task then runs ``runway <argv>`` in the submit directory.
+    """
+    from runway_for_ml.launcher.slurm import make_executor
+
+    root = experiments_root(spec.version_dir)
+    points = 1
+    if sweep_items:
+        from runway_for_ml.launcher.sweep import parse_sweep, sweep_points
+
+        points = len(sweep_points(parse_sweep(list(sweep_items))))
+    params = spec.sbatch_parameters()  # geometry and key checks: exit 2 here, as a real submission would
+    spec.max_requeues()
+    executor = make_executor(_job_folder(spec, root), params, section=spec.slurm_section, check_sbatch=False)
+    script = executor._make_submission_file_text(executor._submitit_command_str, "dry-run")
+    srun = [line for line in script.splitlines() if line.startswith("srun ")]
+    tasks = int(params.get("nodes") or 1) * int(params.get("ntasks_per_node") or 1)
+    what = f"a job array of {points} points (one version each)" if points > 1 else "one job"
+    print(f"dry run: `runway {spec.command}` would be submitted as {what}; nothing was submitted")
+    print("---- sbatch script ----")
+    print(script.rstrip())
+    print("---- srun line ----")
+    print(srun[0] if srun else "(none: slurm.use_srun=false runs the command once, in the batch step)")
+    print(f"---- each of the {tasks} task(s) runs, in {spec.cwd} ----")
+    print("runway " + " ".join(spec.job_argv()))
+    return 0
+
+
 def _submit_one(spec: JobSpec, *, wait: bool) -> int:
     root = experiments_root(spec.version_dir)
-    folder = (
-        (Path(spec.version_dir) / "slurm" / "%j") if spec.version_dir is not None else root / ".jobs" / "logs" / "%j"
-    )
+    folder = _job_folder(spec, root)
     (job,) = submit([spec], folder=folder, experiments_root=root)
     where = f" -> {spec.version_dir}" if spec.version_dir else ""
     print(f"submitted {spec.command} as SLURM job {job.job_id}{where}")
