@@ -30,11 +30,12 @@ from runway_for_ml.config.migrate_rules import (
     _WANDB_KEYS,
     _WANDB_RENAMES,
     _WHY,
+    COMPAT_TRANSFORMS,
+    MIGRATED_MARKER,
     Migration,
     MigrationStep,
 )
 from runway_for_ml.config.migrate_training import _TrainingSections
-from runway_for_ml.config.schema import SECTIONS
 from runway_for_ml.errors import ConfigError
 
 __all__ = [
@@ -63,6 +64,9 @@ class _Migrator(_TrainingSections):
             "train": self.train,
             "test": self.test,
             "eval": self.eval,
+            "training": self.old_section,
+            "testing": self.old_section,
+            "validation": self.old_section,
         }
         # Sections first (so top-level moves into them know what is already set), then the rest.
         for key in [k for k in old if k in ("meta", "meta_config", "executor", "data_pipeline")]:
@@ -73,9 +77,14 @@ class _Migrator(_TrainingSections):
             if key in handlers:
                 handlers[key](key, value)
             elif key in ("experiment_name", "test_suffix", "tag", "exp_version"):
-                self.step("dropped", key, None, _WHY[key].format(value=value))
+                shown = self.experiment if key == "experiment_name" and self.experiment else value
+                self.step("dropped", key, None, _WHY[key].format(value=shown))
+            elif key == "model_config" and value == {}:
+                self.step("dropped", key, None, "empty")
             elif key == "model_config":
                 self.model_config(key, value)
+            elif key == "next_data_pipeline":
+                self.step("dropped", key, None, _WHY[key])
             elif key == "tokenizer_config":
                 self.move(
                     key,
@@ -102,7 +111,7 @@ class _Migrator(_TrainingSections):
                     if key == "valid"
                     else "replaced by data_pipeline (transforms cached by content)",
                 )
-            elif key in SECTIONS[""]:
+            elif key in self._known(""):
                 self.keep(key, value)
             else:
                 self.to_user(key, value, "top level")
@@ -137,6 +146,17 @@ class _Migrator(_TrainingSections):
                 self.wandb(f"{key}.WANDB", v)
             elif k == "cache":
                 self.old_cache(f"{key}.cache", v)
+            elif k == "use_versioning":
+                self.step("dropped", f"{key}.{k}", None, _WHY[k])
+            elif k == "logger_enable" and isinstance(v, list) and "metrics_history" in v:
+                self.move(
+                    f"{key}.{k}",
+                    "meta.logger_enable",
+                    [name for name in v if name != "metrics_history"],
+                    "'metrics_history' (the original's in-memory metrics list) has no equivalent: every "
+                    "metric is in the csv / tensorboard logs and in the version's report",
+                    action="converted",
+                )
             elif k in known:
                 self.keep(path, v)
             else:
@@ -156,6 +176,26 @@ class _Migrator(_TrainingSections):
                 self.step("dropped", f"{path}.{k}", None, f"meta.wandb accepts {', '.join(_WANDB_KEYS)}")
             else:
                 self.move(f"{path}.{k}", f"meta.wandb.{new_key}", v, "W&B settings", action="renamed")
+
+    def old_section(self, key: str, value: Any) -> None:
+        """``training`` / ``validation`` / ``testing``: the sections of the original's first format."""
+        if value in ({}, None):
+            self.step("dropped", key, None, "empty")
+            return
+        new = {"training": "train", "testing": "test"}.get(key)
+        self.move(key, f"user.{key}", value, "kept under user for your own code")
+        self.step(
+            "todo",
+            key,
+            new,
+            "a section of the original's first format, read by executors of that time: move the settings "
+            + (
+                f"your executor needs into {new} (see docs/migrating.md)"
+                if new
+                else "into train (validation "
+                "runs every epoch: train.trainer_paras.check_val_every_n_epoch, train.val_batch_size)"
+            ),
+        )
 
     def old_cache(self, path: str, value: Any) -> None:
         if not isinstance(value, Mapping):
@@ -182,9 +222,23 @@ class _Migrator(_TrainingSections):
         known = self._known("data_pipeline")
         for k, v in dp.items():
             path = f"data_pipeline.{k}"
-            if k == "transforms" and isinstance(v, Mapping):
+            if k == "transforms" and isinstance(v, Mapping) and _is_pre_dag(v):
+                self.pre_dag_transforms(path, v)
+            elif k == "transforms" and isinstance(v, Mapping):
                 for node, spec in v.items():
                     self.node(node, spec)
+            elif k == "in_features":
+                self.in_features(path, v)
+            elif k == "dataloader_args":
+                self.dataloader_args(path, v)
+            elif k == "dataloaders_use_features":
+                self.step(
+                    "dropped",
+                    path,
+                    None,
+                    "the executor receives every column of train.data_node's splits; to pass only these "
+                    "columns, end the pipeline with a SelectColumns node {columns: [...]}",
+                )
             elif k == "out_ops":
                 self.out_ops(path, v)
             elif k in _WHY and k not in known:
@@ -221,43 +275,145 @@ class _Migrator(_TrainingSections):
                 self.step("dropped", f"{base}.{k}", None, f"a node accepts {', '.join(sorted(known))}")
         name = out.get("transform_name")
         kwargs = dict(out.get("setup_kwargs") or {})
-        if name == "LoadHFDataset" and "dataset_name" in kwargs and "dataset_path" not in kwargs:
-            kwargs["dataset_path"] = kwargs.pop("dataset_name")
-            self.step(
-                "renamed",
-                f"{base}.setup_kwargs.dataset_name",
-                f"{base}.setup_kwargs.dataset_path",
-                "dataset_path names the dataset (a file, folder or hub id); dataset_name is a hub config name",
-            )
-        if name == "LoadHFDataset" and "fields" in kwargs:
-            kwargs.pop("fields")
-            self.step("dropped", f"{base}.setup_kwargs.fields", None, "select columns with a SelectColumns node")
-        if name == "SplitHFDatasetToTrainTestValidation":
-            out["transform_name"] = "SplitHFDataset"
-            self.step(
-                "renamed", f"{base}.transform_name", None, "SplitHFDatasetToTrainTestValidation is SplitHFDataset"
-            )
-            if "valid_size" in kwargs:
-                kwargs["validation_size"] = kwargs.pop("valid_size")
-                self.step("renamed", f"{base}.setup_kwargs.valid_size", f"{base}.setup_kwargs.validation_size")
-            split_kwargs = kwargs.pop("train_test_split_kwargs", None) or {}
-            if "seed" in split_kwargs:
-                kwargs["seed"] = split_kwargs["seed"]
-                self.step("moved", f"{base}.setup_kwargs.train_test_split_kwargs.seed", f"{base}.setup_kwargs.seed")
+        if name == "LoadHFDataset":
+            kwargs = self.load_hf_dataset(base, kwargs)
+        if name in _COMPAT_NODES:
+            out["transform_name"] = f"{COMPAT_TRANSFORMS}.{name}"
+            self.step("converted", f"{base}.transform_name", f"{base}.transform_name", _COMPAT_NODES[name])
+        if name in ("SplitHFDatasetToTrainTestValidation", f"{COMPAT_TRANSFORMS}.SplitHFDatasetToTrainTestValidation"):
+            self.split_seed(base, kwargs)
         if name == "HFDatasetTokenizeTransform" and isinstance(kwargs.get("tokenizer_config"), Mapping):
             kwargs["tokenizer_config"] = self.clean_tokenizer_config(
                 f"{base}.setup_kwargs.tokenizer_config", kwargs["tokenizer_config"]
             )
         if "setup_kwargs" in out or kwargs:
             out["setup_kwargs"] = kwargs
-        if name in ("DummyTransform", "InsertBreakpoint"):
+        if name == "InsertBreakpoint":
             self.step(
-                "check",
-                base,
+                "todo",
+                f"{base}.transform_name",
                 None,
-                f"'{name}' has no built-in equivalent: register it in data_processing/ or remove the node",
+                "'InsertBreakpoint' stopped the original pipeline for a debugger: remove the node "
+                "(use `runway dag` / inspect: true to look at a node's data)",
             )
         self.keep(base, out)
+
+    def load_hf_dataset(self, base: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The original loaded ``load_dataset(f"{dataset_path}/{dataset_name}")``; here they are (path, config)."""
+        where = f"{base}.setup_kwargs"
+        name = kwargs.get("dataset_name")
+        if "dataset_name" in kwargs and "dataset_path" in kwargs and kwargs["dataset_path"]:
+            path = kwargs.pop("dataset_path")
+            kwargs.pop("dataset_name")
+            joined = f"{path}/{name}"
+            kwargs = {"dataset_path": joined, **kwargs}
+            why = (
+                f"the original loaded load_dataset('{joined}') (dataset_path/dataset_name); here dataset_path "
+                f"with dataset_name would mean load_dataset('{path}', '{name}'), another dataset"
+            )
+            self.step("converted", f"{where}.dataset_path", f"{where}.dataset_path", why)
+            self.step("converted", f"{where}.dataset_name", f"{where}.dataset_path", why)
+        elif "dataset_name" in kwargs:
+            kwargs.pop("dataset_name")
+            kwargs.pop("dataset_path", None)  # null or empty: the original ignored it
+            kwargs = {"dataset_path": name, **kwargs}
+            self.step(
+                "renamed",
+                f"{where}.dataset_name",
+                f"{where}.dataset_path",
+                f"the original loaded load_dataset('{name}'); here dataset_name is a hub config name",
+            )
+        if "fields" in kwargs:
+            kwargs.pop("fields")
+            self.step(
+                "dropped", f"{where}.fields", None, "the original never used it (select columns with SelectColumns)"
+            )
+        return kwargs
+
+    def split_seed(self, base: str, kwargs: Mapping[str, Any]) -> None:
+        split_kwargs = kwargs.get("train_test_split_kwargs") or {}
+        if isinstance(split_kwargs, Mapping) and split_kwargs.get("shuffle", True) and "seed" not in split_kwargs:
+            self.step(
+                "note",
+                f"{base}.setup_kwargs.train_test_split_kwargs",
+                None,
+                "no seed: the original drew the rows from numpy's global random state at that moment; here the node "
+                "is seeded from meta.seed and its name (the same rows on every run, not necessarily the original's); "
+                "set train_test_split_kwargs.seed to choose them",
+            )
+
+    # ----------------------------------------------------------------- the pre-DAG pipeline format
+    def pre_dag_transforms(self, path: str, transforms: Mapping[str, Any]) -> None:
+        for split, steps in transforms.items():
+            names = [s.get("name") for s in steps if isinstance(s, Mapping)] if isinstance(steps, list) else []
+            self.step(
+                "todo",
+                f"{path}.{split}",
+                None,
+                f"not convertible: the pre-DAG format (a list of feature transforms per split: {names}) "
+                "maps features (use_features -> out_features) that feature loaders produced, and the original "
+                "itself replaced it by nodes 'role:name' (its DataPipeline reads only those); write the steps "
+                "as nodes: {'input:Load': {transform_name, setup_kwargs}, 'process:X': {input_node: "
+                "'input:Load', transform_name, ...}} and set train.data_node to the last one",
+            )
+
+    def in_features(self, path: str, value: Any) -> None:
+        for i, feature in enumerate(value if isinstance(value, list) else [value]):
+            loader = feature.get("feature_loader") if isinstance(feature, Mapping) else None
+            loader_name = loader.get("name") if isinstance(loader, Mapping) else None
+            self.step(
+                "todo",
+                f"{path}.{i}" if isinstance(value, list) else path,
+                None,
+                f"not convertible: feature loader {loader_name!r} fed the pre-DAG pipeline; here data comes "
+                f"from an input: node: register {loader_name or 'the loader'} as a transform in data_processing/ "
+                "(@register_transform_functor, its kwargs as setup_kwargs) and name it in an 'input:...' node",
+            )
+
+    def dataloader_args(self, path: str, value: Any) -> None:
+        if not isinstance(value, Mapping):
+            self.step("dropped", path, None, f"expected an object per split, found {value!r}")
+            return
+        targets = {"train": "train.batch_size", "valid": "train.val_batch_size", "validation": "train.val_batch_size"}
+        for split, args in value.items():
+            if not isinstance(args, Mapping):
+                self.step("dropped", f"{path}.{split}", None, f"expected an object, found {args!r}")
+                continue
+            for k, v in args.items():
+                key = f"{path}.{split}.{k}"
+                if k == "batch_size":
+                    target = targets.get(split, "test.batch_size")
+                    why = "the batch size of the " + ("training" if split == "train" else split) + " loader"
+                    self.move(key, target, v, why, action="renamed")
+                elif k == "num_workers":
+                    self.move(key, "train.dataloader_workers", v, "the loaders' worker processes", action="renamed")
+                elif k == "shuffle" and bool(v) == (split == "train"):
+                    self.step("dropped", key, None, "the same here: the training loader shuffles, the others do not")
+                elif k == "shuffle" and split == "train":
+                    self.step(
+                        "todo",
+                        key,
+                        None,
+                        "the training loader always shuffles here; an executor that must "
+                        "not shuffle overrides train_dataloader()",
+                    )
+                elif k == "shuffle":
+                    self.step(
+                        "dropped",
+                        key,
+                        None,
+                        "evaluation loaders do not shuffle here (the order does not change a metric)",
+                    )
+                elif k == "sampler" and v is None:
+                    self.step("dropped", key, None, "no sampler is the default")
+                else:
+                    self.step(
+                        "todo",
+                        key,
+                        None,
+                        f"not a setting here: an executor that needs DataLoader({k}=...) "
+                        "overrides its *_dataloader() methods",
+                    )
 
     def clean_tokenizer_config(self, path: str, tok: Any) -> Any:
         """Drop the original's Dataset.map options from ``tokenize_kwargs`` (runway always maps in batches)."""
@@ -276,6 +432,19 @@ class _Migrator(_TrainingSections):
                 )
         tok["tokenize_kwargs"] = tk
         return tok
+
+
+def _is_pre_dag(transforms: Mapping[str, Any]) -> bool:
+    """True for the original's first format: ``transforms: {train: [...], test: [...]}`` (no ``role:name`` nodes)."""
+    return any(isinstance(v, list) for v in transforms.values())
+
+
+# Original transforms kept with their behaviour, named by dotted path (see data_module.data_transforms).
+_COMPAT_NODES = {
+    "SplitHFDatasetToTrainTestValidation": "the original's two-step split, same rows in the same splits "
+    "(SplitHFDataset, the native split, cuts differently); its setup_kwargs are unchanged",
+    "DummyTransform": "the original's pass-through transform, named by its path here",
+}
 
 
 def original_config_hint(data: Any, source: str | Path | None = None) -> str | None:
@@ -298,14 +467,23 @@ def original_config_hint(data: Any, source: str | Path | None = None) -> str | N
     )
 
 
-def migrate_config(old: Mapping[str, Any]) -> Migration:
-    """Map an original-runway config (a dict) to this project's format. Nothing is evaluated as code."""
+def migrate_config(
+    old: Mapping[str, Any], *, already_migrated: bool = False, experiment: str | None = None
+) -> Migration:
+    """Map an original-runway config (a dict) to this project's format. Nothing is evaluated as code.
+
+    ``already_migrated``: the config comes from a file ``runway migrate`` wrote (its first line is the
+    marker), so rules that shift a value the original read differently are not applied again.
+    ``experiment``: the name the result will run under (``runway migrate -o``'s file name).
+    """
     if not isinstance(old, Mapping):
         raise ConfigError(f"the config must be an object, found {type(old).__name__}")
-    return _Migrator(old).run()
+    migrator = _Migrator(old, already_migrated=already_migrated)
+    migrator.experiment = experiment
+    return migrator.run()
 
 
-def migrate_file(path: str | Path) -> Migration:
+def migrate_file(path: str | Path, *, experiment: str | None = None) -> Migration:
     """Evaluate an original config file (.jsonnet / .libsonnet / .json) and migrate it."""
     from runway_for_ml.config.loader import evaluate_jsonnet
 
@@ -318,32 +496,64 @@ def migrate_file(path: str | Path) -> Migration:
     data = evaluate_jsonnet(source, search_dirs=[source.parent, source.parent.parent])
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config must evaluate to an object, found {type(data).__name__}")
-    return migrate_config(data)
+    marked = source.read_text(encoding="utf-8", errors="replace").startswith(MIGRATED_MARKER)
+    return migrate_config(data, already_migrated=marked, experiment=experiment)
 
 
 def render_report(migration: Migration, *, show_kept: bool = False) -> str:
-    """Key by key: what moved, was renamed, converted or dropped, and why (kept keys summarised)."""
+    """Key by key: what moved, was renamed, converted, set or dropped and why (kept keys summarised).
+
+    A config with nothing to change reports just that (its notes, which describe the original's
+    behaviour, do not apply to a file that is already in this format).
+    """
+    if not migration.changed:
+        return "nothing to migrate: every key is already in this project's format"
     lines = [step.describe() for step in migration.steps if show_kept or step.action != "kept"]
     kept = [s.old for s in migration.steps if s.action == "kept"]
     if kept and not show_kept:
         lines.append(f"kept      {len(kept)} key(s) unchanged: {', '.join(kept)}")
-    if not migration.changed:
-        lines.insert(0, "nothing to migrate: every key is already in this project's format")
     return "\n".join(lines)
 
 
-def render_config(migration: Migration, source: str | Path | None = None) -> str:
-    """The new config as a jsonnet file (JSON with a header saying where it came from and what changed)."""
-    import json
+def render_config(
+    migration: Migration,
+    source: str | Path | None = None,
+    *,
+    experiment: str | None = None,
+    remaining: list[str] | None = None,
+) -> str:
+    """The new config as a formatted jsonnet file.
 
-    head = ["// Migrated by `runway migrate`" + (f" from {source}" if source else "") + "."]
-    if migration.experiment_name:
-        head.append(
-            f"// Save it as configs/experiments/{migration.experiment_name}.jsonnet in a runway project, "
-            f"then: runway-train {migration.experiment_name}"
-        )
-    changed = migration.changed
-    if changed:
-        head.append("// What changed, key by key:")
-        head += [f"//   {step.describe()}" for step in changed]
-    return "\n".join(head) + "\n" + json.dumps(migration.config, indent=2) + "\n"
+    The header says where it came from, lists the dropped keys (with their values), what is still to
+    fix (``remaining``: lines from the checks, e.g. transforms to register) and the command to run;
+    every changed key carries a ``//`` comment with the original key and value. ``experiment`` is the
+    name the file will run under (the ``-o`` file's name; default: the original's experiment_name).
+    """
+    from runway_for_ml.config.migrate_render import render_jsonnet
+
+    head = [MIGRATED_MARKER + (f" from {source}" if source else "") + "."]
+    name = experiment or migration.experiment_name
+    if name:
+        head.append(f"// Run it from a runway project as configs/experiments/{name}.jsonnet: runway-train {name}")
+    attached: dict[str, list[str]] = {}
+    unattached: list[str] = []
+    for step in migration.changed:
+        if step.action in ("dropped", "todo") or not step.new:
+            continue
+        attached.setdefault(step.new, []).append(f"{step.origin()}: {step.why}" if step.why else step.origin())
+    body, used = render_jsonnet(migration.config, attached)
+    for step in migration.changed:
+        if step.action in ("moved", "renamed", "converted", "set") and step.new and step.new not in used:
+            unattached.append(f"//   {step.action:<9} {step.origin()} -> {step.new}: {step.why}")
+    dropped = [s for s in migration.changed if s.action == "dropped"]
+    if dropped:
+        head.append("// Dropped (original key = value: why):")
+        head += [f"//   {s.origin()}: {s.why}" for s in dropped]
+    if unattached:
+        head.append("// Changed (where no key remains to carry the comment):")
+        head += unattached
+    todo = [f"{s.old}: {s.why}" for s in migration.todo] + list(remaining or [])
+    if todo:
+        head.append("// Still to fix before it runs (runway migrate exits 1 until then):")
+        head += [f"//   {line}" for line in todo]
+    return "\n".join(head) + "\n" + body + "\n"

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runway_for_ml.config.schema import SECTIONS
-
 # Keys this project knows beyond config.schema.SECTIONS (owned by the text executors).
 _EXTRA_KNOWN = {
     "train": ("lora", "use_lora", "lora_config"),
@@ -45,10 +43,11 @@ _WHY = {
     "do_inspect": "inspection is per node (inspect: true writes inspect.json next to the cache entry); "
     "`runway dag` shows every node's cache status",
     "inspector_config": "inspection is per node (inspect: true); there is no inspector to configure",
-    "dataloader_args": "dataloaders are built by the executor from train.batch_size / dataloader_workers",
-    "in_features": "features come from transforms (input: nodes)",
+    "next_data_pipeline": "one data_pipeline per experiment: make the second pipeline its own experiment config",
+    "use_versioning": "versions are always numbered: <name>_V0, _V1 ... under experiments/",
     "CACHE_DIR": "W&B files go to <version>/train/logs/wandb/",
-    "trainer_fit_paras": "resume with `runway-train --resume <version>` instead of trainer.fit arguments",
+    "trainer_fit_paras": "resume with `runway-train EXP --resume` (add --version N for another version) "
+    "instead of trainer.fit arguments",
     "use_fp16": "mixed precision is a Lightning setting: train.trainer_paras.precision",
     "checkpoint_name": "",
     "default_root_dir": "runway sets Lightning's folder: <version>/train/",
@@ -86,6 +85,21 @@ _TRAIN_OBSOLETE = (
 )
 
 
+#: The original's optimizer names (its BaseExecutor.configure_optimizers accepted these three only):
+#: name -> (what it was, the defaults that differ from the optimizer of that name here, and those here).
+ORIGINAL_OPTIMIZERS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "AdamW": ("transformers' AdamW", {"eps": 1e-6, "weight_decay": 0.0}, {"eps": 1e-8, "weight_decay": 0.01}),
+    "Adafactor": ("transformers' Adafactor", {}, {}),
+    "Adam": ("torch.optim.Adam, as here", {}, {}),
+}
+#: Where transformers' Adafactor is named here (``Adafactor`` alone is torch.optim.Adafactor, another algorithm).
+TRANSFORMERS_ADAFACTOR = "transformers.optimization.Adafactor"
+#: Where the original's compatibility transforms live (named by dotted path; see data_module.data_transforms).
+COMPAT_TRANSFORMS = "runway_for_ml.data_module.data_transforms"
+
+# The first line of a file written by `runway migrate`.
+MIGRATED_MARKER = "// Migrated by `runway migrate`"
+
 # Keys only the original framework wrote: seeing one means `runway migrate` can help.
 _ORIGINAL_TOP_KEYS = (
     "experiment_name",
@@ -98,19 +112,43 @@ _ORIGINAL_TOP_KEYS = (
 _ORIGINAL_META_KEYS = ("EXPERIMENT_FOLDER", "DATA_FOLDER", "TENSORBOARD_FOLDER", "WANDB", "platform_type", "cuda")
 
 
+#: What happened to a key. ``set``: a value written that the original left implicit (its default);
+#: ``note``: a difference in behaviour that no config value can express (nothing to do);
+#: ``todo``: left for you to fix (``runway migrate`` exits 1 while any remains).
+ACTIONS = ("kept", "moved", "renamed", "converted", "set", "dropped", "note", "todo")
+_NO_VALUE = object()
+
+
+def short_value(value: Any, limit: int = 70) -> str:
+    """``value`` as JSON, cut to ``limit`` characters (for reports and comments)."""
+    import json
+
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 @dataclass(frozen=True)
 class MigrationStep:
-    """One key's fate: ``action`` is kept / moved / renamed / converted / dropped / check."""
+    """One key's fate (``action`` is one of :data:`ACTIONS`); ``was`` is the original value of ``old``."""
 
     action: str
     old: str
     new: str | None = None
     why: str = ""
+    was: Any = field(default=_NO_VALUE, compare=False, repr=False)
+
+    @property
+    def has_value(self) -> bool:
+        return self.was is not _NO_VALUE
 
     def describe(self) -> str:
         arrow = f" -> {self.new}" if self.new and self.new != self.old else ""
         why = f": {self.why}" if self.why else ""
         return f"{self.action:<9} {self.old}{arrow}{why}"
+
+    def origin(self) -> str:
+        """The original key and its value: ``train.batch_size = 8`` (for the comment on the new key)."""
+        return f"{self.old} = {short_value(self.was)}" if self.has_value else self.old
 
 
 @dataclass
@@ -123,20 +161,42 @@ class Migration:
 
     @property
     def changed(self) -> list[MigrationStep]:
-        return [s for s in self.steps if s.action != "kept"]
+        """Steps that change the config (not ``kept``, not ``note``)."""
+        return [s for s in self.steps if s.action not in ("kept", "note")]
+
+    @property
+    def todo(self) -> list[MigrationStep]:
+        """What is left for you to fix by hand."""
+        return [s for s in self.steps if s.action == "todo"]
 
 
 class _MigratorBase:
     """The new config being built, key by key, and what happened to each old key."""
 
-    def __init__(self, old: Mapping[str, Any]) -> None:
+    def __init__(self, old: Mapping[str, Any], *, already_migrated: bool = False) -> None:
         self.old = copy.deepcopy(dict(old))
+        # Never modified: the original values quoted in the report and in the new file's comments.
+        self._original = copy.deepcopy(dict(old))
+        # A file `runway migrate` wrote: rules that re-read a key the original used with another meaning
+        # (a warmup length shifted by one step) must not apply twice.
+        self.already_migrated = already_migrated
+        self.experiment: str | None = None  # the name the result runs under (runway migrate -o)
         self.new: dict[str, Any] = {}
         self.steps: list[MigrationStep] = []
 
     # ----------------------------------------------------------------- helpers
-    def step(self, action: str, old: str, new: str | None = None, why: str = "") -> None:
-        self.steps.append(MigrationStep(action, old, new, why))
+    def original(self, path: str) -> Any:
+        """The original value at dotted ``path`` (``_NO_VALUE`` when absent)."""
+        node: Any = self._original
+        for part in path.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return _NO_VALUE
+            node = node[part]
+        return node
+
+    def step(self, action: str, old: str, new: str | None = None, why: str = "", *, was: Any = _NO_VALUE) -> None:
+        assert action in ACTIONS, action
+        self.steps.append(MigrationStep(action, old, new, why, self.original(old) if was is _NO_VALUE else was))
 
     def put(self, path: str, value: Any, *, overwrite: bool = False) -> bool:
         """Set ``path`` (dotted) in the new config; False (nothing written) when a value is already there."""
@@ -153,13 +213,15 @@ class _MigratorBase:
         return True
 
     def move(self, old: str, new: str, value: Any, why: str = "", action: str = "moved") -> None:
+        if old == new and action in ("moved", "renamed") and self.original(old) == value:
+            action = "kept"  # already where it belongs (a config migrated before)
         if self.put(new, value):
-            self.step(action, old, new, why)
+            self.step(action, old, new, why if action != "kept" else "")
         else:
             self.step("dropped", old, None, f"{new} is already set in the config, which wins")
 
     def keep(self, path: str, value: Any) -> None:
-        self.put(path, value, overwrite=True)
+        self.put(path, copy.deepcopy(value), overwrite=True)
         self.step("kept", path, path)
 
     def to_user(self, path: str, value: Any, section: str) -> None:
@@ -167,4 +229,7 @@ class _MigratorBase:
 
     @staticmethod
     def _known(section: str) -> set[str]:
+        # Imported here: config.schema imports this package (the migrate hint of its errors).
+        from runway_for_ml.config.schema import SECTIONS
+
         return set(SECTIONS.get(section, {})) | set(_EXTRA_KNOWN.get(section, ()))

@@ -11,6 +11,8 @@ from runway_for_ml.config.migrate_rules import (
     _TEST_OBSOLETE,
     _TRAIN_OBSOLETE,
     _WHY,
+    ORIGINAL_OPTIMIZERS,
+    TRANSFORMERS_ADAFACTOR,
     _MigratorBase,
 )
 
@@ -126,6 +128,10 @@ class _TrainingSections(_MigratorBase):
                 self.move(path, "train.trainer_paras.max_epochs", v, "Lightning's max_epochs", action="renamed")
             elif k == "lr":
                 self.move(path, "train.optimizer_config.optimizer_params.lr", v, "optimizer settings", action="renamed")
+            elif k == "adam_epsilon":
+                self.move(
+                    path, "train.optimizer_config.optimizer_params.eps", v, "the optimizer's eps", action="renamed"
+                )
             elif k == "scheduler" and isinstance(v, str):
                 if v == "none":
                     self.step("dropped", path, None, "no scheduler is the default")
@@ -135,6 +141,7 @@ class _TrainingSections(_MigratorBase):
                 paras = {pk: pv for pk, pv in v.items() if pk != "default_root_dir"}
                 if "default_root_dir" in v:
                     self.step("dropped", f"{path}.default_root_dir", None, _WHY["default_root_dir"])
+                paras = self.val_check_interval(path, paras)
                 for pk, pv in paras.items():
                     self.put(f"{path}.{pk}", pv, overwrite=False)
                 self.step("kept", path, path)
@@ -165,6 +172,175 @@ class _TrainingSections(_MigratorBase):
                     self.step("dropped", f"train.additional.{k}", None, "no clipping is the default")
                 else:
                     self.move(f"train.additional.{k}", target, v, "a Lightning / scheduler setting", action="renamed")
+        self.optimizer()
+        self.val_batch_size()
+
+    def val_check_interval(self, path: str, paras: dict[str, Any]) -> dict[str, Any]:
+        """The original multiplied ``val_check_interval`` by ``accumulate_grad_batches`` (optimizer steps)."""
+        every, accumulate = paras.get("val_check_interval"), paras.get("accumulate_grad_batches", 1)
+        if (
+            isinstance(every, int)
+            and not isinstance(every, bool)
+            and isinstance(accumulate, int)
+            and accumulate > 1
+            and not self.already_migrated
+        ):
+            paras = {**paras, "val_check_interval": every * accumulate}
+            self.step(
+                "converted",
+                f"{path}.val_check_interval",
+                f"{path}.val_check_interval",
+                f"the original passed val_check_interval * accumulate_grad_batches ({every} * {accumulate}) to "
+                "Lightning (validation every N optimizer steps); Lightning counts batches",
+            )
+        return paras
+
+    def val_batch_size(self) -> None:
+        """The original's validation loader used train.batch_size; here train.val_batch_size says it."""
+        train = self.new.get("train")
+        if not isinstance(train, dict) or "batch_size" not in train or "val_batch_size" in train:
+            return
+        train["val_batch_size"] = train["batch_size"]
+        self.step(
+            "set",
+            "train.batch_size",
+            "train.val_batch_size",
+            "the original's validation loader used train.batch_size; here validation batches are train.val_batch_size",
+            was=train["batch_size"],
+        )
+
+    # ----------------------------------------------------------------- optimizer and schedule
+    def optimizer(self) -> None:
+        """Write the original's effective optimizer and schedule where the same name means something else here.
+
+        The original's BaseExecutor built ``AdamW`` and ``Adafactor`` from transformers and ``Adam`` from
+        torch, and any ``scheduler`` other than ``linear`` / ``cosine`` was a constant schedule after
+        ``num_warmup_steps`` (its LambdaLR started one step ahead: last_epoch=0).
+        """
+        train = self.new.get("train")
+        oc = train.get("optimizer_config") if isinstance(train, dict) else None
+        if not isinstance(oc, dict):
+            return
+        base = "train.optimizer_config"
+        name = oc.get("optimizer_name")
+        params = oc.get("optimizer_params")
+        params = dict(params) if isinstance(params, Mapping) else {}
+        if name == "AdamW":
+            what, theirs, ours = ORIGINAL_OPTIMIZERS[name]
+            for key, value in theirs.items():
+                if key not in params:
+                    params[key] = value
+                    self.step(
+                        "set",
+                        f"{base}.optimizer_name",
+                        f"{base}.optimizer_params.{key}",
+                        f"the original's AdamW was {what} ({key} {value}); AdamW here is torch.optim.AdamW "
+                        f"({key} {ours[key]} by default)",
+                    )
+            if "correct_bias" in params:
+                correct = params.pop("correct_bias")
+                if correct:
+                    self.step(
+                        "dropped",
+                        f"{base}.optimizer_params.correct_bias",
+                        None,
+                        "torch's AdamW always corrects the bias",
+                    )
+                else:
+                    self.step(
+                        "todo",
+                        f"{base}.optimizer_params.correct_bias",
+                        None,
+                        "torch's AdamW always corrects the bias; for correct_bias: false name an optimizer class "
+                        "that supports it in optimizer_name (a dotted path)",
+                    )
+            if "no_deprecation_warning" in params:
+                params.pop("no_deprecation_warning")
+                self.step("dropped", f"{base}.optimizer_params.no_deprecation_warning", None, "a transformers option")
+        elif name == "Adafactor":
+            oc["optimizer_name"] = TRANSFORMERS_ADAFACTOR
+            self.step(
+                "converted",
+                f"{base}.optimizer_name",
+                f"{base}.optimizer_name",
+                "the original's Adafactor was transformers' (relative_step, scale_parameter, warmup_init ...); "
+                "Adafactor here is torch.optim.Adafactor, another algorithm, so transformers' is named by its path",
+            )
+        elif name is not None and name not in ORIGINAL_OPTIMIZERS and "." not in str(name):
+            self.step(
+                "note",
+                f"{base}.optimizer_name",
+                None,
+                f"the original accepted AdamW, Adafactor and Adam only (it stopped with ValueError for '{name}'); "
+                f"here '{name}' is torch.optim.{name}",
+            )
+        if params or "optimizer_params" in oc:
+            oc["optimizer_params"] = params
+        self.schedule(oc, base)
+
+    def schedule(self, oc: dict[str, Any], base: str) -> None:
+        scheduler = oc.get("scheduler")
+        sp = oc.get("scheduler_params")
+        sp = dict(sp) if isinstance(sp, Mapping) else {}
+        warmup = sp.get("num_warmup_steps", 0)
+        warmup = warmup if isinstance(warmup, int) and not isinstance(warmup, bool) else 0
+        where = f"{base}.scheduler_params.num_warmup_steps"
+        if scheduler == "cosine":
+            self.step(
+                "note",
+                f"{base}.scheduler",
+                None,
+                "the original's 'cosine' stopped with NameError (optim is not imported in its base_executor), "
+                "so no result used it; here 'cosine' is a half cosine to 0 over the training steps after the warmup",
+            )
+            return
+        if scheduler == "linear":
+            self.step(
+                "note",
+                f"{base}.scheduler",
+                None,
+                "the original's linear schedule ran one step ahead (its LambdaLR started at last_epoch=0): its "
+                "lr reached 0 at the last step; here the last step keeps 1/(steps - warmup) of the peak. "
+                "The difference depends on the number of steps, so no setting expresses it",
+            )
+            if warmup >= 1 and not self.already_migrated:
+                sp["num_warmup_steps"] = warmup - 1
+                oc["scheduler_params"] = sp
+                self.step(
+                    "converted",
+                    where,
+                    where,
+                    f"the same warmup ramp: the original's started one step ahead (last_epoch=0), so its {warmup} "
+                    f"warmup steps reach the peak lr at the step where {warmup - 1} do here",
+                )
+            return
+        # Any other name (or none): the original's constant schedule after num_warmup_steps.
+        if scheduler not in (None, "constant", "none"):
+            why = (
+                f"the original ran any scheduler other than linear / cosine ('{scheduler}' included) as a "
+                "constant lr after num_warmup_steps"
+            )
+            oc["scheduler"] = "constant" if warmup > 1 else "none"
+            self.step("converted", f"{base}.scheduler", f"{base}.scheduler", why)
+        if warmup >= 1 and not self.already_migrated:
+            sp["num_warmup_steps"] = warmup - 1
+            oc["scheduler_params"] = sp
+            self.step(
+                "converted",
+                where,
+                where,
+                f"the same lr at every step: the original's warmup started one step ahead (its LambdaLR "
+                f"started at last_epoch=0), so its {warmup} warmup steps are {warmup - 1} here",
+            )
+            if warmup > 1 and oc.get("scheduler") in (None, "none"):
+                oc["scheduler"] = "constant"
+                self.step(
+                    "set",
+                    f"{base}.scheduler_params.num_warmup_steps",
+                    f"{base}.scheduler",
+                    "the original warmed up with no scheduler named (a constant schedule); here no scheduler "
+                    "means no warmup",
+                )
 
     def lora(self, use_lora: Any, lora_config: Any) -> None:
         if not use_lora:
@@ -184,7 +360,7 @@ class _TrainingSections(_MigratorBase):
         if nested and len(config) == len(nested):
             if len(nested) > 1:
                 self.step(
-                    "check",
+                    "todo",
                     prefix,
                     "train.lora",
                     f"one LoRA config per model here; kept '{nested[0]}', dropped {nested[1:]}",
@@ -244,6 +420,17 @@ class _TrainingSections(_MigratorBase):
                 if new == value and new not in ("best", "last"):
                     why += f" (a file name: runway looks for it in <version>/train/checkpoints/{value})"
                 self.move(path, "test.checkpoint", new, why, action="renamed")
+            elif k == "load_model_path" and v and "checkpoint_name" not in test:
+                self.move(path, "test.checkpoint", str(v), "a checkpoint file to test", action="renamed")
+            elif k == "load_best_model" and v and "checkpoint_name" not in test and not test.get("load_model_path"):
+                self.move(
+                    path,
+                    "test.checkpoint",
+                    "best",
+                    "the original loaded saved_models/best.ckpt; here 'best' is the best checkpoint by "
+                    "train.model_checkpoint_callback_paras.monitor",
+                    action="converted",
+                )
             elif k in _TEST_OBSOLETE:
                 self.step(
                     "dropped", path, None, "not used: inference settings are test.batch_size / split / checkpoint"
@@ -268,15 +455,18 @@ class _TrainingSections(_MigratorBase):
                 "setup_kwargs",
                 "eval_pipeline_config",
             ):
-                self.step("dropped", path, None, _WHY["eval_pipeline"])
-                dropped_pipeline = True
+                placeholder = isinstance(v, str) and v.strip().lower().startswith("your ")
+                self.step(
+                    "dropped", path, None, f"a template placeholder ({v!r})" if placeholder else _WHY["eval_pipeline"]
+                )
+                dropped_pipeline = dropped_pipeline or not placeholder
             elif k in known:
                 self.keep(path, v)
             else:
                 self.to_user(path, v, "eval")
         if dropped_pipeline and "metrics" not in ev:
             self.step(
-                "check",
+                "todo",
                 "eval.metrics",
                 "eval.metrics",
                 "add the metrics to compute, e.g. [{name: 'accuracy'}, {name: 'f1'}]",
