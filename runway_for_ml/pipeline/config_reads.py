@@ -97,7 +97,7 @@ class ConfigView(dict):
 
     def _whole(self) -> dict:
         """Record this whole section as read; return a plain deep copy of it."""
-        plain = json.loads(canonical_json(dict.copy(self)))
+        plain = json.loads(canonical_json(_raw(self)))
         self._record(self._parts, plain)
         return plain
 
@@ -161,13 +161,13 @@ class ConfigView(dict):
     # Pickling (datasets hashes a .map function's closure, which may hold the transform) is not a read:
     # the copy is an untracked read-only view. Reads in worker processes are therefore not recorded.
     def __reduce__(self) -> Any:
-        return (_untracked_view, (dict.copy(self), self._parts))
+        return (_untracked_view, (_raw(self), self._parts))
 
     def __copy__(self) -> ConfigView:
-        return ConfigView(dict.copy(self), self._parts, self._reads)
+        return ConfigView(_raw(self), self._parts, self._reads)
 
     def __deepcopy__(self, memo: dict) -> ConfigView:
-        return ConfigView(json.loads(canonical_json(dict.copy(self))), self._parts, self._reads)
+        return ConfigView(json.loads(canonical_json(_raw(self))), self._parts, self._reads)
 
     # -- writes
     def _refuse(self, key: Any, action: str) -> Any:
@@ -204,6 +204,11 @@ class ConfigView(dict):
 
     def clear(self) -> None:
         self._refuse(None, "clear")
+
+
+def _raw(view: dict) -> dict:
+    """The view's items as a plain dict, without recording a read."""
+    return dict(dict.items(view))
 
 
 def _untracked_view(data: dict, parts: tuple[str, ...]) -> ConfigView:

@@ -193,7 +193,7 @@ class DataPipeline:
         """
         needed = self.graph.needed(None if targets is None else list(targets))
         forced = self._forced(needed)
-        latest: dict[str, Any] | None = None  # node -> newest entry, read once (entries() scans the folder)
+        by_node: dict[str, list] | None = None  # node -> its entries, oldest first, read once (entries() scans)
         plans = []
         for node_id in needed:
             spec = self.graph.nodes[node_id]
@@ -213,9 +213,11 @@ class DataPipeline:
             elif self.store.contains(key):
                 plan.status = "cached"
             else:
-                if latest is None:
-                    latest = {entry.node: entry for entry in self.store.entries()}  # oldest first: newest wins
-                previous = latest.get(node_id)
+                if by_node is None:
+                    by_node = {}
+                    for entry in self.store.entries():
+                        by_node.setdefault(entry.node, []).append(entry)
+                previous = self._closest(node_id, by_node.get(node_id) or [])
                 if previous is None:
                     plan.reasons = ["not in cache"]
                 else:
@@ -223,6 +225,18 @@ class DataPipeline:
                     plan.reasons = self._explain(node_id, previous.meta) or ["cache entry differs"]
             plans.append(plan)
         return plans
+
+    def _closest(self, node_id: str, entries: list) -> Any:
+        """The entry to explain a stale node against: the newest one, or, among entries with the node's
+        base key (only its config reads differ), the one with the fewest changed reads."""
+        base = self._base_keys[node_id]
+        same_base = [e for e in entries if e.meta.get("base_key") == base and e.meta.get("config_reads")]
+        if same_base:
+            return min(
+                reversed(same_base),  # newest first: ties go to the newest
+                key=lambda e: len(describe_read_changes(e.meta["config_reads"], self.config)),
+            )
+        return entries[-1] if entries else None
 
     def _explain(self, node_id: str, previous_meta: dict) -> list[str]:
         components = self._components[node_id]
