@@ -191,8 +191,10 @@ def test_reads_are_kept_in_meta_json(tmp_path):
 def test_an_uncached_reader_still_changes_its_descendants_keys(tmp_path):
     out, _, _ = _run(_config(tmp_path, cache_reader=False))
     assert out["output:Child"] == [16, 16, 16]
+    _, statuses, calls = _run(_config(tmp_path, cache_reader=False))
+    assert statuses["output:Child"] == "hit" and "child" not in calls
     out, statuses, calls = _run(_config(tmp_path, batch_size=4, cache_reader=False))
-    assert out["output:Child"] == [8, 8, 8] and statuses["output:Child"] == "ran"
+    assert out["output:Child"] == [8, 8, 8] and statuses["output:Child"] == "ran" and "child" in calls
 
 
 def test_a_write_into_global_config_fails_with_node_and_key(tmp_path):
