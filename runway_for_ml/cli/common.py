@@ -116,7 +116,12 @@ def new_version_or_submit(args: argparse.Namespace, root: Path, job_spec: Any) -
     from runway_for_ml.experiment.training import prepare_training
 
     _, config, version_dir = prepare_training(
-        args.experiment, from_name=args.from_name, opts=args.opts, project_root=root, command_line=command_line(args)
+        args.experiment,
+        from_name=args.from_name,
+        opts=args.opts,
+        project_root=root,
+        command_line=command_line(args),
+        config=getattr(args, "resolved_config", None),  # the preflight's: the jsonnet is evaluated once
     )
     print(f"version folder: {version_dir}", file=sys.stderr)
     return version_dir, submit_or_none(job_spec(args, config, version_dir), args)

@@ -1,7 +1,12 @@
 """``runway config <config|experiment> [--opts …]``: print the resolved config as JSON.
 
 Overridden values are marked: on a terminal each overridden line ends with ``// <- --opts (was …)``;
-when piped, stdout is plain JSON and the list of overrides goes to stderr.
+when piped, stdout is plain JSON and the list of overrides goes to stderr. ``--defaults`` prints every
+framework key with its value or default (what a version folder keeps in ``config.resolved.json``).
+
+``runway config --schema`` prints the JSON Schema of the whole config (for editors: a ``.json`` config
+with ``"$schema"`` pointing at the file gets completion and checks); ``--schema --markdown`` prints
+``docs/config-reference.md``.
 """
 
 from __future__ import annotations
@@ -11,18 +16,30 @@ import json
 import sys
 from typing import Any
 
-from runway_for_ml.config import Override, load_config
+from runway_for_ml.config import Override, config_json_schema, load_config
+from runway_for_ml.errors import ConfigError, RunwayError
 from runway_for_ml.project import resolve_config_arg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
+    add_config_arguments(parser, optional=True)
     parser.add_argument("--plain", action="store_true", help="plain JSON on stdout, even on a terminal")
+    parser.add_argument(
+        "--defaults", action="store_true", help="every framework key with its value or default (typed config)"
+    )
+    parser.add_argument("--schema", action="store_true", help="print the JSON Schema of the whole config and exit")
+    parser.add_argument(
+        "--markdown", action="store_true", help="with --schema: the Markdown reference (docs/config-reference.md)"
+    )
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
     """The config argument, ``--opts`` and ``--ext-var`` shared by every config-taking command."""
-    parser.add_argument("config", help="a .jsonnet file, or an experiment name of the current project")
+    parser.add_argument(
+        "config",
+        nargs="?" if optional else None,
+        help="a .jsonnet file, or an experiment name of the current project",
+    )
     parser.add_argument(
         "--opts", nargs="+", default=[], metavar="KEY=VALUE", help="override config values after evaluation"
     )
@@ -32,7 +49,6 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def ext_vars_from(args: argparse.Namespace) -> dict[str, str]:
-    from runway_for_ml.errors import ConfigError
 
     out = {}
     for item in getattr(args, "ext_var", []) or []:
@@ -44,7 +60,19 @@ def ext_vars_from(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.schema:
+        return _print_schema(markdown=args.markdown)
+    if args.markdown:
+        raise RunwayError("--markdown goes with --schema", hint="runway config --schema --markdown")
+    if args.config is None:
+        raise RunwayError(
+            "runway config needs a config file or an experiment name (or --schema)",
+            hint="e.g. runway config digits, runway config configs/experiments/digits.jsonnet --opts train.batch_size=64",
+        )
     config = load_config(resolve_config_arg(args.config), args.opts, ext_vars_from(args))
+    if args.defaults:
+        sys.stdout.write(json.dumps(config.resolved_data(), indent=2) + "\n")
+        return 0
     marked = sys.stdout.isatty() and not args.plain
     if marked:
         sys.stdout.write(render_marked(config.data, config.overridden_paths()) + "\n")
@@ -52,6 +80,16 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(config.to_json() + "\n")
         for override in config.overrides:
             sys.stderr.write(f"override {override.describe()}\n")
+    return 0
+
+
+def _print_schema(*, markdown: bool) -> int:
+    if markdown:
+        from runway_for_ml.config.reference import render_reference
+
+        sys.stdout.write(render_reference())
+    else:
+        sys.stdout.write(json.dumps(config_json_schema(), indent=2) + "\n")
     return 0
 
 

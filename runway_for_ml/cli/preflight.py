@@ -41,7 +41,9 @@ def preflight(command: str, args: argparse.Namespace, root: Path) -> None:
         config = load_experiment_config(args, root)
         from runway_for_ml.experiment.preflight import check_run_config
 
-        check_run_config(config.data, root, command, checkpoint=getattr(args, "checkpoint", None))
+        check_run_config(config, root, command, checkpoint=getattr(args, "checkpoint", None))
+        # The command creates its version from this config: the jsonnet is evaluated once per command.
+        args.resolved_config = config
         _check_launch(args, config)
         _check_sweep_points(command, args, config, root)
     elif command == "infer":
@@ -197,7 +199,7 @@ def _check_infer(args: argparse.Namespace, root: Path) -> None:
     else:
         config = load_version_config(version_dir, opts)
     check_run_config(
-        config.data,
+        config,
         project_root,
         "infer",
         evaluate=getattr(args, "evaluate", True),

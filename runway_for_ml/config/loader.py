@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.models import DEFAULT_CACHE_DIR
 from runway_for_ml.config.overrides import Override, apply_override, apply_overrides, parse_value
-from runway_for_ml.config.schema import validate_config
+from runway_for_ml.config.schema import RunwayConfig, validate_config
 from runway_for_ml.errors import ConfigError
 from runway_for_ml.project import find_project_root, similar_files
 
 _MISSING_HINT = "give a path to a .jsonnet file, or an experiment name inside a runway project (see `runway ls`)"
 
-__all__ = ["ResolvedConfig", "evaluate_jsonnet", "load_config"]
+__all__ = ["ResolvedConfig", "evaluate_jsonnet", "load_config", "resolve_cache_dir"]
 
 
 @dataclass
@@ -34,14 +35,32 @@ class ResolvedConfig:
     """A config after jsonnet evaluation, overrides and validation.
 
     Attributes:
-        data: the plain resolved dict.
+        data: the plain resolved dict, as written (what user code, checkpoints and ``config.json`` hold).
         path: the file it came from (None when built from a dict).
         overrides: every override applied, in order (CLI flags first, then ``--opts``).
+        typed: the typed config (:class:`~runway_for_ml.config.schema.RunwayConfig`): one object per
+            section with every default filled in, e.g. ``cfg.typed.train.val_batch_size``.
     """
 
     data: dict[str, Any]
     path: Path | None = None
     overrides: list[Override] = field(default_factory=list)
+    _typed: RunwayConfig | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def typed(self) -> RunwayConfig:
+        """The typed config, built once (by the loader, or on first use for a config built from a dict)."""
+        if self._typed is None:
+            self._typed = validate_config(self.data, self.path)
+        return self._typed
+
+    def section(self, name: str) -> Any:
+        """The typed model of one section: ``cfg.section("train").batch_size``."""
+        return getattr(self.typed, name)
+
+    def resolved_data(self) -> dict[str, Any]:
+        """Every framework key with its value or default (JSON-ready): what ``config.resolved.json`` holds."""
+        return self.typed.model_dump(mode="json", by_alias=True)
 
     @classmethod
     def from_dict(
@@ -50,8 +69,7 @@ class ResolvedConfig:
         """Validate a dict (deep-copied) as a config, applying ``opts`` overrides first."""
         resolved = copy.deepcopy(dict(data))
         overrides = apply_overrides(resolved, list(opts))
-        validate_config(resolved, path)
-        return cls(resolved, path, overrides)
+        return cls(resolved, path, overrides, validate_config(resolved, path))
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -120,8 +138,28 @@ def load_config(
         overrides += apply_overrides(data, list(opts))
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc.message}", hint=exc.hint) from exc
-    validate_config(data, config_path)
-    return ResolvedConfig(data, config_path, overrides)
+    return ResolvedConfig(data, config_path, overrides, validate_config(data, config_path))
+
+
+def resolve_cache_dir(
+    config: Any = None, *, project_root: str | Path | None = None, cache_dir: str | Path | None = None
+) -> Path:
+    """The pipeline cache folder: the one place it is decided.
+
+    ``cache_dir`` (a ``--cache-dir`` flag) wins over ``meta.default_cache_dir`` of ``config`` (a
+    :class:`ResolvedConfig` or a config dict; default ``local_cache``). A relative folder is relative to
+    ``project_root``, else to the project of the config's file (for a dict: the one around the working
+    directory), else to the working directory.
+    """
+    if cache_dir is None and config is not None:
+        meta = (getattr(config, "data", config) or {}).get("meta") or {}
+        cache_dir = meta.get("default_cache_dir")
+    path = Path(cache_dir or DEFAULT_CACHE_DIR).expanduser()
+    if path.is_absolute():
+        return path
+    source = getattr(config, "path", None)
+    root = project_root or find_project_root(Path(source).resolve().parent if source else None)
+    return (Path(root or Path.cwd()) / path).absolute()
 
 
 def _project_root_of(config_path: Path) -> Path | None:

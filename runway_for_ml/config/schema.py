@@ -1,191 +1,319 @@
-"""Validation of the framework's own config sections.
+"""Validation of a resolved config against the typed sections of :mod:`runway_for_ml.config.models`.
 
-The framework owns the top-level section names, ``meta``, ``data_pipeline`` and the keys of each
-pipeline node; an unknown key or a wrong type there is an error naming the key path, with a
-did-you-mean. User sections (``setup_kwargs``, ``executor.init_kwargs``, ``executor.model_config``,
-``trainer_paras``, ``user``) stay free-form. Sections owned by a later stage (``train``, ``slurm``, …)
-are checked by that stage, before it does any work.
+:func:`validate_config` builds the typed config (:class:`RunwayConfig`, one attribute per section) or
+raises a :class:`~runway_for_ml.errors.ConfigError` naming the key path: an unknown key gets a
+did-you-mean and the list of valid keys (``errors.check_keys``), a wrong type or value the expected
+type and range, read from the section's JSON Schema (the same text as ``docs/config-reference.md``).
+``user`` and the pass-through sub-sections (``setup_kwargs``, ``executor.init_kwargs``,
+``executor.model_config``, ``train.trainer_paras``, ...) stay free-form.
+
+>>> validate_config({"train": {"data_node": "output:X", "batch_size": 64}}).train.val_batch_size
+64
+>>> validate_config({"train": {"batch_size": 0}})
+Traceback (most recent call last):
+...
+runway_for_ml.errors.ConfigError: train.batch_size: expected an integer >= 1, found 0
+  hint: fix it in the config or with --opts train.batch_size=...
 """
 
 from __future__ import annotations
 
 import json
+import types
+import typing
+from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.errors import ConfigError, check_choice, check_keys
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
-__all__ = ["NODE_KEYS", "SECTIONS", "TOP_LEVEL", "check_section", "validate_config"]
+from runway_for_ml.config.migrate import original_config_hint
+from runway_for_ml.config.models import SECTION_MODELS, SECTIONS, NodeSection
+from runway_for_ml.errors import ConfigError, check_keys, did_you_mean
 
-Types = tuple[type, ...]
-_STR: Types = (str,)
-_BOOL: Types = (bool,)
-_INT: Types = (int,)
-_DICT: Types = (dict,)
-_LIST: Types = (list,)
-_NONE: Types = (type(None),)
+__all__ = [
+    "SECTIONS",
+    "RunwayConfig",
+    "check_section",
+    "config_json_schema",
+    "root_model",
+    "typed_config",
+    "validate_config",
+]
 
-#: The one table of the framework's config sections: section path -> key -> accepted types.
-#: ``""`` is the top level and ``data_pipeline.transforms.*`` each pipeline node. The config loader
-#: checks ``""``, ``meta``, ``data_pipeline`` and the nodes; the experiment stage checks ``executor``,
-#: ``train``, ``test`` and ``eval`` (:mod:`runway_for_ml.experiment.sections`) before it does any work.
-SECTIONS: dict[str, dict[str, Types]] = {
-    "": {
-        "meta": _DICT,
-        "data_pipeline": _DICT,
-        "executor": _DICT,
-        "train": _DICT,
-        "test": _DICT,
-        "eval": _DICT,
-        "slurm": _DICT,
-        # Served commands of a trained version (runway_for_ml.serving checks it before serving).
-        "serve": _DICT,
-        # Free-form settings of the user's own code.
-        "user": _DICT,
-        "description": _STR,
-    },
-    "meta": {
-        "name": _STR,
-        "description": _STR,
-        "seed": _INT + _NONE,
-        "default_cache_dir": _STR,
-        "use_dummy_data": _BOOL,
-        "dummy_data_rows": _INT,
-        "logger_enable": _LIST,
-        "wandb": _DICT,
-        "user_modules": _LIST,
-        "launcher": _STR,
-    },
-    "data_pipeline": {
-        "name": _STR,
-        "description": _STR,
-        "regenerate": _BOOL,
-        "transforms": _DICT,
-    },
-    "data_pipeline.transforms.*": {
-        "transform_name": _STR,
-        "setup_kwargs": _DICT + _NONE,
-        "input_node": _STR + _LIST + _NONE,
-        "regenerate": _BOOL,
-        "cache": _BOOL,
-        "inspect": _BOOL,
-        "description": _STR,
-    },
-    "executor": {"ExecutorClass": _STR, "init_kwargs": _DICT + _NONE, "model_config": _DICT + _NONE},
-    "train": {
-        "data_node": _STR,
-        "splits": _DICT,
-        "batch_size": _INT,
-        "dataloader_workers": _INT,
-        "torch_num_threads": _INT + _NONE,
-        "trainer_paras": _DICT,
-        "optimizer_config": _DICT,
-        "model_checkpoint_callback_paras": _DICT + _NONE,
-        "early_stopping": _DICT + _BOOL + _NONE,
-        # LoRA adapters (executors/lora.py); use_lora + lora_config is the original runway's form.
-        "lora": _DICT + _BOOL + _NONE,
-        "use_lora": _BOOL,
-        "lora_config": _DICT + _NONE,
-    },
-    "test": {
-        "data_node": _STR,
-        "splits": _DICT,
-        "split": _STR,
-        "batch_size": _INT,
-        "checkpoint": _STR,
-        # model.generate arguments of the text-generating executors; merge LoRA adapters for inference.
-        "generation_kwargs": _DICT + _NONE,
-        "merge_lora": _BOOL,
-    },
-    "eval": {"metrics": _LIST, "key_metric": _STR + _NONE},
-}
-# Names kept for code that reads a single section's spec.
-TOP_LEVEL = SECTIONS[""]
-META_KEYS = SECTIONS["meta"]
-PIPELINE_KEYS = SECTIONS["data_pipeline"]
-NODE_KEYS = SECTIONS["data_pipeline.transforms.*"]
-
-_LAUNCHERS = ("local", "slurm")
+_USER_HINT = "put settings of your own code under 'user: {...}'"
+_MISSING = object()
 
 
-def validate_config(data: Any, source: Path | str | None = None) -> None:
-    """Check the framework's sections of a resolved config; raise ConfigError at the first problem."""
+class RunwayConfig(BaseModel):
+    """The typed config: one attribute per section (``cfg.train.batch_size``), defaults filled in."""
+
+    model_config = {"extra": "forbid", "strict": True}
+
+    @model_validator(mode="after")
+    def _cross_section_defaults(self) -> RunwayConfig:
+        train, test = getattr(self, "train", None), getattr(self, "test", None)
+        if train is not None and getattr(train, "val_batch_size", 0) is None:
+            train.val_batch_size = train.batch_size
+        if train is not None and test is not None and getattr(test, "batch_size", 0) is None:
+            test.batch_size = train.batch_size
+        return self
+
+
+def root_model() -> type[RunwayConfig]:
+    """The model of the whole config, built from :data:`~runway_for_ml.config.models.SECTION_MODELS`."""
+    return _root_model(tuple(SECTION_MODELS.items()))
+
+
+@lru_cache(maxsize=8)
+def _root_model(sections: tuple[tuple[str, type[BaseModel]], ...]) -> type[RunwayConfig]:
+    fields: dict[str, Any] = {}
+    for name, model in sections:
+        doc = (model.__doc__ or "").strip().split("\n")[0] or None
+        if all(not field.is_required() for field in model.model_fields.values()):
+            fields[name] = (model, Field(default_factory=model, description=doc))
+        else:  # a section with required keys is absent (None) unless the config has it
+            fields[name] = (model | None, Field(None, description=doc))
+    fields["user"] = (dict[str, Any], Field({}, description="free-form settings of your own code"))
+    fields["description"] = (str | None, Field(None, description="free text describing the config"))
+    fields["schema_"] = (
+        str | None,
+        Field(None, alias="$schema", description="the JSON Schema a .json config follows, for editors (ignored)"),
+    )
+    return create_model("RunwayConfig", __base__=RunwayConfig, **fields)
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the whole config (``runway config --schema``)."""
+    schema = root_model().model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "runway_for_ml config"
+    return schema
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def validate_config(data: Any, source: Path | str | None = None) -> RunwayConfig:
+    """The typed config of a resolved config dict; a ConfigError naming the key path at the first problem."""
     where = f"{source}: " if source else ""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}the config must evaluate to an object, got {_type_name(data)}")
-    from runway_for_ml.config.migrate import original_config_hint  # migrate imports this module
-
     migrate_hint = original_config_hint(data, source)
-    check_section(data, "", where=where, hint=migrate_hint or "put settings of your own code under 'user: {...}'")
-    meta = data.get("meta") or {}
-    check_section(meta, "meta", where=where, hint=migrate_hint)
-    if "logger_enable" in meta and not all(isinstance(x, str) for x in meta["logger_enable"]):
-        raise ConfigError(f"{where}meta.logger_enable: expected a list of logger names, got {meta['logger_enable']!r}")
-    if "user_modules" in meta and not all(isinstance(x, str) for x in meta["user_modules"]):
-        raise ConfigError(f"{where}meta.user_modules: expected a list of module names, got {meta['user_modules']!r}")
-    check_choice(meta.get("launcher", "local"), _LAUNCHERS, "meta.launcher", what="launcher", where=where)
-    pipeline = data.get("data_pipeline")
-    if pipeline is None:
-        return
-    check_section(pipeline, "data_pipeline", where=where)
-    for node, spec in (pipeline.get("transforms") or {}).items():
-        path = f"data_pipeline.transforms.{node}"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{where}{path}: a node must be an object with transform_name, got {_type_name(spec)}")
-        check_section(spec, "data_pipeline.transforms.*", path=path, where=where)
-        if "transform_name" not in spec:
-            raise ConfigError(
-                f"{where}{path}: missing 'transform_name'", hint="name a registered transform or a dotted path"
-            )
-        inputs = spec.get("input_node")
-        if isinstance(inputs, list) and not all(isinstance(x, str) for x in inputs):
-            raise ConfigError(f"{where}{path}.input_node: expected node names, got {inputs!r}")
+    hints = {"": migrate_hint or _USER_HINT, "meta": migrate_hint}
+    model = root_model()
+    _check_unknown_keys(data, model, "", where, hints)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, data, "", where) from None
+
+
+def typed_config(data: Any) -> RunwayConfig:
+    """:func:`validate_config` of a config that may be a :class:`ResolvedConfig` or a plain dict."""
+    typed = getattr(data, "typed", None)
+    if isinstance(typed, RunwayConfig):
+        return typed
+    return validate_config(getattr(data, "data", data))
 
 
 def check_section(
     section: Any, name: str, *, path: str | None = None, where: str = "", hint: str | None = None
-) -> None:
-    """Check the keys and value types of one section against ``SECTIONS[name]``.
+) -> BaseModel:
+    """Validate one section (``"train"``, ``"meta"``, ``"data_pipeline.transforms.*"``, ...) and return its model.
 
-    ``path`` is the section's key path in messages (default: ``name``), ``where`` a prefix such as
-    the config file.
-
-    >>> check_section({"batch_size": 32, "data_node": "output:X"}, "train")
+    >>> check_section({"batch_size": 32, "data_node": "output:X"}, "train").batch_size
+    32
     >>> check_section({"batch_size": True}, "train")
     Traceback (most recent call last):
     ...
-    runway_for_ml.errors.ConfigError: train.batch_size: expected an integer, got a boolean true
+    runway_for_ml.errors.ConfigError: train.batch_size: expected an integer >= 1, found true
+      hint: fix it in the config or with --opts train.batch_size=...
     """
-    spec = SECTIONS[name]
+    model = NodeSection if name == "data_pipeline.transforms.*" else SECTION_MODELS[name]
     path = name if path is None else path
     if not isinstance(section, dict):
-        raise ConfigError(f"{where}{path or 'the config'}: expected an object, got {_type_name(section)}")
-    check_keys(section, spec, path, where=where, hint=hint)
-    for key, value in section.items():
-        expected = spec[key]
-        # bool is an int in Python; a seed of `true` is still wrong.
-        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
-            key_path = f"{path}.{key}" if path else key
-            raise ConfigError(
-                f"{where}{key_path}: expected {_names(expected)}, got {_type_name(value)} {_short(value)}"
-            )
+        raise ConfigError(f"{where}{path}: expected an object, got {_type_name(section)}")
+    _check_unknown_keys(section, model, path, where, {path: hint})
+    try:
+        return model.model_validate(section)
+    except ValidationError as exc:
+        raise _config_error(exc, section, path, where, model) from None
+
+
+def _check_unknown_keys(data: Any, model: type[BaseModel], path: str, where: str, hints: Mapping[str, Any]) -> None:
+    """Unknown keys of every closed (``extra="forbid"``) section, with did-you-mean, before types are checked."""
+    if not isinstance(data, dict):
+        return
+    fields = {field.alias or name: field for name, field in model.model_fields.items()}
+    if model.model_config.get("extra") == "forbid":
+        check_keys(data, fields, path, where=where, hint=hints.get(path))
+    for key, field in fields.items():
+        value = data.get(key)
+        if not isinstance(value, dict):
+            continue
+        child = f"{path}.{key}" if path else key
+        for kind, sub in _models_in(field.annotation):
+            if kind == "one":
+                _check_unknown_keys(value, sub, child, where, hints)
+            else:
+                for name, item in value.items():
+                    _check_unknown_keys(item, sub, f"{child}.{name}", where, hints)
+
+
+def _models_in(annotation: Any) -> list[tuple[str, type[BaseModel]]]:
+    """The models a field holds: ``("one", M)`` for ``M`` / ``M | None``, ``("each", M)`` for ``dict[str, M]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [("one", annotation)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    if origin is dict:
+        value = typing.get_args(annotation)[1]
+        return [("each", m) for kind, m in _models_in(value) if kind == "one"]
+    return []
+
+
+def _config_error(
+    exc: ValidationError, data: Any, path: str, where: str, model: type[BaseModel] | None = None
+) -> ConfigError:
+    """The first problem of ``exc`` as runway's one-line message: key path, expected type/range, value found."""
+    # The deepest problem is the most precise one: for a union (``str | list[str]``) each member
+    # reports the same value; the member that got furthest into it names the element at fault.
+    located = [(error, *_data_path(data, error["loc"])) for error in exc.errors(include_url=False)]
+    error, parts, value = max(located, key=lambda item: len(item[1]))
+    key_path = _join(path, parts)
+    schema = (model or root_model()).model_json_schema(by_alias=True)
+    if error["type"] == "missing":
+        node = _schema_at(schema, [*parts, error["loc"][-1]])
+        doc = node.get("description") if node else None
+        return ConfigError(f"{where}{key_path or 'the config'}: missing '{error['loc'][-1]}'", hint=doc)
+    node = _schema_at(schema, parts)
+    if node is not None and ("enum" in node or "const" in node) and isinstance(value, str):
+        choices = [str(c) for c in node.get("enum", [node.get("const")])]
+        return ConfigError(
+            f"{where}{key_path}: unknown value {value!r}{did_you_mean(value, choices)}",
+            hint=f"valid values: {', '.join(choices)}",
+        )
+    expected = describe(node, schema) if node is not None else error["msg"].lower()
+    return ConfigError(
+        f"{where}{key_path}: expected {expected}, found {_short(value)}",
+        hint=f"fix it in the config or with --opts {_join(path, [p for p in parts if not isinstance(p, int)])}=...",
+    )
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[list[Any], Any]:
+    """The part of pydantic's ``loc`` that is a path in ``data`` (union member tags dropped) and the value there."""
+    parts: list[Any] = []
+    node = data
+    for item in loc:
+        in_dict = isinstance(node, dict) and item in node
+        if in_dict or (isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node)):
+            node = node[item]
+            parts.append(item)
+    return parts, node
+
+
+def _join(path: str, parts: list[Any]) -> str:
+    out = path
+    for part in parts:
+        out = f"{out}[{part}]" if isinstance(part, int) else (f"{out}.{part}" if out else str(part))
+    return out
+
+
+# ----------------------------------------------------------------------------- schema text
+
+
+def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _schema_at(root: dict[str, Any], parts: list[Any]) -> dict[str, Any] | None:
+    """The JSON Schema of the value at ``parts`` (keys and list indices) of a config."""
+    node: dict[str, Any] | None = root
+    for part in parts:
+        node = _step(_resolve(node, root), part, root) if node is not None else None
+    return node
+
+
+def _step(node: dict[str, Any], part: Any, root: dict[str, Any]) -> dict[str, Any] | None:
+    if isinstance(part, str) and part in node.get("properties", {}):
+        return node["properties"][part]
+    if isinstance(part, int) and isinstance(node.get("items"), dict):
+        return node["items"]
+    if isinstance(part, str) and isinstance(node.get("additionalProperties"), dict):
+        return node["additionalProperties"]
+    for member in node.get("anyOf", []):
+        found = _step(_resolve(member, root), part, root)
+        if found is not None:
+            return found
+    return None
+
+
+def describe(node: dict[str, Any] | None, root: dict[str, Any]) -> str:
+    """Words for what a schema accepts: ``an integer >= 1 or null``, ``a number between 0 and 1``, ..."""
+    if not node:
+        return "anything"
+    if "x-expected" in node:
+        return node["x-expected"]
+    node = _resolve(node, root)
+    if "anyOf" in node:
+        members = [_resolve(m, root) for m in node["anyOf"]]
+        numbers = {_bounds(m) for m in members if m.get("type") == "number"}
+        # An integer with the same range as a number adds nothing ("a number >= 0" covers both).
+        kept = [m for m in members if not (m.get("type") == "integer" and _bounds(m) in numbers)]
+        words: list[str] = []
+        for member in kept:
+            text = describe(member, root)
+            if text not in words:
+                words.append(text)
+        return " or ".join(words)
+    if "enum" in node or "const" in node:
+        return "one of " + ", ".join(json.dumps(c) for c in node.get("enum", [node.get("const")]))
+    kind = node.get("type")
+    base = {
+        "integer": "an integer",
+        "number": "a number",
+        "string": "a string",
+        "boolean": "true/false",
+        "object": "an object",
+        "array": "a list",
+        "null": "null",
+    }.get(kind, "anything")
+    low, high, exclusive = _bounds(node)
+    if low is not None and high is not None:
+        return f"{base} between {_num(low)} and {_num(high)}"
+    if low is not None:
+        return f"{base} {'>' if exclusive else '>='} {_num(low)}"
+    if high is not None:
+        return f"{base} <= {_num(high)}"
+    if kind == "string" and node.get("minLength"):
+        return "a non-empty string"
+    items = _resolve(node.get("items") or {}, root).get("type")
+    if kind == "array" and items in _PLURALS:
+        return f"a list of {_PLURALS[items]}"
+    return base
+
+
+_PLURALS = {"string": "strings", "integer": "integers", "number": "numbers", "object": "objects"}
+
+
+def _bounds(node: dict[str, Any]) -> tuple[Any, Any, bool]:
+    if "exclusiveMinimum" in node:
+        return node["exclusiveMinimum"], node.get("maximum"), True
+    return node.get("minimum"), node.get("maximum"), False
+
+
+def _num(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _short(value: Any) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _names(types: Types) -> str:
-    names = {
-        str: "a string",
-        bool: "true/false",
-        int: "an integer",
-        dict: "an object",
-        list: "a list",
-        type(None): "null",
-    }
-    return " or ".join(names.get(t, t.__name__) for t in types)
 
 
 def _type_name(value: Any) -> str:

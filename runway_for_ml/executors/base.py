@@ -38,6 +38,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from runway_for_ml.config.schema import RunwayConfig, typed_config
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 from runway_for_ml.executors.optim import build_optimizer, build_scheduler
 from runway_for_ml.registry import Registry
@@ -203,6 +204,11 @@ class BaseExecutor(pl.LightningModule):
     # ----------------------------------------------------------------- data
 
     @property
+    def typed_config(self) -> RunwayConfig:
+        """The typed config (``self.typed_config.train.val_batch_size``): defaults filled in, from ``config``."""
+        return typed_config(self.config)
+
+    @property
     def train_config(self) -> dict[str, Any]:
         """The ``train`` section of the config."""
         return dict(self.config.get("train") or {})
@@ -241,16 +247,16 @@ class BaseExecutor(pl.LightningModule):
     def dataloader_for(self, split: str, shuffle: bool = False, batch_size: int | None = None) -> DataLoader:
         """A DataLoader over ``split`` with the configured batch size and workers.
 
-        The shuffled training loader uses ``train.batch_size``; evaluation loaders (``shuffle=False``:
-        validation, test, predict) use ``test.batch_size`` (default: the training one).
-        ``shuffle=True`` draws a fresh order each epoch from ``(meta.seed, epoch)``.
+        The shuffled training loader uses ``train.batch_size``; the validation loader
+        ``train.val_batch_size``; the other evaluation loaders (``shuffle=False``: test, predict)
+        ``test.batch_size`` (both default to ``train.batch_size``). ``shuffle=True`` draws a fresh
+        order each epoch from ``(meta.seed, epoch)``.
         """
         dataset = self.get_split(split)
-        train = self.train_config
+        typed = self.typed_config
         if batch_size is None:
-            train_bs = int(train.get("batch_size", 32))
-            batch_size = train_bs if shuffle else int(self.test_config.get("batch_size", train_bs))
-        workers = int(train.get("dataloader_workers", 0) or 0)
+            batch_size = typed.train.batch_size if shuffle else typed.test.batch_size
+        workers = typed.train.dataloader_workers
         sampler = _EpochSeededSampler(len(dataset), self.seed) if shuffle else None
         return DataLoader(
             dataset,
@@ -268,7 +274,9 @@ class BaseExecutor(pl.LightningModule):
 
     def val_dataloader(self) -> DataLoader | list:
         # No validation split: an empty list makes Lightning skip validation instead of failing.
-        return self.dataloader_for("validation") if self.has_split("validation") else []
+        if not self.has_split("validation"):
+            return []
+        return self.dataloader_for("validation", batch_size=self.typed_config.train.val_batch_size)
 
     def test_dataloader(self) -> DataLoader:
         return self.dataloader_for("test")

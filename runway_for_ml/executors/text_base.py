@@ -159,14 +159,10 @@ def tokenize_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def pipeline_output(config: Mapping[str, Any], node: str) -> Any:
     """The output of pipeline ``node``: read from the cache of the project being run (computed if missing)."""
-    from runway_for_ml.pipeline.runner import DEFAULT_CACHE_DIR, DataPipeline
-    from runway_for_ml.project import active_project_root
+    from runway_for_ml.config import resolve_cache_dir
+    from runway_for_ml.pipeline.runner import DataPipeline
 
-    cache_dir = Path((config.get("meta") or {}).get("default_cache_dir") or DEFAULT_CACHE_DIR).expanduser()
-    root = active_project_root()
-    if not cache_dir.is_absolute() and root is not None:
-        cache_dir = root / cache_dir
-    return DataPipeline(config, cache_dir=cache_dir).get_data([node])[node]
+    return DataPipeline(config, cache_dir=resolve_cache_dir(config)).get_data([node])[node]
 
 
 def _as_tokenizer(value: Any, where: str) -> Any:

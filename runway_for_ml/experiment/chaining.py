@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.schema import typed_config
 from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.experiment.consumed import TRANSFORM_NAME, _check_no_cycle, _is_this_transform, checkpoint_sha256  # noqa: F401
 from runway_for_ml.experiment.model_outputs import run_model, to_arrow
@@ -50,7 +51,6 @@ __all__ = [
 # Outputs every executor can give: predict_step's prediction / probabilities, embed_step's vectors.
 # Any other name must be a column that the executor's predict_step returns.
 BUILTIN_OUTPUTS = ("prediction", "probabilities", "embedding")
-_DEFAULT_BATCH_SIZE = 256
 
 
 @register_transform_functor
@@ -163,9 +163,7 @@ class PredictWithExperiment(BaseTransform):
     def _batch_size(self, model: Any) -> int:
         if self.batch_size:
             return self.batch_size
-        config = getattr(model, "config", None) or {}
-        test, train = config.get("test") or {}, config.get("train") or {}
-        return int(test.get("batch_size") or train.get("batch_size") or _DEFAULT_BATCH_SIZE)
+        return typed_config(getattr(model, "config", None) or {}).test.batch_size
 
     def _predict(self, model: Any, dataset: Any) -> Any:
         clash = [c for c in self.columns.values() if c in dataset.column_names]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.schema import typed_config
 from runway_for_ml.errors import RunwayError, did_you_mean
 
 __all__ = ["EMBED_PREFIX", "EmbeddingTable", "compute_embeddings", "render_projection_html", "write_embeddings"]
@@ -71,8 +72,7 @@ def compute_embeddings(
     config = getattr(model, "config", None) or {}
     model_config = getattr(model, "model_config", None) or (config.get("executor") or {}).get("model_config") or {}
     if batch_size is None:
-        test, train = config.get("test") or {}, config.get("train") or {}
-        batch_size = int(test.get("batch_size") or train.get("batch_size") or 256)
+        batch_size = typed_config(config).test.batch_size
     columns = list(getattr(dataset, "column_names", []) or [])
     label_column = getattr(model, "label_column", None) or model_config.get("label_column") or "label"
     text_column = _text_column(dataset, columns)

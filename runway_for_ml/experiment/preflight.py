@@ -13,8 +13,9 @@ What is checked, each error naming the key path and suggesting the fix:
 - the optimizer and schedule (``train.optimizer_config``): names, arguments and values, when the
   executor uses the framework's ``configure_optimizers``;
 - ``meta.wandb`` keys and mode;
-- the framework's numeric settings (batch sizes, workers, epochs, steps, ...) and the ``slurm``
-  section's numbers, by type and range;
+- every framework key's type and range (batch sizes, workers, epochs, steps, the ``slurm`` numbers,
+  ...), from the typed sections of :mod:`runway_for_ml.config.models` (a ``--sweep`` point's copy is
+  checked again here);
 - ``test.checkpoint`` (``best``, ``last`` or an existing file) and ``test.split`` against the splits
   the data provides, where they can be known without running the pipeline (``test.splits`` keys,
   the splits a trained version recorded, or a cached pipeline output).
@@ -23,26 +24,21 @@ Nothing here runs a data transform, builds a model or writes a file; only the pr
 imported (their ``@register_*`` decorators run), as every command does.
 
 >>> check_run_config(config.data, project_root, "train")  # doctest: +SKIP
->>> check_run_config(config.data, project_root, "train", overrides={"train.batch_size": -1})  # doctest: +SKIP
-Traceback (most recent call last):
-...
-runway_for_ml.errors.ConfigError: train.batch_size: expected an integer >= 1, found -1
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.schema import typed_config
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys, did_you_mean
 
 __all__ = [
     "COMMANDS",
-    "check_numbers",
     "check_run_config",
     "removed_on_user_error",
 ]
@@ -57,7 +53,7 @@ CHECKPOINT_CHOICES = ("best", "last")
 
 
 def check_run_config(
-    config: Mapping[str, Any],
+    config: Any,
     project_root: Path | None,
     command: str,
     *,
@@ -70,130 +66,27 @@ def check_run_config(
     ``evaluate=False`` (``runway-infer --no-eval``) skips the metrics. ``checkpoint`` is the
     ``--checkpoint`` given on the command line (it replaces ``test.checkpoint``). ``known_splits`` are
     the split names the test data is known to have (``runway-infer``: those the trained version
-    recorded); without them they are looked up where that costs nothing.
+    recorded); without them they are looked up where that costs nothing. ``config`` is a
+    :class:`~runway_for_ml.config.ResolvedConfig` or a config dict (a ``--sweep`` point's copy).
     """
     from runway_for_ml.experiment.runtime import check_config
 
     if command not in COMMANDS:
         raise ValueError(f"command must be one of {', '.join(COMMANDS)}, got {command!r}")
+    typed = typed_config(config)  # types and ranges of every framework key
+    config = getattr(config, "data", config)
     stages = COMMANDS[command]
     if not evaluate:
         stages = tuple(s for s in stages if s != "eval")
     check_config(config, project_root, stages=stages)
-    check_numbers(config)
     _check_pipeline(config)
     _check_wandb(config)
     if "train" in stages:
         _check_optimizer(config)
     if command == "run":
-        _check_checkpoint_choice(checkpoint or (config.get("test") or {}).get("checkpoint"))
+        _check_checkpoint_choice(checkpoint or typed.test.checkpoint)
     if command in ("run", "infer"):
         _check_test_split(config, project_root, known_splits)
-
-
-# ----------------------------------------------------------------------------- numbers
-
-
-def _int(low: int, *, none: bool = False) -> tuple[str, int, bool]:
-    return ("int", low, none)
-
-
-# key path -> (kind, lowest valid value, null allowed). Only the framework's own settings and the
-# Trainer arguments whose bad values otherwise surface as a traceback deep in torch or Lightning.
-_NUMBERS: dict[str, tuple[str, Any, bool]] = {
-    "meta.dummy_data_rows": _int(1),
-    "train.batch_size": _int(1),
-    "train.dataloader_workers": _int(0),
-    "train.torch_num_threads": _int(1, none=True),
-    "test.batch_size": _int(1),
-    "train.trainer_paras.max_epochs": _int(-1, none=True),
-    "train.trainer_paras.min_epochs": _int(0, none=True),
-    "train.trainer_paras.max_steps": _int(-1),
-    "train.trainer_paras.min_steps": _int(0, none=True),
-    "train.trainer_paras.num_nodes": _int(1),
-    "train.trainer_paras.log_every_n_steps": _int(1, none=True),
-    "train.trainer_paras.accumulate_grad_batches": _int(1),
-    "train.trainer_paras.check_val_every_n_epoch": _int(1, none=True),
-    "train.trainer_paras.num_sanity_val_steps": _int(-1, none=True),
-    "train.trainer_paras.gradient_clip_val": ("number", 0, True),
-    "train.trainer_paras.limit_train_batches": ("fraction_or_count", 0, True),
-    "train.trainer_paras.limit_val_batches": ("fraction_or_count", 0, True),
-    "train.trainer_paras.limit_test_batches": ("fraction_or_count", 0, True),
-    "train.trainer_paras.limit_predict_batches": ("fraction_or_count", 0, True),
-    "train.model_checkpoint_callback_paras.save_top_k": _int(-1),
-    "train.model_checkpoint_callback_paras.every_n_epochs": _int(0, none=True),
-    "train.early_stopping.patience": _int(0),
-    "train.optimizer_config.scheduler_params.num_warmup_steps": _int(0, none=True),
-    "train.optimizer_config.scheduler_params.num_training_steps": _int(1, none=True),
-    "train.optimizer_config.scheduler_params.warmup_ratio": ("ratio", 0, False),
-    "train.optimizer_config.scheduler_params.min_lr_ratio": ("ratio", 0, False),
-    "train.optimizer_config.scheduler_params.num_cycles": ("number", 0, False),
-    # The slurm section (friendly names of docs/hpc.md); mem_gb may also be a string such as "500MB".
-    "slurm.time_min": _int(1),
-    "slurm.nodes": _int(1),
-    "slurm.tasks_per_node": _int(1),
-    "slurm.ntasks_per_node": _int(1),
-    "slurm.cpus_per_task": _int(1),
-    "slurm.gpus_per_node": _int(0),
-    "slurm.gpus_per_task": _int(0),
-    "slurm.array_parallelism": _int(1),
-    "slurm.max_requeues": _int(0),
-    "slurm.mem_gb": ("positive_or_text", 0, True),
-}
-_MISSING = object()
-
-
-def _lookup(config: Mapping[str, Any], path: str) -> Any:
-    node: Any = config
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_numbers(config: Mapping[str, Any]) -> None:
-    """Types and ranges of the framework's numeric settings; the error names the key path.
-
-    >>> check_numbers({"train": {"batch_size": 32, "trainer_paras": {"max_epochs": 3}}})
-    >>> check_numbers({"train": {"batch_size": 0}})
-    Traceback (most recent call last):
-    ...
-    runway_for_ml.errors.ConfigError: train.batch_size: expected an integer >= 1, found 0
-      hint: fix it in the config or with --opts train.batch_size=...
-    """
-    for path, (kind, low, none_ok) in _NUMBERS.items():
-        value = _lookup(config, path)
-        if value is _MISSING or (value is None and none_ok):
-            continue
-        if kind == "int":
-            ok = _is_int(value) and value >= low
-            expected = f"an integer >= {low}" + (" or null" if none_ok else "")
-        elif kind == "number":
-            ok = _is_number(value) and value >= low
-            expected = f"a number >= {low}" + (" or null" if none_ok else "")
-        elif kind == "ratio":
-            ok = _is_number(value) and 0 <= value <= 1
-            expected = "a number between 0 and 1"
-        elif kind == "fraction_or_count":
-            ok = (_is_int(value) and value >= 0) or (_is_number(value) and 0.0 <= value <= 1.0)
-            expected = "a fraction between 0.0 and 1.0 or a whole number of batches >= 0"
-        else:  # positive_or_text: a number of GB, or a SLURM size string such as "500MB"
-            ok = (_is_number(value) and value > 0) or (isinstance(value, str) and value.strip() != "")
-            expected = 'a positive number of GB (or a size such as "500MB")'
-        if not ok:
-            raise ConfigError(
-                f"{path}: expected {expected}, found {value!r}",
-                hint=f"fix it in the config or with --opts {path}=...",
-            )
 
 
 # ----------------------------------------------------------------------------- pipeline, loggers, optimizer
@@ -244,10 +137,10 @@ def _check_optimizer(config: Mapping[str, Any]) -> None:
         optimizer = build_optimizer([parameter], optimizer_config)
     except RuntimeError:
         return  # device-dependent options (fused=True, ...) can only be checked where training runs
-    paras = (config.get("train") or {}).get("trainer_paras") or {}
+    max_steps = typed_config(config).train.trainer_paras.max_steps
     # The real number of steps is known only once the data is loaded; any positive stand-in checks
     # the schedule's name and parameters.
-    steps = paras.get("max_steps") if _is_int(paras.get("max_steps")) and paras["max_steps"] > 0 else 1000
+    steps = max_steps if max_steps > 0 else 1000
     build_scheduler(optimizer, optimizer_config, total_steps=steps)
 
 

@@ -9,7 +9,7 @@ type-checked: they go to user code and to Lightning unchanged.
 >>> validate_sections({"train": {"data_node": "output:Split", "batchsize": 32}})
 Traceback (most recent call last):
 ...
-runway_for_ml.errors.ConfigError: train.batchsize: unknown key (did you mean 'batch_size'?)
+runway_for_ml.errors.ConfigError: train.batchsize: unknown key (did you mean 'batch_size' or 'val_batch_size'?)
   hint: valid keys here: batch_size, data_node, ...
 """
 
@@ -23,7 +23,7 @@ from runway_for_ml.errors import ConfigError, check_keys
 
 __all__ = ["EXPERIMENT_SECTIONS", "data_source", "validate_sections"]
 
-#: The sections this stage owns; their keys and types are in the one table, ``config.schema.SECTIONS``.
+#: The sections this stage owns; their keys, types and ranges are the models of ``config.models.SECTION_MODELS``.
 EXPERIMENT_SECTIONS = ("executor", "train", "test", "eval")
 _SPLIT_REF_KEYS = ("node", "split")
 _CHECKPOINT_PARAS_FORCED = ("dirpath",)

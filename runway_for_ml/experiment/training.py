@@ -69,12 +69,14 @@ def prepare_training(
     project_root: Path,
     command_line: Sequence[str],
     status: str = "created",
+    config: Any = None,
 ) -> tuple[NamedExperiment, Any, Path]:
     """Validate everything, then create the version folder; returns ``(experiment, config, version_dir)``.
 
     With ``from_name`` the experiment config is first cloned from that experiment (as
     ``runway-experiment NAME --from EXISTING``); an experiment that already exists is reused only if
-    it was cloned from the same parent.
+    it was cloned from the same parent. ``config``: the experiment's config already loaded with the
+    same ``opts`` (by the command's preflight), used instead of evaluating the file again.
     """
     from runway_for_ml.config import load_config
     from runway_for_ml.experiment.runtime import check_config
@@ -86,8 +88,9 @@ def prepare_training(
             check_clone_parent(target, from_name)
         else:
             # Validate the clone-to-be (parent config + opts) before writing anything.
-            parent_exp = resolve_experiment(from_name, project_root)
-            check_config(load_config(parent_exp.config_path, opts, project_root=project_root).data, project_root)
+            if config is None:
+                parent_exp = resolve_experiment(from_name, project_root)
+                check_config(load_config(parent_exp.config_path, opts, project_root=project_root).data, project_root)
             create_experiment_config(project_root, exp_name, from_name=from_name)
     exp = resolve_experiment(exp_name, project_root)
     if not exp.config_path.is_file():
@@ -95,8 +98,10 @@ def prepare_training(
             f"experiment '{exp_name}' has no config {exp.config_path} (only old versions)",
             hint=f"recreate it with `runway-experiment {exp_name}`",
         )
-    config = load_config(exp.config_path, opts, project_root=project_root)
-    check_config(config.data, project_root)
+    given = config is not None and config.path is not None and Path(config.path).resolve() == exp.config_path.resolve()
+    if not given:
+        config = load_config(exp.config_path, opts, project_root=project_root)
+        check_config(config.data, project_root)
     version_dir = create_version(exp, config, command_line=list(command_line), status=status)
     return exp, config, version_dir
 

@@ -20,7 +20,10 @@ from runway_for_ml.experiment.names import NamedExperiment, read_lineage
 if TYPE_CHECKING:
     from runway_for_ml.config import ResolvedConfig
 
-__all__ = ["create_version", "create_versions"]
+__all__ = ["RESOLVED_CONFIG_NAME", "create_version", "create_versions"]
+
+#: ``train/config.resolved.json``: the typed config with every default filled in, next to ``config.json``.
+RESOLVED_CONFIG_NAME = "config.resolved.json"
 
 
 def create_version(
@@ -90,6 +93,8 @@ def create_versions(
             layout.checkpoints_dir.mkdir(parents=True)
             layout.logs_dir.mkdir()
             write_json_atomic(layout.config_path, config.data)
+            # Every framework key with the value it had or its default at the time (config.schema).
+            write_json_atomic(layout.config_path.with_name(RESOLVED_CONFIG_NAME), config.resolved_data())
             manifest = {**common, **_config_fields(config), "version": number, "run_name": version_dir.name}
             manifest.update(extras[i] if i < len(extras) else {})
             # The folder was created above by this process and nobody writes into it yet: a plain atomic

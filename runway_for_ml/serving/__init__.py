@@ -45,9 +45,13 @@ def command(
     outputs: Mapping[str, BaseType] | None = None,
     description: str | None = None,
     batched: bool = False,
+    examples: list[Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``@runway.command(name, inputs=..., outputs=...)`` on the module's default model."""
-    return default_model.command(name, inputs=inputs, outputs=outputs, description=description, batched=batched)
+    """``@runway.command(name, inputs=..., outputs=...)`` on the module's default model (``examples``:
+    request bodies, or ``{"inputs": body, "label": answer}``, listed by ``/meta`` and offered by ``/ui``)."""
+    return default_model.command(
+        name, inputs=inputs, outputs=outputs, description=description, batched=batched, examples=examples
+    )
 
 
 def run(

@@ -324,9 +324,10 @@ def descriptor_type(descriptor: Mapping[str, Any], path: str = "", extra_keys: S
         built = TYPES[type_name](**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    built = built.named(str(descriptor.get("name") or path.rsplit(".", 1)[-1] or type_name))
     if built.default is not None:
         try:
             built.deserialize(built.default)
         except InvalidArgumentError as exc:
             raise ConfigError(f"{where}.default: {exc.message}") from exc
-    return built.named(str(descriptor.get("name") or path.rsplit(".", 1)[-1] or type_name))
+    return built

@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -71,7 +72,7 @@ def test_meta_lists_options_and_commands_with_typed_descriptors(server):
         {"type": "number", "name": "scale", "description": None, "default": 1.0, "min": 0.0, "max": 10.0},
         {"type": "category", "name": "mode", "description": None, "default": "sum", "oneOf": ["sum", "mean"]},
     ]
-    assert [c["name"] for c in meta["commands"]] == ["reduce", "invert", "echo", "sleep", "fail", "double"]
+    assert [c["name"] for c in meta["commands"]] == ["reduce", "invert", "echo", "sleep", "fail", "double", "probs"]
     reduce = meta["commands"][0]
     assert reduce["inputs"][0] == {
         "type": "vector",
@@ -126,6 +127,37 @@ def test_images_go_in_and_out_as_data_uris(server):
             "offset: 1000 is above the maximum",
         ),
         ("POST", "/invert", {"json": {"image": "data:image/png;base64,iVBORw0KGgo="}}, 400, "cannot decode the image"),
+        (
+            "POST",
+            "/invert",
+            {"json": {"image": "data:image/png;base64," + base64.b64encode(b"hello").decode()}},
+            400,
+            "Invalid argument: image: cannot decode the image: the data is not a PNG or JPEG image",
+        ),
+        (
+            "POST",
+            "/reduce",
+            {"json": {"valuez": [1, 2, 3, 4]}},
+            400,
+            "unknown input 'valuez' (did you mean 'values'?); inputs: offset, values",
+        ),
+        (
+            "POST",
+            "/probs",
+            {"json": {"x": [0, 1000, 0]}},
+            400,
+            "Invalid argument: x: item 1 (1000) is above the maximum 1",
+        ),
+        (
+            "POST",
+            "/probs",
+            {"json": {"x": [0, None, 0]}},
+            400,
+            "Invalid argument: x: item 1 is not a finite number (null)",
+        ),
+        ("POST", "/echo", {"json": {"word": "x", "tags": "a"}}, 400, "tags: expected a list, got a string"),
+        ("POST", "/setup", {"json": {"scael": 2}}, 400, "unknown option 'scael' (did you mean 'scale'?)"),
+        ("POST", "/reduce", {"content": b'{"values": "\xff"}'}, 400, "not valid JSON: it is not UTF-8 text"),
         ("POST", "/echo", {"json": {"word": "x", "tags": ["c"]}}, 400, "tags[0]"),
         ("POST", "/nope", {"json": {}}, 404, "Unknown command: nope"),
         ("GET", "/nope", {}, 404, "Not found: /nope"),
@@ -151,6 +183,8 @@ def test_bad_requests_get_json_errors_and_the_server_keeps_serving(server, metho
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert message in body["error"] and "traceback" not in body
+    # No Python reprs in error bodies: objects (<... at 0x...>), None / True, bytes (b'...').
+    assert not re.search(r" at 0x[0-9a-f]+|\bNone\b|\bTrue\b|\bFalse\b|b'", body["error"]), body["error"]
     assert server.post("/reduce", json={"values": [0, 0, 0, 1]}).json()["result"] == 1.0
 
 
@@ -189,6 +223,22 @@ def test_concurrent_requests_are_batched_and_metrics_count_them(server):
     assert 'runway_requests_total{route="double",method="POST",code="400"} 1' in lines
     assert float(next(x for x in lines if x.startswith('runway_errors_total{code="400"}')).split()[-1]) >= 1
     assert any(x.startswith('runway_request_duration_seconds_bucket{route="double",le="+Inf"} 257') for x in lines)
+
+
+def test_declared_bounds_labels_and_examples_reach_meta_and_openapi(server):
+    probs = server.get("/probs").json()
+    assert probs["inputs"][0]["min"] == 0 and probs["inputs"][0]["max"] == 1
+    assert probs["outputs"][1]["labels"] == ["cat", "dog", "cow"]
+    assert probs["examples"] == [
+        {"inputs": {"x": [0.1, 0.7, 0.2]}, "label": "dog"},
+        {"inputs": {"x": [0.9, 0.05, 0.05]}},
+    ]
+    for example in probs["examples"]:  # an example is a request the command answers
+        assert server.post("/probs", json=example["inputs"]).status_code == 200
+    body = server.get("/openapi.json").json()["paths"]["/probs"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["properties"]["x"]["items"] == {"type": "number", "minimum": 0, "maximum": 1}
+    assert body["schema"]["additionalProperties"] is False  # an unknown input is a 400
+    assert body["examples"]["example1"]["value"] == {"x": [0.1, 0.7, 0.2]}
 
 
 def test_openapi_document(server):
@@ -314,6 +364,54 @@ def test_ui_page_sends_a_drawn_image(server, tmp_path):
         ' (document.querySelector("#out-invert img") ? "has-image" : "no-image")',
     )
     assert "width" in text and "64" in text and "has-image" in text  # scaled to the input's maxWidth
+
+
+@needs_chromium
+def test_ui_fills_a_real_example_and_names_the_probability_bars(server, tmp_path):
+    """An example button fills the form (and says the data's answer); the bars carry the class names."""
+    assert CHROMIUM is not None, "make test installs chromium"
+    out = _chromium_run(
+        str(server.base_url) + "/ui",
+        tmp_path,
+        "document.querySelector(\"#examples-probs button[data-example='0']\").click();"
+        'window.filled = document.getElementById("in-probs-x").value;'
+        'document.querySelector("form[data-command=probs] button[type=submit]").click();',
+        'document.getElementById("out-probs").getAttribute("data-done") === "1"',
+        "JSON.stringify({filled: window.filled,"
+        ' expected: document.getElementById("expected-probs").textContent,'
+        ' buttons: [...document.querySelectorAll("#examples-probs button")].map((b) => b.textContent),'
+        ' random: !!document.querySelector("form[data-command=probs] button:not(.example):not([type=submit])"),'
+        ' bars: [...document.querySelectorAll("#out-probs .bar")].map((b) => b.dataset.label),'
+        ' top: document.querySelector("#out-probs .bar.top").dataset.label,'
+        ' label: document.querySelector("#out-probs .category").textContent})',
+    )
+    page = json.loads(out)
+    assert page["filled"] == "0.1, 0.7, 0.2" and "dog" in page["expected"]
+    assert page["buttons"] == ["example 1 (dog)", "example 2"]
+    assert page["random"] is False  # real examples replace the random draw
+    assert page["bars"] == ["cat", "dog", "cow"] and page["top"] == "dog" and page["label"] == "dog"
+
+
+@needs_chromium
+def test_ui_gives_json_array_inputs_an_example(server, tmp_path):
+    """An array input shows an example value, and one click puts it in the field: the command then runs."""
+    assert CHROMIUM is not None, "make test installs chromium"
+    out = _chromium_run(
+        str(server.base_url) + "/ui",
+        tmp_path,
+        'document.getElementById("in-echo-word").value = "hi";'
+        'document.getElementById("in-echo-tags").parentNode.querySelector(".sample").click();'
+        'window.tags = document.getElementById("in-echo-tags").value;'
+        'document.querySelector("form[data-command=echo] button[type=submit]").click();',
+        'document.getElementById("out-echo").getAttribute("data-done") === "1"',
+        'JSON.stringify({tags: window.tags, placeholder: document.getElementById("in-echo-tags").placeholder,'
+        ' hint: document.querySelector("label[for=in-echo-tags]").textContent,'
+        ' out: document.getElementById("out-echo").innerText})',
+    )
+    page = json.loads(out)
+    assert page["placeholder"] == 'JSON, e.g. ["a","a"]' and "array of category" in page["hint"]
+    assert json.loads(page["tags"]) == ["a", "a"]
+    assert "error" not in page["out"].lower() and "tags" in page["out"] and "hi" in page["out"]
 
 
 def _chromium_flags(tmp_path: Path) -> list[str]:

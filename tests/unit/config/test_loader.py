@@ -19,7 +19,7 @@ def project(bare_project: Path) -> Path:
         local local_ = import 'local.libsonnet';        // relative to this file
         meta + {
           data_pipeline: { transforms: { 'process:Split': { transform_name: 'SplitHFDataset', setup_kwargs: { test_size: 0.1 } } } },
-          train: { batch_size: local_.batch, tag: std.extVar('RUNWAY_TEST_TAG') },
+          train: { batch_size: local_.batch }, user: { tag: std.extVar('RUNWAY_TEST_TAG') },
         }
         """
     )
@@ -34,7 +34,7 @@ def test_imports_ext_vars_and_opts(project, monkeypatch):
     )
     assert cfg.data["meta"]["seed"] == 7
     assert cfg.get("train.batch_size") == 8
-    assert cfg.get("train.tag") == "from-env"
+    assert cfg.get("user.tag") == "from-env"
     assert cfg.get("data_pipeline.transforms.process:Split.setup_kwargs.test_size") == 0.2
     assert [o.path for o in cfg.overrides] == ["data_pipeline.transforms.process:Split.setup_kwargs.test_size"]
 

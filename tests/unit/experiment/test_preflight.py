@@ -1,11 +1,12 @@
-"""Unit checks of the preflight's numbers and checkpoint rules (no project, no torch)."""
+"""Unit checks of the ranges the preflight enforces (from the typed config) and its checkpoint rules (no torch)."""
 
 from __future__ import annotations
 
 import pytest
 
+from runway_for_ml.config.schema import validate_config
 from runway_for_ml.errors import ConfigError
-from runway_for_ml.experiment.preflight import _check_checkpoint_choice, check_numbers
+from runway_for_ml.experiment.preflight import _check_checkpoint_choice
 
 
 @pytest.mark.parametrize(
@@ -19,14 +20,14 @@ from runway_for_ml.experiment.preflight import _check_checkpoint_choice, check_n
     ],
 )
 def test_valid_numbers_pass(config):
-    check_numbers(config)
+    validate_config(config)
 
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"train": {"batch_size": True}}, "train.batch_size: expected an integer >= 1, found True"),
-        ({"test": {"batch_size": 0}}, "test.batch_size: expected an integer >= 1, found 0"),
+        ({"train": {"batch_size": True}}, "train.batch_size: expected an integer >= 1, found true"),
+        ({"test": {"batch_size": 0}}, "test.batch_size: expected an integer >= 1 or null, found 0"),
         ({"train": {"torch_num_threads": 0}}, "train.torch_num_threads: expected an integer >= 1 or null"),
         ({"train": {"trainer_paras": {"limit_val_batches": 1.5}}}, "limit_val_batches: expected a fraction"),
         ({"train": {"trainer_paras": {"accumulate_grad_batches": 0}}}, "accumulate_grad_batches"),
@@ -38,7 +39,7 @@ def test_valid_numbers_pass(config):
 )
 def test_bad_numbers_name_the_key_path(config, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        check_numbers(config)
+        validate_config(config)
 
 
 def test_checkpoint_choice(tmp_path):

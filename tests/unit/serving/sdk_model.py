@@ -82,6 +82,21 @@ def double(model, batch):
     return [{"y": item["x"] * 2} for item in batch]
 
 
+@runway.command(
+    "probs",
+    inputs={"x": vector(length=3, min=0, max=1)},
+    outputs={
+        "label": category(choices=["cat", "dog", "cow"]),
+        "probabilities": vector(length=3, labels=["cat", "dog", "cow"]),
+    },
+    description="Normalise three scores in 0..1 into probabilities; the label is the largest.",
+    examples=[{"inputs": {"x": [0.1, 0.7, 0.2]}, "label": "dog"}, {"x": [0.9, 0.05, 0.05]}],
+)
+def probs(model, inputs):
+    x = inputs["x"] + 1e-9
+    return {"label": int(np.argmax(x)), "probabilities": x / x.sum()}
+
+
 if __name__ == "__main__":
     # The tests pass server settings (API key, timeouts, body limit) through this variable.
     options = json.loads(os.environ.get("SDK_TEST_SERVER_OPTIONS", "{}"))

@@ -74,6 +74,9 @@ def test_descriptors_use_the_sdk_field_names():
         (image(), "not base64!!", "not valid base64"),
         (image(max_width=2), _png((4, 3)), "width 4 is above the max 2"),
         (file(), 12, "expected a base64 data URI"),
+        (vector(length=3, min=0, max=16), [0, 1000, 3], "item 1 (1000) is above the maximum 16"),
+        (vector(length=2, min=0, max=16), [-1, 3], "item 0 (-1) is below the minimum 0"),
+        (array(item_type=vector(length=1, max=1)), [[0], [2]], "field[1]: item 0 (2) is above the maximum 1"),
     ],
 )
 def test_bad_values_are_invalid_arguments_naming_the_input(data_type, value, reason):
@@ -152,3 +155,52 @@ def test_descriptor_type_builds_from_config_and_rejects_unknown_types_and_fields
         descriptor_type({"type": "number", "max": 1, "default": 5}, "p")
     with pytest.raises(ConfigError, match="type is missing"):
         descriptor_type({"length": 3}, "p")
+
+
+def test_vector_bounds_and_labels_are_declared_and_checked():
+    v = descriptor_type({"type": "vector", "length": 2, "min": 0, "max": 16, "labels": ["cat", "dog"]}, "x")
+    assert (v.to_dict()["min"], v.to_dict()["max"], v.to_dict()["labels"]) == (0, 16, ["cat", "dog"])
+    assert v.deserialize([0, 16]).tolist() == [0.0, 16.0]  # the bounds are inclusive
+    with pytest.raises(ConfigError, match="min 5 is above max 1"):
+        descriptor_type({"type": "vector", "length": 2, "min": 5, "max": 1}, "x")
+    with pytest.raises(ConfigError, match="labels must be a list of 2 names"):
+        descriptor_type({"type": "vector", "length": 2, "labels": ["a"]}, "x")
+    with pytest.raises(ConfigError, match="x.default: Invalid argument: x: item 0 .-1. is below the minimum 0"):
+        descriptor_type({"type": "vector", "length": 1, "min": 0, "default": [-1]}, "x")
+
+
+def _truncated_png() -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32), dtype=np.uint8)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    return "data:image/png;base64," + base64.b64encode(data[: len(data) // 2]).decode()
+
+
+@pytest.mark.parametrize(
+    ("data_type", "value", "shown"),
+    [
+        (category(choices=["cat", "dog"]), "cow", '"cow" is not one of ["cat", "dog"]'),
+        (category(choices=[1, 2]), None, "null is not one of [1, 2]"),
+        (vector(length=2), [1, None], "item 1 is not a finite number (null)"),
+        (vector(length=2), [1, {"a": True}], 'item 1 is not a finite number ({"a": true})'),
+        (number(), [1], "expected a finite number, got a list"),
+        (text(), {"a": 1}, "expected a string, got an object"),
+        (image(), "data:image/png;base64," + base64.b64encode(b"hello, not a png").decode(), "not a PNG or JPEG"),
+        (image(), _truncated_png(), "the data is truncated or corrupt"),
+    ],
+)
+def test_error_messages_show_json_values_never_python_reprs(data_type, value, shown):
+    with pytest.raises(InvalidArgumentError) as info:
+        data_type.named("field").deserialize(value)
+    message = info.value.message
+    assert shown in message
+    for python in ("None", "True", "'", "object at 0x", "<", "BytesIO"):
+        assert python not in message, message
+
+
+def test_a_python_repr_in_any_serving_error_is_scrubbed():
+    from runway_for_ml.serving.exceptions import ServingError
+
+    error = ServingError(f"cannot identify image file {io.BytesIO()!r}")
+    assert "object at 0x" not in error.to_response()["error"]
+    assert error.to_response()["error"] == "cannot identify image file the data"
