@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runway_for_ml.config.models import SECTIONS
+
 # Keys this project knows beyond config.schema.SECTIONS (owned by the text executors).
 _EXTRA_KNOWN = {
     "train": ("lora", "use_lora", "lora_config"),
@@ -229,7 +231,4 @@ class _MigratorBase:
 
     @staticmethod
     def _known(section: str) -> set[str]:
-        # Imported here: config.schema imports this package (the migrate hint of its errors).
-        from runway_for_ml.config.schema import SECTIONS
-
         return set(SECTIONS.get(section, {})) | set(_EXTRA_KNOWN.get(section, ()))

@@ -161,8 +161,10 @@ def pipeline_output(config: Mapping[str, Any], node: str) -> Any:
     """The output of pipeline ``node``: read from the cache of the project being run (computed if missing)."""
     from runway_for_ml.config import resolve_cache_dir
     from runway_for_ml.pipeline.runner import DataPipeline
+    from runway_for_ml.project import active_project_root
 
-    return DataPipeline(config, cache_dir=resolve_cache_dir(config)).get_data([node])[node]
+    cache_dir = resolve_cache_dir(config, project_root=active_project_root())
+    return DataPipeline(config, cache_dir=cache_dir).get_data([node])[node]
 
 
 def _as_tokenizer(value: Any, where: str) -> Any:

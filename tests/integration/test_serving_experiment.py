@@ -191,12 +191,18 @@ def test_export_serves_the_same_answers_without_the_project(trained, served, tmp
         _stop(proc)
 
 
-def test_bench_writes_a_report(trained, monkeypatch, tmp_path):
+def test_bench_writes_a_report(trained, monkeypatch, tmp_path, capsys):
     root, _, _ = trained
     monkeypatch.chdir(root)
+    monkeypatch.setenv("RUNWAY_PROGRESS_INTERVAL", "0")
     report_path = tmp_path / "bench.json"
     argv = ["bench", "digits_V0", "--requests", "40", "--warmup", "5", "--concurrency", "1,4", "--batch-sizes", "1,4"]
     assert main([*argv, "-o", str(report_path)]) == 0
+    # stderr is not a terminal here: plain progress lines per level, and the raised request count said
+    err = capsys.readouterr().err
+    assert "[bench] concurrency 4: sending 80 requests, not --requests 40" in err
+    assert "[bench] concurrency 1: 40/40 req (100%) | " in err and "[bench] concurrency 4: 80/80 req (100%) | " in err
+    assert "p99_ms=" in err
     report = json.loads(report_path.read_text())
     assert report["version"] == "digits_V0" and report["command"] == "classify" and report["load_seconds"] > 0
     assert [r["concurrency"] for r in report["http"]] == [1, 4]
