@@ -291,6 +291,7 @@ def test_sigterm_during_training_exits_130_and_marks_the_run_interrupted(project
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "error: interrupted" in err and "Traceback" not in err
+    assert "continue it from its last checkpoint: runway-train tiny --resume\n" in err
     assert out == ""  # the progress bar is on stderr
     manifest = json.loads((project / "experiments/tiny_V1/train/manifest.json").read_text())
     assert manifest["status"] == "interrupted"
