@@ -61,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
     action = getattr(args, "cache_action", None)
     if action is None:
         raise RunwayError(
-            "missing action for 'runway cache'", hint="use 'runway cache ls' or 'runway cache gc --older-than 7d'"
+            "missing action for 'runway cache'",
+            hint="use 'runway cache ls', 'runway cache gc --older-than 7d' or 'runway cache verify EXPERIMENT'",
         )
+    if action == "verify":
+        return _verify(args)
     root = cache_folder(args.cache_dir, args.config)
     if action == "ls":
         return _ls(root, args.namespace, as_json=args.json)
