@@ -145,11 +145,11 @@ def expand_nodelist(nodelist: str) -> list[str]:
 
 
 def _expected_node(rank: int, processes_per_node: int) -> str:
-    """Where ``rank`` should run: SLURM's node of its block of tasks, else ``node rank N``."""
+    """Where ``rank`` should run: ``node <SLURM's name>`` of its block of tasks, else ``node rank N``."""
     node_rank = rank // max(1, processes_per_node)
     hosts = expand_nodelist(os.environ.get("SLURM_JOB_NODELIST") or os.environ.get("SLURM_NODELIST") or "")
     if node_rank < len(hosts):
-        return hosts[node_rank]
+        return f"node {hosts[node_rank]}"
     return f"node rank {node_rank}"
 
 
@@ -187,7 +187,7 @@ def missing_ranks_message(
         by_node.setdefault(_expected_node(rank, processes_per_node), []).append(rank)
     if by_node:
         nodes = "; ".join(
-            f"node {node} did not join (rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))})"
+            f"{node} did not join (rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))})"
             for node, ranks in by_node.items()
         )
     else:  # every rank started but the connection itself failed (e.g. MASTER_ADDR not reachable)

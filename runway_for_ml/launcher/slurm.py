@@ -168,6 +168,8 @@ def _agree_with_lightning(section: dict[str, Any], params: dict[str, Any], train
         devices = 1  # Lightning's "auto" on CPU: one process per node
     if devices is not None and nodes * tasks != lightning_nodes * devices:
         _geometry_error(section, nodes, tasks, lightning_nodes, devices, trainer_paras)
+    if devices is None and nodes != lightning_nodes:  # devices decided at run time: the nodes must still agree
+        _geometry_error(section, nodes, tasks, lightning_nodes, tasks, trainer_paras)
     world = nodes * tasks
     _check_devices_requested(section, params, trainer_paras, accelerator, devices)
     if world > 1:
@@ -211,7 +213,11 @@ def _gpus_per_node(section: dict[str, Any], params: dict[str, Any]) -> int | Non
 
 
 def _check_devices_requested(
-    section: dict[str, Any], params: dict[str, Any], trainer_paras: dict[str, Any], accelerator: str, devices: int | None
+    section: dict[str, Any],
+    params: dict[str, Any],
+    trainer_paras: dict[str, Any],
+    accelerator: str,
+    devices: int | None,
 ) -> None:
     """More devices per node than the job asks SLURM for: GPUs (gpus_per_node) or CPUs (cpus_per_task)."""
     if accelerator in ("gpu", "cuda"):
@@ -246,8 +252,8 @@ def _check_launch(section: dict[str, Any], params: dict[str, Any], trainer_paras
         raise ConfigError(
             f"slurm.use_srun=false with {world} tasks (train.trainer_paras.strategy={strategy!r}): without srun the "
             "job runs one process on the first node, and the DDP rendezvous waits for ranks that never start",
-            hint="remove slurm.use_srun (srun starts one task per rank; SLURMEnvironment reads SLURM_PROCID), "
-            "or train on one device; nothing was queued",
+            hint="set slurm.use_srun=true or remove it (srun starts one task per rank and Lightning's SLURMEnvironment "
+            "reads SLURM_PROCID), or train on one device; nothing was queued",
         )
     if isinstance(strategy, str) and strategy in _SPAWNING_STRATEGIES:
         raise ConfigError(

@@ -5,6 +5,10 @@
 When the cluster is down, tests marked ``slurm`` skip with a message saying how to start it, except
 under ``CI=true`` where they fail: CI must exercise the real cluster.
 
+``two_node_cluster``: the same cluster with (at least) two usable nodes; when it has fewer, it starts the
+two-node cluster (``scripts/local-slurm.sh start --nodes 2``, which waits for running jobs first), and
+skips (fails under ``CI=true``) when that is not possible.
+
 ``project`` (prepared, one per module) and ``unprepared_project`` (one per test) run with the cwd
 inside them and cancel their jobs at the end; ``jobs.submit`` / ``jobs.wait`` submit and follow jobs.
 """
@@ -22,6 +26,8 @@ from pathlib import Path
 import pytest
 
 START_HINT = "start it with: bash scripts/local-slurm.sh start"
+TWO_NODE_HINT = "start it with: bash scripts/local-slurm.sh start --nodes 2"
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "local-slurm.sh"
 
 
 def _cluster_problem() -> str | None:
@@ -50,6 +56,38 @@ def slurm_cluster() -> None:
     message = f"local SLURM cluster not available: {problem}; {START_HINT}"
     if os.environ.get("CI") == "true":
         pytest.fail(message + " (CI=true: slurm tests must run)")
+    pytest.skip(message)
+
+
+def usable_nodes() -> list[str]:
+    """Names of the cluster's nodes that can run jobs now (idle, mix, alloc, completing)."""
+    try:
+        out = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", "%N %t"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    rows = [line.split() for line in out.splitlines() if len(line.split()) == 2]
+    return sorted({name for name, state in rows if state.startswith(("idle", "mix", "alloc", "comp"))})
+
+
+@pytest.fixture(scope="session")
+def two_node_cluster() -> list[str]:
+    """The two usable nodes' names; starts the two-node local cluster when there are fewer (see module doc)."""
+    problem = None if len(usable_nodes()) >= 2 else "fewer than two usable nodes"
+    if problem and os.geteuid() == 0 and SCRIPT.is_file() and shutil.which("bash"):
+        start = subprocess.run(
+            ["bash", str(SCRIPT), "start", "--nodes", "2"], capture_output=True, text=True, timeout=900, check=False
+        )
+        problem = (
+            None if len(usable_nodes()) >= 2 else f"`local-slurm.sh start --nodes 2` failed: {start.stderr[-800:]}"
+        )
+    problem = problem or _cluster_problem()
+    if problem is None:
+        return usable_nodes()[:2]
+    message = f"two-node SLURM cluster not available: {problem}; {TWO_NODE_HINT}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: multi-node tests must run)")
     pytest.skip(message)
 
 

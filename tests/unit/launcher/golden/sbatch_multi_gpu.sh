@@ -27,4 +27,4 @@ source .venv/bin/activate
 
 # command
 export SUBMITIT_EXECUTOR=slurm
-srun --unbuffered --output <FOLDER>/%j_%t_log.out --error <FOLDER>/%j_%t_log.err <PYTHON> -u -m submitit.core._submit <FOLDER>
+srun --unbuffered --output <FOLDER>/%j_%t_log.out --error <FOLDER>/%j_%t_log.err --kill-on-bad-exit=1 <PYTHON> -u -m submitit.core._submit <FOLDER>
