@@ -290,3 +290,22 @@ def test_documented_command_runs(
     if redirect:
         (cwd / redirect).write_text(out, encoding="utf-8")
         assert out.strip(), f"{snippet.source}: nothing on stdout for > {redirect}"
+    _check_what_the_page_promises(snippet, words, out, err)
+
+
+def _check_what_the_page_promises(snippet: Snippet, words: list[str], out: str, err: str) -> None:
+    """A documented ``--opts`` changes something; ``runway diff`` of two documented runs shows it; a
+    documented ``--resume`` resumes (a completed version only answers "nothing to resume")."""
+    import json
+
+    sub = _subcommand(words)
+    if sub in ("train", "run") and "--opts" in words and "--resume" not in words:
+        folder = re.search(r"^version folder: (.+)$", err, re.M)
+        assert folder, f"{snippet.source}: `{snippet.command}` printed no version folder"
+        manifest = json.loads((Path(folder[1]) / "train" / "manifest.json").read_text(encoding="utf-8"))
+        same = [o["path"] for o in manifest.get("overrides") or [] if "previous" in o and o["value"] == o["previous"]]
+        assert not same, f"{snippet.source}: --opts sets {', '.join(same)} to the config's own value: nothing changes"
+    if sub == "diff" and "--json" not in words:
+        assert "(identical)" not in out, f"{snippet.source}: `{snippet.command}` shows no config difference"
+    if sub == "train" and "--resume" in words:
+        assert "nothing to resume" not in out, f"{snippet.source}: `{snippet.command}` has nothing to resume there"
