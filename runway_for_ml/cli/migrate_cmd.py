@@ -1,8 +1,11 @@
 """``runway migrate OLD_CONFIG [-o NEW]``: rewrite a config of the original runway_for_ml into this format.
 
-Prints, key by key, what moved, was renamed, converted or dropped and why, then checks the result
-against this project's validation. Without ``-o`` the new config goes to stdout (the report to
-stderr); with ``-o`` it is written atomically (an existing file is kept unless ``--force``).
+Prints, key by key, what moved, was renamed, converted, set or dropped and why, then checks the result
+with ``runway config``'s checks and looks up the transforms and executor it names (built in, or
+registered by the project above ``-o``). Exit status 0 only when nothing is left to fix; 1 when lines
+remain (they are also written into the new file's header). Without ``-o`` the new config goes to
+stdout (the report to stderr); with ``-o`` it is written atomically (an existing file is kept unless
+``--force``). A file ``runway migrate`` wrote has nothing to migrate and is left byte for byte.
 
     runway migrate old_project/configs/exp_configs/imdb.jsonnet -o configs/experiments/imdb.jsonnet
 """
