@@ -27,6 +27,7 @@ from __future__ import annotations
 import operator
 import os
 import random
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -123,12 +124,14 @@ class LoadHFDataset(HFDatasetTransform):
             return datasets.load_dataset(builder, data_files=str(path), split=self.split, **kwargs)
         if path.is_dir():
             return datasets.load_dataset(str(path), split=self.split, **self.load_kwargs)
-        if os.sep in self.dataset_path or path.suffix.lower() in _FILE_BUILDERS:
+        looks_like_hub_id = _HUB_ID.match(self.dataset_path) is not None  # "name" or "org/name"
+        if not looks_like_hub_id or path.suffix.lower() in _FILE_BUILDERS:
             raise FileNotFoundError(f"dataset_path '{self.dataset_path}' does not exist (working dir {Path.cwd()})")
         # Anything else is a hub name; this needs network access (or the dataset in the local HF cache).
         return _load_from_hub(self.dataset_path, self.dataset_name, self.split, self.load_kwargs)
 
 
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _LOCAL_FILES_HINT = (
     "point the node at local files instead: setup_kwargs.dataset_path: 'data/train.csv' (csv, tsv, json, jsonl, "
     "parquet, txt) or a folder written by save_to_disk; or run it once with network access (the download "
@@ -150,9 +153,13 @@ def _load_from_hub(dataset_id: str, name: str | None, split: str | None, kwargs:
             return datasets.load_dataset(dataset_id, name, split=split, **kwargs)
         except ConnectionError as exc:  # offline mode and not in the local cache, or the hub went away
             reason = f"{offline} is set and it is not in the local Hugging Face cache" if offline else str(exc)
-            raise RunwayError(f"cannot load hub dataset '{dataset_id}': {reason}", hint=_LOCAL_FILES_HINT) from exc
+            raise RunwayError(
+                f"cannot load hub dataset '{dataset_id}' (no local file or folder of that name either): {reason}",
+                hint=_LOCAL_FILES_HINT,
+            ) from exc
     raise RunwayError(
-        f"cannot load hub dataset '{dataset_id}': the Hugging Face Hub cannot be reached ({unreachable})",
+        f"cannot load hub dataset '{dataset_id}' (no local file or folder of that name either): "
+        f"the Hugging Face Hub cannot be reached ({unreachable})",
         hint=_LOCAL_FILES_HINT,
     )
 

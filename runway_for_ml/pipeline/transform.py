@@ -286,7 +286,9 @@ class HFDatasetTransform(BaseTransform):
     ) -> None:
         if isinstance(splits_to_process, str):
             splits_to_process = [splits_to_process]
-        self.splits_to_process = list(splits_to_process) if splits_to_process is not None else None
+        if splits_to_process is not None or "splits_to_process" not in self._owned_options():
+            # (an owned value was stored by configure before setup: keep it)
+            self.splits_to_process = list(splits_to_process) if splits_to_process is not None else None
         self.rename_col_dict = dict(rename_col_dict or {})
 
     def _run(self, data: Any) -> Any:

@@ -1,6 +1,7 @@
 """The built-in transforms on tiny local data."""
 
 import json
+import time
 
 import datasets
 import pytest
@@ -135,3 +136,25 @@ def test_select_rename_shuffle():
     assert taken["id"] != list(range(5))
     assert run(ShuffleAndTake, datasets.DatasetDict({"x": ds}), n=50)["x"].num_rows == 20
     assert len(run(ShuffleAndTake, list(range(10)), n=3, seed=0)) == 3
+
+
+@pytest.mark.parametrize(
+    "env, needle",
+    [
+        ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE is set"),
+        ({"HF_HUB_OFFLINE": "", "HF_DATASETS_OFFLINE": "", "HF_ENDPOINT": "http://127.0.0.1:9"}, "cannot be reached"),
+    ],
+)
+def test_hub_dataset_without_network_fails_within_5_seconds(monkeypatch, env, needle):
+    from runway_for_ml.errors import RunwayError
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    started = time.monotonic()
+    with pytest.raises(RunwayError) as info:
+        run(LoadHFDataset, dataset_path="someone/dialogues")
+    assert time.monotonic() - started < 5
+    assert "someone/dialogues" in info.value.message and needle in info.value.message
+    assert "dataset_path" in info.value.hint and "save_to_disk" in info.value.hint

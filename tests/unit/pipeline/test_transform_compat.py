@@ -187,3 +187,53 @@ def test_original_import_path_kwargs_setup_and_attribute_config(tmp_path):
     assert t.seen_batch_size == 7
     t.global_config.meta.seed = 9
     assert config["meta"]["seed"] == 5  # a copy: the transform cannot change the run's config
+
+
+@register_transform_functor(name="CompatKwargsSetup")
+class KwargsSetup(HFDatasetTransform):
+    """The original framework's shape: setup(rename_col_dict=None, **kwargs); _call loops over the splits."""
+
+    def setup(self, rename_col_dict=None, **kwargs):
+        super().setup(rename_col_dict, **kwargs)
+
+    def _call(self, dataset):
+        for split in self.splits_to_process:
+            dataset[split] = dataset[split].map(lambda r: {"n": len(r["text"])}).rename_columns(self.rename_col_dict)
+        return dataset
+
+
+@register_transform_functor(name="CompatKwargsNoForward")
+class KwargsNoForward(HFDatasetTransform):
+    """setup(**kwargs) that does not pass them on: self.splits_to_process is still set."""
+
+    def setup(self, **kwargs):
+        pass
+
+    def _call(self, dataset):
+        return datasets.DatasetDict({s: dataset[s].select(range(1)) for s in self.splits_to_process})
+
+
+def test_kwargs_setup_with_splits_to_process_gets_the_whole_dataset_dict(tmp_path):
+    config = {
+        "meta": {"default_cache_dir": str(tmp_path)},
+        "data_pipeline": {
+            "transforms": {
+                "input:Make": {"transform_name": "CompatMakeData"},
+                "output:Len": {
+                    "input_node": "input:Make",
+                    "transform_name": "CompatKwargsSetup",
+                    "setup_kwargs": {"splits_to_process": ["train"], "rename_col_dict": {"n": "length"}},
+                },
+                "output:First": {
+                    "input_node": "input:Make",
+                    "transform_name": "CompatKwargsNoForward",
+                    "setup_kwargs": {"splits_to_process": ["test"]},
+                },
+            }
+        },
+    }
+    out = DataPipeline(config).get_data(["output:Len", "output:First"])
+    lengths = out["output:Len"]
+    assert lengths["train"]["length"] == [2, 3]
+    assert lengths["test"].column_names == ["text"] and lengths["validation"].column_names == ["text"]
+    assert list(out["output:First"]) == ["test"] and out["output:First"]["test"].num_rows == 1
