@@ -552,7 +552,11 @@ def render_config(
     if unattached:
         head.append("// Changed (where no key remains to carry the comment):")
         head += unattached
-    todo = [f"{s.old}: {s.why}" for s in migration.todo] + list(remaining or [])
+    notes = [s for s in migration.steps if s.action == "note"]
+    if notes:
+        head.append("// Behaviour of the original that no setting here expresses (nothing to do):")
+        head += [f"//   {s.origin()}: {s.why}" for s in notes]
+    todo = [f"{s.origin()}: {s.why}" for s in migration.todo] + list(remaining or [])
     if todo:
         head.append("// Still to fix before it runs (runway migrate exits 1 until then):")
         head += [f"//   {line}" for line in todo]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from runway_for_ml.config import load_config
-from runway_for_ml.config.migrate import migrate_config, migrate_file
+from runway_for_ml.config.migrate import migrate_config, migrate_file, render_config
 
 sys.path.insert(0, str(Path(__file__).parent))
 from original_configs import write_original
@@ -126,6 +126,10 @@ def test_linear_keeps_the_warmup_ramp_and_notes_the_decay_and_cosine_notes_its_n
     m = migrate_config({"train": {"optimizer_config": old}})
     assert m.config["train"]["optimizer_config"]["scheduler_params"] == {"num_warmup_steps": 9}
     assert "one step ahead" in _steps(m)[("note", "train.optimizer_config.scheduler")].why
+    header = render_config(m).split("\n{", 1)[0]
+    assert (
+        '//   train.optimizer_config.scheduler = "linear": the original\'s linear schedule ran one step ahead' in header
+    )
     cosine = migrate_config({"train": {"optimizer_config": {"optimizer_name": "Adam", "scheduler": "cosine"}}})
     assert "NameError" in _steps(cosine)[("note", "train.optimizer_config.scheduler")].why
 
@@ -216,7 +220,9 @@ def test_the_pre_dag_pipeline_is_reported_not_convertible_and_loader_sizes_are_m
     proc = _runway("migrate", str(source), "-o", str(out), cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     header = out.read_text().split("\n{", 1)[0]
-    assert "// Still to fix before it runs" in header and "data_pipeline.transforms.train: not convertible" in header
+    assert "// Still to fix before it runs" in header
+    assert 'data_pipeline.transforms.train = [{"batched": 0, "kwargs": {}, "name": "ColorJitterTransform"' in header
+    assert "not convertible: the pre-DAG format" in header
 
 
 # ----------------------------------------------------------------------------- 6. exit status and header
@@ -292,6 +298,7 @@ def test_every_changed_key_carries_its_original_key_and_value_and_a_second_run_c
         above = {lines[j].strip() for i in at for j in range(max(0, i - 3), i)}
         assert any(f"// {step.origin()}" in c for c in above), (step, at)
     assert "  dataset_path: 'GEM/schema_guided_dialog'," in text  # formatted jsonnet, not JSON
+    assert "// Behaviour of the original that no setting here expresses" not in text  # Adafactor, 'step': no note
 
     before = out.read_bytes()
     again = _runway("migrate", str(out), "-o", str(out), cwd=tmp_path)
