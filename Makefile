@@ -27,7 +27,9 @@ demo-text: install
 	cd demo-text-project && HF_HUB_OFFLINE=1 WANDB_MODE=offline ../$(BIN)/runway-run reviews
 
 test: install
-	bash scripts/local-slurm.sh start || echo "local SLURM not started; slurm tests will skip (fail under CI=true)"
+	# Two nodes (network namespaces) serve the single-node tests too; fall back to one node where namespaces are refused.
+	bash scripts/local-slurm.sh start --nodes 2 || bash scripts/local-slurm.sh start \
+		|| echo "local SLURM not started; slurm tests will skip (fail under CI=true)"
 	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
 		|| echo "chromium not installed; the /ui browser tests will skip (fail under CI=true)"
 	WANDB_MODE=offline $(BIN)/ruff check runway_for_ml tests benchmarks
