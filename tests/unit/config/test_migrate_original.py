@@ -406,3 +406,11 @@ def test_the_docs_table_matches_the_code():
             want = value if value == "(removed)" else json.loads(value)
             assert _get(new, path) == want, (original, path, _get(new, path))
         assert why
+
+
+def test_the_cli_list_of_built_in_executors_is_the_registry_s():
+    from runway_for_ml.cli.migrate_cmd import _BUILTIN_EXECUTORS
+    from runway_for_ml.executors import base, classification, text  # noqa: F401 - they register the built-ins
+
+    builtin = {n for n in base.EXECUTORS.names() if base.EXECUTORS.get(n).__module__.startswith("runway_for_ml.")}
+    assert set(_BUILTIN_EXECUTORS) == builtin
