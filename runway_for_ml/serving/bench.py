@@ -198,7 +198,8 @@ def _draw(t: dict[str, Any], rng: random.Random) -> Any:
     kind = t["type"]
     if kind == "vector":
         mean, std = t.get("samplingMean", 0.0), t.get("samplingStd", 1.0)
-        return [round(max(0.0, rng.gauss(mean, std)), 3) for _ in range(t["length"])]
+        low, high = t.get("min", 0.0), t.get("max", float("inf"))  # within the declared bounds
+        return [round(min(high, max(low, rng.gauss(mean, std))), 3) for _ in range(t["length"])]
     if kind == "number":
         low, high = t.get("min", 0.0), t.get("max", 1.0)
         return round(rng.uniform(low, high), 4)
