@@ -122,6 +122,8 @@ class _TrainingSections(_MigratorBase):
         if use_lora is not None or lora_config is not None:
             self.lora(use_lora, lora_config)
         additional = train.pop("additional", None)
+        if "early_stop_patience" in train or "early_stopping_callback_paras" in train:
+            self.early_stopping(train.pop("early_stop_patience", 0), train.pop("early_stopping_callback_paras", None))
         for k, v in train.items():
             path = f"train.{k}"
             if k == "epochs":
@@ -174,6 +176,41 @@ class _TrainingSections(_MigratorBase):
                     self.move(f"train.additional.{k}", target, v, "a Lightning / scheduler setting", action="renamed")
         self.optimizer()
         self.val_batch_size()
+
+    def early_stopping(self, patience: Any, paras: Any) -> None:
+        """The original added EarlyStopping(monitor, **early_stopping_callback_paras) when early_stop_patience > 0."""
+        checkpoint = (self.old.get("train") or {}).get("model_checkpoint_callback_paras") or {}
+        paras = dict(paras) if isinstance(paras, Mapping) else {}
+        monitor = checkpoint.get("monitor") or paras.get("monitor")
+        olds = [
+            k for k in ("early_stop_patience", "early_stopping_callback_paras") if k in (self.old.get("train") or {})
+        ]
+        if not (isinstance(patience, (int, float)) and patience > 0 and monitor):
+            for key in olds:
+                self.step(
+                    "dropped",
+                    f"train.{key}",
+                    None,
+                    "the original added no early stopping (it needs early_stop_patience > 0 and a monitor)",
+                )
+            return
+        early = {**paras, "monitor": monitor}
+        for key in olds:
+            self.move(
+                f"train.{key}",
+                "train.early_stopping",
+                early,
+                "Lightning's EarlyStopping arguments "
+                "(patience from early_stopping_callback_paras, as in the original: default 3)",
+                action="converted",
+            )
+        self.step(
+            "note",
+            "train.early_stop_patience",
+            None,
+            "the original never imported EarlyStopping (its experiment.py stopped with NameError here); "
+            "train.early_stopping is what it meant to add",
+        )
 
     def val_check_interval(self, path: str, paras: dict[str, Any]) -> dict[str, Any]:
         """The original multiplied ``val_check_interval`` by ``accumulate_grad_batches`` (optimizer steps)."""
