@@ -133,7 +133,7 @@ def _verify_one(pipeline: Any, run: _Run, scratch: CacheStore, inputs: dict, nod
         store.set_digest(key, recorded)
         recorded_now = True
     seconds = time.perf_counter() - started
-    if _same(recorded, new_digest) and (meta.get("config_reads") or {}) == reads.values:
+    if recorded == new_digest and (meta.get("config_reads") or {}) == reads.values:
         return VerifyResult(node, REPRODUCIBLE, key, seconds, digest_recorded_now=recorded_now)
     if (meta.get("config_reads") or {}) != reads.values:
         where = {"detail": "it read other global_config values than when the entry was written"}
@@ -150,7 +150,3 @@ def _entry_digest(store: CacheStore, key: str, meta: dict) -> dict:
 
 def _as_cached(scratch: CacheStore, key: str, entry: Any, data: Any) -> Any:
     return scratch.load(key) if entry.meta.get("format") in ("arrow", "pickle") else data
-
-
-def _same(a: dict, b: dict) -> bool:
-    return {k: v for k, v in a.items()} == {k: v for k, v in b.items()}
