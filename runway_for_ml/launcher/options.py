@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from runway_for_ml.config.schema import typed_config
+
 __all__ = ["LAUNCHERS", "add_launcher_arguments", "chosen_launcher"]
 
 LAUNCHERS = ("local", "slurm")
@@ -62,5 +64,4 @@ def chosen_launcher(args: argparse.Namespace, config: Any = None) -> str:
         return str(explicit)
     if getattr(args, "slurm", False):
         return "slurm"
-    data = getattr(config, "data", config) or {}
-    return str((data.get("meta") or {}).get("launcher") or "local")
+    return typed_config(config if config is not None else {}).meta.launcher

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.config.loader import resolve_cache_dir
+from runway_for_ml.config.loader import ResolvedConfig, resolve_cache_dir
+from runway_for_ml.config.models import MetaSection
 from runway_for_ml.errors import ConfigError, RunwayError, TransformError
 from runway_for_ml.pipeline import fingerprint
 from runway_for_ml.pipeline.cache import CacheStore
@@ -34,8 +35,6 @@ from runway_for_ml.pipeline.node_run import (  # noqa: F401  (_datasets_caching_
 )
 
 __all__ = ["DataPipeline", "NodePlan", "NodeRun", "RunReport"]
-
-DEFAULT_DUMMY_ROWS = 100
 
 
 @dataclass
@@ -74,11 +73,17 @@ class DataPipeline:
         data, source = _config_dict(config)
         self.config: dict[str, Any] = data
         self.source: Path | None = source
-        meta = data.get("meta") or {}
         self.graph = PipelineGraph.from_config(data.get("data_pipeline"))
-        self.dummy = bool(meta.get("use_dummy_data", False) if dummy is None else dummy)
-        self.dummy_rows = int(meta.get("dummy_data_rows") or DEFAULT_DUMMY_ROWS)
-        self.seed: int | None = meta.get("seed")
+        # The typed meta section: one default per key (config/models.py). A plain dict was validated by
+        # whoever loaded it: its values are taken as they are, the missing ones get the model's defaults.
+        meta = (
+            config.typed.meta
+            if isinstance(config, ResolvedConfig)
+            else MetaSection.model_construct(**data.get("meta") or {})
+        )
+        self.dummy = meta.use_dummy_data if dummy is None else bool(dummy)
+        self.dummy_rows = meta.dummy_data_rows
+        self.seed: int | None = meta.seed
         self.cache_dir = resolve_cache_dir(config, cache_dir=cache_dir)
         self.store = CacheStore(self.cache_dir, "dummy" if self.dummy else "default")
         self.regenerate_nodes = list(regenerate_nodes)
@@ -161,10 +166,13 @@ class DataPipeline:
         the store's index for ``base``. When no such entry exists, the newest read set gives the key
         the node will most likely get (it is corrected once the node has run).
         """
-        if self.store.contains(base):
+        read_sets = self.store.read_sets(base)
+        if not read_sets:
             return base, {}
+        # A node known to read config values never falls back to an entry under its base key (written
+        # by a version that did not record reads): that entry may hold data computed from other values.
         guess: tuple[str, dict] | None = None
-        for paths in self.store.read_sets(base):
+        for paths in read_sets:
             values = current_values(self.config, paths)
             key = reads_key(components, values)
             if self.store.contains(key):
