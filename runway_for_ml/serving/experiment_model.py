@@ -326,10 +326,12 @@ def model_from_spec(name: str, spec: ServeSpec, checkpoint: str = "best") -> Run
 
     The command functions expect the model object to be a :class:`ServedExperiment`.
     """
-    choices = ["best", "last"] if checkpoint in ("best", "last") else [checkpoint, "best", "last"]
+    # A checkpoint given as a path is offered by its file name: /meta never shows the server's paths.
+    shown_as = checkpoint if checkpoint in ("best", "last") else Path(str(checkpoint)).name
+    choices = ["best", "last"] if checkpoint in ("best", "last") else [shown_as, "best", "last"]
     model = RunwayModel(name, spec.description or f"{name}, served by runway_for_ml")
     model.options = {
-        "checkpoint": category(description="which checkpoint to load", choices=choices, default=checkpoint).named(
+        "checkpoint": category(description="which checkpoint to load", choices=choices, default=shown_as).named(
             "checkpoint"
         )
     }
@@ -369,7 +371,8 @@ def build_experiment_model(exp: Any, *, checkpoint: str = "best", device: str | 
     def setup(opts: dict[str, Any]) -> ServedExperiment:
         from runway_for_ml.experiment.consumed import checkpoint_sha256
 
-        served = ServedExperiment(exp, opts["checkpoint"], device, preprocess=spec.preprocess)
+        choice = checkpoint if opts["checkpoint"] == Path(str(checkpoint)).name else opts["checkpoint"]
+        served = ServedExperiment(exp, choice, device, preprocess=spec.preprocess)
         # Fit the preprocessing (reads the pipeline cache) before the server says RUNNING.
         served.preprocess.build()
         if not read_once:  # examples and class names: read once, from the data (a re-setup keeps them)

@@ -176,6 +176,26 @@ def test_meta_shows_the_version_and_the_checkpoint_name_and_hash_never_a_path(tr
             assert "/experiments/" not in response.text and '.ckpt"' not in response.text.replace(checkpoint.name, "")
 
 
+def test_a_checkpoint_given_as_a_path_is_shown_by_its_name(trained):
+    root, _, _ = trained
+    from runway_for_ml import Experiment
+
+    checkpoint = Experiment.load("digits_V0", project_root=root).checkpoint("last").resolve()
+    argv = ["serve", "digits_V0", "--checkpoint", str(checkpoint), "--port", "0"]
+    proc, url = _serve([sys.executable, "-m", "runway_for_ml.cli.main", *argv], root)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            meta = client.get("/meta")
+            assert str(checkpoint.parent) not in meta.text and str(root) not in meta.text
+            assert meta.json()["options"][0]["oneOf"] == [checkpoint.name, "best", "last"]
+            assert meta.json()["checkpoint"]["name"] == checkpoint.name
+            again = client.post("/setup", json={"checkpoint": checkpoint.name})
+            assert again.json() == {"status": "RUNNING", "options": {"checkpoint": checkpoint.name}}
+            assert client.post("/classify", json={"pixels": [0] * 64}).status_code == 200
+    finally:
+        _stop(proc)
+
+
 def test_meta_lists_real_test_rows_as_examples_and_names_the_classes(trained, served):
     _, rows, _ = trained
     with httpx.Client(base_url=served, timeout=30) as client:
