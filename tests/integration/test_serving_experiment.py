@@ -291,6 +291,11 @@ def test_export_serves_the_same_answers_without_the_project(trained, served, tmp
     moved = tmp_path / "elsewhere" / "digits"
     shutil.copytree(out, moved)
     assert "--port" in (moved / "runway_model.py").read_text().split('"""')[1]  # its docstring shows the flag
+    usage = subprocess.run(
+        [sys.executable, "runway_model.py", "--help"], cwd=moved, capture_output=True, text=True, timeout=120
+    )
+    assert usage.returncode == 0 and "--port" in usage.stdout and "--host" in usage.stdout
+    assert "RW_PORT" in usage.stdout and "RW_HOST" in usage.stdout
     port = _free_port()
     # --port wins over RW_PORT (which the Dockerfile sets).
     proc, url = _serve([sys.executable, "runway_model.py", "--port", str(port)], moved, RW_PORT="1")

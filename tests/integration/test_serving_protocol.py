@@ -305,6 +305,13 @@ def test_port_in_use_is_a_clear_error(server):
     assert "Traceback" not in out.stderr
 
 
+def test_a_bad_rw_port_is_a_clear_error():
+    env = dict(os.environ, RW_PORT="nine")
+    out = subprocess.run([sys.executable, str(SDK_MODEL)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "RW_PORT must be a port number (0 picks a free one), got nine" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_a_failing_first_setup_stops_the_server_with_its_reason():
     env = dict(os.environ, RW_PORT="0", RW_MODEL_OPTIONS=json.dumps({"scale": 99}))
     out = subprocess.run([sys.executable, str(SDK_MODEL)], env=env, capture_output=True, text=True, timeout=60)
