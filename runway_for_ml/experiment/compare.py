@@ -210,8 +210,9 @@ def _consumed(manifest: dict[str, Any]) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- runway compare
 
-# Keys that name or describe an experiment: they never split a --group-by group.
-_IDENTITY_KEYS = ("meta.name", "meta.description", "description")
+# Keys that name, describe or log an experiment without changing its results: they never split a
+# --group-by group (a key equal to one of these or below it).
+_IDENTITY_KEYS = ("meta.name", "meta.description", "description", "meta.logger_enable", "meta.wandb", "meta.mlflow")
 SEED_KEY = "meta.seed"
 
 
@@ -427,6 +428,10 @@ def _chosen_metric(
     from runway_for_ml.errors import RunwayError, did_you_mean
     from runway_for_ml.experiment.curves import metric_direction
 
+    if metric is None and all(v["search"] for v in versions):
+        study = _study_metric(versions)
+        if study:
+            return study
     if metric is None:
         values = {
             v["name"]: v["key_metric"]["value"]
@@ -457,10 +462,28 @@ def _chosen_metric(
     return {"name": key, "direction": metric_direction(key.rpartition("/")[2]), "values": values}
 
 
+def _study_metric(versions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Search trials of one study: the study's metric and direction (its ``study.json``), the trials' values."""
+    studies = {str(v["search"].get("study")) for v in versions}
+    if len(studies) != 1:
+        return None
+    info = _load_json(Path(versions[0]["path"]).parent / studies.pop() / "study.json")
+    section = info.get("search") or {}
+    values = {v["name"]: v["search"]["value"] for v in versions if isinstance(v["search"].get("value"), (int, float))}
+    if not section.get("metric") or not values:
+        return None
+    direction = "min" if section.get("direction") == "minimize" else "max"
+    return {"name": f"{section['metric']} (trial value)", "direction": direction, "values": values}
+
+
 def _groups(versions: list[dict[str, Any]], group_by: str, differing: list[str]) -> list[dict[str, Any]]:
-    """Versions with the same config but for ``meta.seed`` (and names): one group each, labelled by
+    """Versions with the same config but for ``meta.seed`` (and names, loggers): one group each, labelled by
     ``group_by``'s value and any other key that tells two groups with that value apart."""
-    others = [k for k in differing if k not in (group_by, SEED_KEY, *_IDENTITY_KEYS)]
+    others = [
+        k
+        for k in differing
+        if k not in (group_by, SEED_KEY) and not any(k == i or k.startswith(f"{i}.") for i in _IDENTITY_KEYS)
+    ]
     groups: dict[str, dict[str, Any]] = {}
     for v in versions:
         value = v["config"].get(group_by, _MISSING)

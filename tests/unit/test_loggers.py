@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 
 from runway_for_ml.errors import ConfigError
 from runway_for_ml.executors import build_executor
-from runway_for_ml.loggers import build_loggers, stable_run_id, wandb_mode
+from runway_for_ml.loggers import build_loggers, mlflow_tracking_uri, stable_run_id, wandb_mode
 
 
 @pytest.fixture(autouse=True)
@@ -137,3 +137,43 @@ def test_wandb_mode_rules(monkeypatch):
     with pytest.raises(ConfigError, match=r"'ofline'.*did you mean 'offline'"):
         wandb_mode({"meta": {"wandb": {"mode": "ofline"}}})
     assert os.environ["WANDB_MODE"] == "dryrun"
+
+
+def test_mlflow_logger_writes_a_run_that_mlflows_client_reads_back(tmp_path):
+    """Default store: SQLite in the project's mlruns/ (MLflow 3 refuses its old file store by default)."""
+    from mlflow.tracking import MlflowClient
+
+    project = tmp_path / "proj"
+    (project / "configs").mkdir(parents=True)
+    (project / ".runway").touch()
+    version_dir = project / "experiments" / "digits_V0"
+    data = _digits()
+    run_id = stable_run_id(version_dir)
+    loggers = build_loggers(["mlflow"], version_dir / "train" / "logs", "digits_V0", run_id, CONFIG)
+    assert mlflow_tracking_uri(CONFIG, version_dir) == f"sqlite:///{project.resolve() / 'mlruns' / 'mlflow.db'}"
+    trainer = pl.Trainer(
+        max_epochs=2, logger=loggers, log_every_n_steps=1, enable_progress_bar=False, enable_checkpointing=False
+    )
+    trainer.fit(build_executor(CONFIG, data))
+
+    client = MlflowClient(tracking_uri=mlflow_tracking_uri(CONFIG, version_dir))
+    experiment = client.get_experiment_by_name("digits")  # meta.name
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "digits_V0" and run.info.status == "FINISHED"
+    assert run.data.tags["runway.run_id"] == run_id
+    # The executor's hyperparameters, the run's config among them, flattened by MLflow with "/".
+    assert run.data.params["config/executor/ExecutorClass"] == "ClassificationExecutor"
+    assert run.data.params["config/train/optimizer_config/optimizer_params/lr"] == "0.003"
+    assert run.data.params["model_config/num_classes"] == "10"
+    history = client.get_metric_history(run.info.run_id, "val_accuracy")
+    assert [h.step for h in history] == sorted(h.step for h in history) and len(history) == 2
+    assert all(0.0 <= h.value <= 1.0 for h in history)
+
+    # A resumed version continues its MLflow run.
+    again = build_loggers(["mlflow"], version_dir / "train" / "logs", "digits_V0", run_id, CONFIG, resume=True)
+    assert again[0].run_id == run.info.run_id
+    # Another tracking URI comes from meta.mlflow.tracking_uri; unknown keys are refused.
+    uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    assert mlflow_tracking_uri({"meta": {"mlflow": {"tracking_uri": uri}}}, version_dir) == uri
+    with pytest.raises(ConfigError, match=r"meta.mlflow.tracking_url.*did you mean 'tracking_uri'"):
+        build_loggers(["mlflow"], tmp_path / "logs", "x_V0", "abc", {"meta": {"mlflow": {"tracking_url": uri}}})
