@@ -126,7 +126,10 @@ def _unregistered(config: dict[str, Any], root: Path | None) -> list[str]:
     lines = []
     where = f"the project at {root}" if root is not None else "a project (none found above the output file)"
     if unknown_transform_names(config) and root is not None:
-        import_pipeline_code(root, config)
+        try:
+            import_pipeline_code(root, config)
+        except RunwayError as exc:
+            lines.append(_import_failed(exc))
     nodes = ((config.get("data_pipeline") or {}).get("transforms") or {}).items()
     unknown = set(unknown_transform_names(config))
     for node, spec in nodes:
@@ -138,7 +141,7 @@ def _unregistered(config: dict[str, Any], root: Path | None) -> list[str]:
             )
     executor = (config.get("executor") or {}).get("ExecutorClass")
     builtin = not isinstance(executor, str) or "." in executor or executor in _BUILTIN_EXECUTORS
-    if not builtin and not _project_registers_executor(executor, root):
+    if not builtin and not _project_registers_executor(executor, root, lines):
         lines.append(
             f"register executor '{executor}' (executor.ExecutorClass): it is not built in and not registered "
             f"in {where}; port it to runway_for_ml.BaseExecutor in executors/ with @register_executor "
@@ -147,12 +150,22 @@ def _unregistered(config: dict[str, Any], root: Path | None) -> list[str]:
     return lines
 
 
-def _project_registers_executor(name: str, root: Path | None) -> bool:
+def _project_registers_executor(name: str, root: Path | None, lines: list[str]) -> bool:
     if root is None:
         return False
     # Importing the project's executors loads torch and Lightning: only for a name that is not built in.
     from runway_for_ml.executors.base import EXECUTORS
     from runway_for_ml.project import import_user_modules
 
-    import_user_modules(root)
+    try:
+        import_user_modules(root)
+    except RunwayError as exc:
+        failed = _import_failed(exc)
+        if failed not in lines:
+            lines.append(failed)
     return name in EXECUTORS
+
+
+def _import_failed(exc: RunwayError) -> str:
+    """A project module that does not import (e.g. an executor still importing the original's paths)."""
+    return f"the project's code does not import: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")

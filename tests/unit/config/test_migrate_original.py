@@ -414,3 +414,15 @@ def test_the_cli_list_of_built_in_executors_is_the_registry_s():
 
     builtin = {n for n in base.EXECUTORS.names() if base.EXECUTORS.get(n).__module__.startswith("runway_for_ml.")}
     assert set(_BUILTIN_EXECUTORS) == builtin
+
+
+def test_a_project_module_still_on_the_original_paths_is_a_line_to_fix_not_a_crash(tmp_path):
+    source = write_original(tmp_path / "old", "pairs")
+    project = _project(tmp_path / "half", registered=False)
+    (project / "executors").mkdir()
+    (project / "executors" / "__init__.py").write_text("from runway_for_ml.configs.configuration import ModelConfig\n")
+    out = project / "configs" / "experiments" / "pairs.jsonnet"
+    proc = _runway("migrate", str(source), "-o", str(out), cwd=project)
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    header = out.read_text().split("\n{", 1)[0]
+    assert "the project's code does not import" in header and "runway_for_ml.configs is not part of" in header
