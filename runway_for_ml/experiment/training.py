@@ -249,6 +249,14 @@ def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, write
     executor = build_executor(data, splits)
     trainer = build_trainer(data, layout, resuming=resuming, under_slurm=under_runway_slurm())
     _ACTIVE.update(trainer=trainer, version_dir=layout.path)
+    if resuming:  # every rank says so (Lightning's own "Restoring states" line comes from rank 0 only)
+        from runway_for_ml.experiment.ddp import node_name
+
+        print(
+            f"[train] rank {global_rank()} on {node_name()}: resuming from {layout.last_ckpt.relative_to(layout.path)}",
+            file=sys.stderr,
+            flush=True,
+        )
     # DDP ranks that Lightning starts by re-running this command line train in this folder (see module doc).
     with exported_version_dir(layout.path):
         trainer.fit(executor, ckpt_path=str(layout.last_ckpt) if resuming else None)

@@ -29,6 +29,8 @@ __all__ = ["VERSION_DIR", "JobSpec"]
 
 #: Placeholder in :attr:`JobSpec.argv` for the folder the job writes into (absolute in the job).
 VERSION_DIR = "{version_dir}"
+#: Commands whose job trains: they take ``train.trainer_paras``' geometry (one SLURM task per DDP process).
+TRAINING_COMMANDS = ("train", "run", "search")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +98,12 @@ class JobSpec:
         """submitit's SLURM parameters for this job (validated; see :mod:`runway_for_ml.launcher.slurm`)."""
         from runway_for_ml.launcher.slurm import sbatch_parameters
 
+        if self.command not in TRAINING_COMMANDS:
+            # One process predicts / evaluates / prepares: the training's DDP geometry does not apply.
+            section = {k: v for k, v in self.slurm_section.items() if k not in ("nodes", "tasks_per_node")}
+            params = sbatch_parameters(section, trainer_paras={}, job_name=self.job_name)
+            params.update(nodes=1, ntasks_per_node=1)
+            return params
         trainer_paras = (self.data.get("train") or {}).get("trainer_paras")
         return sbatch_parameters(self.data.get("slurm"), trainer_paras=trainer_paras, job_name=self.job_name)
 

@@ -60,3 +60,15 @@ def test_ddp_needs_srun_and_no_spawning():
         sbatch_parameters({}, trainer_paras={**TWO_BY_TWO, "strategy": "ddp_spawn"})
     # one task without srun is fine
     assert sbatch_parameters({"use_srun": False}, trainer_paras={"devices": 1})["use_srun"] is False
+
+
+def test_one_process_commands_run_one_task_whatever_the_training_geometry():
+    from runway_for_ml.launcher.spec import JobSpec
+
+    config = {"train": {"trainer_paras": TWO_BY_TWO}, "slurm": {"nodes": 2, "tasks_per_node": 2, "partition": "p"}}
+    train = JobSpec("train", ["train", "x"], config).sbatch_parameters()
+    assert (train["nodes"], train["ntasks_per_node"]) == (2, 2)
+    for command in ("infer", "eval", "prepare"):
+        params = JobSpec(command, [command, "x"], config).sbatch_parameters()
+        assert (params["nodes"], params["ntasks_per_node"], params["partition"]) == (1, 1, "p"), command
+        assert "srun_args" not in params
