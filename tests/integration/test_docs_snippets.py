@@ -290,10 +290,10 @@ def test_documented_command_runs(
     if redirect:
         (cwd / redirect).write_text(out, encoding="utf-8")
         assert out.strip(), f"{snippet.source}: nothing on stdout for > {redirect}"
-    _check_what_the_page_promises(snippet, words, out, err)
+    _check_what_the_page_promises(snippet, words, out, err, cwd)
 
 
-def _check_what_the_page_promises(snippet: Snippet, words: list[str], out: str, err: str) -> None:
+def _check_what_the_page_promises(snippet: Snippet, words: list[str], out: str, err: str, cwd: Path) -> None:
     """A documented ``--opts`` changes something; ``runway diff`` of two documented runs shows it; a
     documented ``--resume`` resumes (a completed version only answers "nothing to resume")."""
     import json
@@ -305,7 +305,14 @@ def _check_what_the_page_promises(snippet: Snippet, words: list[str], out: str, 
         manifest = json.loads((Path(folder[1]) / "train" / "manifest.json").read_text(encoding="utf-8"))
         same = [o["path"] for o in manifest.get("overrides") or [] if "previous" in o and o["value"] == o["previous"]]
         assert not same, f"{snippet.source}: --opts sets {', '.join(same)} to the config's own value: nothing changes"
-    if sub == "diff" and "--json" not in words:
-        assert "(identical)" not in out, f"{snippet.source}: `{snippet.command}` shows no config difference"
+    if sub == "diff":
+        from runway_for_ml.experiment.compare import diff_versions
+        from runway_for_ml.experiment.names import resolve_version
+
+        names = [w for w in words[1:] if not w.startswith("-") and w != "diff"]
+        project = next(p for p in [cwd, *cwd.parents] if (p / ".runway").exists())
+        result = diff_versions(*(resolve_version(n, project) for n in names[:2]))
+        changed = [r["path"] for key in ("config", "data_nodes", "consumed") for r in result[key] if r["a"] != r["b"]]
+        assert changed, f"{snippet.source}: `{snippet.command}` shows no difference in config, data or lineage"
     if sub == "train" and "--resume" in words:
         assert "nothing to resume" not in out, f"{snippet.source}: `{snippet.command}` has nothing to resume there"
