@@ -19,6 +19,7 @@ pytest.importorskip("transformers")
 from runway_for_ml.cli.main import main
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
 
 # A few rows, one epoch, short sequences, no extra loggers: seconds, not minutes.
 SUBSET = [
@@ -110,6 +111,11 @@ def test_reviews_t5_generates_and_scores_text(project: Path, monkeypatch: pytest
     version = project / "experiments" / "reviews_t5_V0"
     metrics = json.loads((version / "infer-test" / "metrics.json").read_text())
     assert {"exact_match", "bleu", "chrf", "rouge"} <= set(metrics)
+    # docs/text.md's results for reviews_t5 name every metric metrics.json has
+    row = next(x for x in (REPO / "docs" / "text.md").read_text().splitlines() if x.startswith("| `reviews_t5`"))
+    results = row.split(" | ")[3]
+    shown = {"exact_match": "exact match", "bleu": "BLEU", "chrf": "chrF", "rouge": "ROUGE"}
+    assert [key for key in metrics if shown.get(key, key) not in results] == []
     rows = [json.loads(line) for line in (version / "infer-test" / "predictions.jsonl").read_text().splitlines()]
     assert {r["target"] for r in rows} <= {"great", "other"} and all(isinstance(r["prediction"], str) for r in rows)
     assert all(r["input_text"] for r in rows)
