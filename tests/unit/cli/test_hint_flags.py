@@ -53,6 +53,7 @@ FOREIGN = {
     "--nnodes": "torchrun",
     "--no-cache-dir": "pip",
     "--wrap": "sbatch",
+    "--kill-on-bad-exit": "srun",
     "--states": "squeue",
     "--others": "git ls-files",
     "--exclude-standard": "git ls-files",
