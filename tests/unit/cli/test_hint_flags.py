@@ -1,4 +1,5 @@
-"""Every ``--flag`` that a message, hint or help text of the package names exists.
+"""Every ``--flag`` that a message, hint or help text of the package names exists; so does every
+config key a hint names (checked against the config's JSON Schema).
 
 The texts are read from the source (string literals and f-strings, docstrings included); the flags
 from the real argparse parsers of every command (sub-subcommands included). A flag written after
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -150,3 +152,71 @@ def test_the_version_hint_names_a_version_where_the_command_has_no_flag(tmp_path
     with pytest.raises(RunwayError) as caught:
         named.version(7, flag="--version")
     assert caught.value.hint == "pick one of them with --version, e.g. --version 3"
+
+
+# A config key path in a hint: a framework section, then dotted names (``train.trainer_paras.max_epochs``).
+KEY_RE = re.compile(
+    r"(?<![\w.$/-])(?P<key>(?:meta|train|test|eval|executor|serve|slurm|search|data_pipeline)(?:\.[A-Za-z_]\w*)+)"
+)
+
+
+def _schema_step(node: object, part: str, defs: dict) -> object:
+    """The schema of key ``part`` under ``node``: ``"open"`` where any key is allowed, None where none is."""
+
+    def options(n: object) -> list[dict]:
+        while isinstance(n, dict) and "$ref" in n:
+            n = defs[n["$ref"].split("/")[-1]]
+        if not isinstance(n, dict):
+            return []
+        for combinator in ("anyOf", "oneOf", "allOf"):
+            if combinator in n:
+                return [o for sub in n[combinator] for o in options(sub)]
+        return [n]
+
+    found = []
+    for option in options(node):
+        props = option.get("properties")
+        if part in (props or {}):
+            found.append(props[part])
+        elif option.get("additionalProperties") not in (None, False) or (
+            props is None and option.get("type") in (None, "object")
+        ):
+            return "open"
+    return {"anyOf": found} if found else None
+
+
+@functools.cache
+def _config_schema() -> dict:
+    from runway_for_ml.config.schema import config_json_schema
+
+    return config_json_schema()
+
+
+def _unknown_keys(text: str) -> list[str]:
+    schema = _config_schema()
+    defs = schema.get("$defs", {})
+    problems = []
+    for match in KEY_RE.finditer(text):
+        node: object = schema
+        for part in match["key"].split("."):
+            node = _schema_step(node, part, defs)
+            if node == "open":
+                break
+            if node is None:
+                problems.append(f"{match['key']} (no key {part!r} there)")
+                break
+    return problems
+
+
+def test_every_config_key_a_hint_names_exists() -> None:
+    problems, checked = [], 0
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        hints = [k.value for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords if k.arg == "hint"]
+        for line, text in (t for hint in hints for t in _texts(hint)):
+            checked += len(KEY_RE.findall(text))
+            problems += [f"{path.relative_to(PACKAGE.parent)}:{line}: {p}" for p in _unknown_keys(text)]
+    assert checked >= 10  # the hints do name keys: the walk finds them
+    assert not problems, "\n".join(sorted(set(problems)))
+    assert _unknown_keys("set train.batchsize=32") == ["train.batchsize (no key 'batchsize' there)"]
+    assert _unknown_keys("set train.trainer_paras.max_epochs=3 or test.split") == []
