@@ -35,12 +35,14 @@ from runway_for_ml.errors import RunwayError
 __all__ = [
     "DEFAULT_DDP_TIMEOUT_S",
     "VERSION_DIR_ENV",
+    "collect_rng_states",
     "ddp_strategy",
     "ddp_worker_version_dir",
     "expand_nodelist",
     "exported_version_dir",
     "global_rank",
     "node_name",
+    "restore_rng_states",
     "rng_state_callback",
     "worker_version_dir",
 ]
@@ -309,7 +311,6 @@ def rng_state_callback() -> Any:
     run resumed from ``last.ckpt`` after a requeue draws the same dropout masks and shuffles as a run
     that never stopped, and ends with the same metrics.
     """
-    from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
     from pytorch_lightning.callbacks import Callback
 
     class RngState(Callback):
@@ -321,7 +322,7 @@ def rng_state_callback() -> Any:
             return "runway_rng_state"
 
         def state_dict(self) -> dict[str, Any]:
-            return {"rng": _collect_rng_states(include_cuda=False)}
+            return {"rng": collect_rng_states()}
 
         def load_state_dict(self, state_dict: dict[str, Any]) -> None:
             self._pending = state_dict.get("rng")
@@ -329,7 +330,43 @@ def rng_state_callback() -> Any:
         def on_train_start(self, trainer: Any, pl_module: Any) -> None:
             # After Lightning's own seeding and restore, before the first batch of the resumed epoch.
             if self._pending:
-                _set_rng_states(self._pending)
+                restore_rng_states(self._pending)
                 self._pending = None
 
     return RngState()
+
+
+def collect_rng_states() -> dict[str, Any]:
+    """torch / numpy / python RNG states as tensors, lists and tuples: loadable with ``weights_only=True``.
+
+    (Lightning's own collector keeps numpy's state as an array, which a weights-only ``torch.load``, the
+    default of a resume, refuses.)
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [str(kind), [int(k) for k in keys], int(pos), int(has_gauss), float(cached)],
+        "python": random.getstate(),
+    }
+
+
+def restore_rng_states(states: Mapping[str, Any]) -> None:
+    """Set the RNG states saved by :func:`collect_rng_states` (missing parts are left alone)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    if states.get("torch") is not None:
+        torch.set_rng_state(states["torch"])
+    if states.get("numpy") is not None:
+        kind, keys, pos, has_gauss, cached = states["numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    if states.get("python") is not None:
+        version, internal, gauss = states["python"]
+        random.setstate((version, tuple(internal), gauss))

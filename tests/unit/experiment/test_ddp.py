@@ -68,3 +68,26 @@ def test_the_strategy_pickles_by_name(tmp_path):
 
     strategy = ddp_strategy({"strategy": "ddp_spawn"}, {"ddp_timeout_s": 7}, tmp_path)
     assert pickle.loads(pickle.dumps(type(strategy))) is type(strategy)
+
+
+def test_rng_states_survive_a_weights_only_load(tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+
+    from runway_for_ml.experiment.ddp import collect_rng_states, restore_rng_states, rng_state_callback
+
+    torch.manual_seed(3), np.random.seed(3), random.seed(3)
+    callback = rng_state_callback()
+    torch.save({"callbacks": {callback.state_key: callback.state_dict()}}, tmp_path / "c.ckpt")
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    # A resume loads the checkpoint weights-only (Lightning's default with torch >= 2.6).
+    loaded = torch.load(tmp_path / "c.ckpt", weights_only=True)["callbacks"][callback.state_key]
+    torch.manual_seed(99), np.random.seed(99), random.seed(99)
+    callback.load_state_dict(loaded)
+    callback.on_train_start(None, None)
+    again = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1]) and expected[2] == again[2]
+    restore_rng_states({})  # nothing saved: nothing changed
+    assert set(collect_rng_states()) == {"torch", "numpy", "python"}
