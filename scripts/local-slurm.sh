@@ -455,12 +455,19 @@ stop() {
     stop_slurm
     stop_pidfile slurmdbd "$RUN_DIR/slurmdbd.pid"
     stop_pidfile mariadb /run/mysqld/mysqld.pid
-    # munged only when this script started it (another munged may serve other software on the host).
+    # munged when this script started it, or when no systemd runs on this host (then nothing but a script
+    # like this one started it); a munged that systemd manages may serve other software: left alone.
+    local munged_pid=""
     if [[ -s "$RUN_DIR/munged.started" ]]; then
-        echo "$(cat "$RUN_DIR/munged.started")" >"$RUN_DIR/munged.pid"
-        stop_pidfile munged "$RUN_DIR/munged.pid"
-        rm -f "$RUN_DIR/munged.started"
+        munged_pid="$(cat "$RUN_DIR/munged.started")"
+    elif [[ ! -d /run/systemd/system && -s /run/munge/munged.pid ]]; then
+        munged_pid="$(cat /run/munge/munged.pid)"
     fi
+    if [[ -n "$munged_pid" ]]; then
+        echo "$munged_pid" >"$RUN_DIR/munged.pid"
+        stop_pidfile munged "$RUN_DIR/munged.pid"
+    fi
+    rm -f "$RUN_DIR/munged.started"
     rm -f "$MODE_FILE"
     log "stopped"
 }
