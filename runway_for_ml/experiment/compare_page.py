@@ -42,12 +42,14 @@ document.querySelectorAll("table.sortable th").forEach(function (th, col) {
     var body = th.closest("table").tBodies[0], up = th.getAttribute("data-dir") !== "asc";
     th.parentNode.querySelectorAll("th").forEach(function (h) { h.removeAttribute("data-dir"); });
     th.setAttribute("data-dir", up ? "asc" : "desc");
-    var key = function (row) { var c = row.cells[col], v = c.getAttribute("data-v");
-      var n = parseFloat(v); return v === null || v === "" ? null : (isNaN(n) ? v : n); };
+    var key = function (row) {
+      var c = row.cells[col], v = c.hasAttribute("data-v") ? c.getAttribute("data-v") : c.textContent;
+      var n = Number(v); return v === "" ? null : (isNaN(n) ? v : n); };
     Array.from(body.rows).sort(function (a, b) {
       var x = key(a), y = key(b);
       if (x === null || y === null) { return x === y ? 0 : (x === null ? 1 : -1); }
-      var c = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0) : String(x).localeCompare(String(y));
+      var c = typeof x === "number" && typeof y === "number" ? x - y
+        : String(x).localeCompare(String(y), undefined, {numeric: true});
       return up ? c : -c;
     }).forEach(function (row) { body.appendChild(row); });
   });
@@ -163,11 +165,14 @@ def _fmt(value: Any) -> str:
 
 
 def _cell(value: Any, *, css: str = "", shown: str | None = None) -> str:
-    sort = "" if value is None else (f"{value:.8g}" if isinstance(value, (int, float)) else _fmt(value))
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    sort = "" if value is None else (f"{value:.7g}" if numeric else _fmt(value))
     classes = " ".join(c for c in (css, "num" if numeric else "") if c)
-    text = html.escape(_fmt(value) if shown is None else shown)
-    return f'<td data-v="{html.escape(sort)}"{f" class={chr(34)}{classes}{chr(34)}" if classes else ""}>{text}</td>'
+    text = _fmt(value) if shown is None else shown
+    # The sort key (data-v) is written only where it differs from the text shown (the sorter reads either).
+    key = "" if sort == text else f' data-v="{html.escape(sort)}"'
+    css_attr = f' class="{classes}"' if classes else ""
+    return f"<td{key}{css_attr}>{html.escape(text)}</td>"
 
 
 def _best_of(values: list[Any], direction: str) -> Any:
@@ -213,9 +218,7 @@ def _table_html(data: dict[str, Any], page_dir: Path) -> str:
         target = v["report"] or v["path"]
         link = html.escape(Path(os.path.relpath(target, page_dir)).as_posix())
         title = "report.html" if v["report"] else "no report.html yet: the version folder"
-        cells = [
-            f'<td data-v="{html.escape(v["name"])}"><a href="{link}" title="{title}">{html.escape(v["name"])}</a></td>'
-        ]
+        cells = [f'<td><a href="{link}" title="{title}">{html.escape(v["name"])}</a></td>']
         if group_of:
             cells.append(_cell(group_of.get(v["name"])))
         cells.append(_cell(v["status"], css=f"status-{v['status']}"))
@@ -315,7 +318,8 @@ def _arrays(points: list[tuple[float, float]]) -> tuple[Any, Any]:
     points = _thin(points)
     # float32 values and integer x: plotly stores them as compact base64 typed arrays.
     xs = np.array([x for x, _ in points])
-    xs = xs.astype(np.int32) if np.all(np.mod(xs, 1) == 0) else xs.astype(np.float32)
+    whole = np.all(np.mod(xs, 1) == 0)
+    xs = xs.astype(np.uint16 if whole and xs.min() >= 0 and xs.max() < 65536 else np.int32 if whole else np.float32)
     return xs, np.array([y for _, y in points], dtype=np.float32)
 
 

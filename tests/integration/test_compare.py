@@ -5,6 +5,7 @@ fabricated search study; the page opened in headless Chromium (screenshot, no ne
 from __future__ import annotations
 
 import csv
+import html
 import importlib.util
 import io
 import json
@@ -58,13 +59,13 @@ def project(tmp_path_factory: pytest.TempPathFactory, new_project, template_opts
 
 
 def _table(page: str) -> tuple[list[str], dict[str, dict[str, str]]]:
-    """Headers and ``{version: {header: data-v}}`` of the page's versions table."""
+    """Headers and ``{version: {header: sort key}}`` of the page's versions table (``data-v``, else the text)."""
     table = page[page.index('<table class="sortable" id="versions">') : page.index("</table>")]
     headers = re.findall(r"<th>(.*?)</th>", table)
     rows = {}
     for row in re.findall(r'<tr data-version="(.*?)">(.*?)</tr>', table):
-        cells = re.findall(r'<td data-v="(.*?)"', row[1])
-        rows[row[0]] = dict(zip(headers, cells, strict=True))
+        cells = re.findall(r'<td(?: data-v="(.*?)")?[^>]*>(.*?)</td>', row[1])
+        rows[row[0]] = {h: html.unescape(key or text) for h, (key, text) in zip(headers, cells, strict=True)}
     return headers, rows
 
 
