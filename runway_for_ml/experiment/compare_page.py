@@ -414,7 +414,7 @@ def _parallel_figure(data: dict[str, Any]) -> tuple[str, Any, str]:
     dims = []
     for key in keys:
         raw = [v["config"].get(key) for v in versions]
-        label = key if len(key) <= 28 else "…" + key[-27:]
+        label = key if len(key) <= 28 else "…" + ".".join(key.split(".")[-2:])[-27:]
         if key in data["categorical"]:
             levels = sorted({json.dumps(x, default=str) for x in raw})
             dims.append(
