@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runway_for_ml.errors import ConfigError, check_choice, did_you_mean
+from runway_for_ml.serving.exceptions import ServingError
 from runway_for_ml.serving.type_base import _to_python
 
 __all__ = ["DEFAULT_COUNT", "MAX_EXAMPLES", "ExampleSource", "class_names_for", "parse_examples", "read_examples"]
@@ -123,8 +124,6 @@ def _written(entries: Sequence[Any], commands: Mapping[str, Any], path: str) -> 
                     hint="name the command: {command: 'classify', inputs: {...}}",
                 )
         for name in targets:
-            from runway_for_ml.serving.exceptions import ServingError
-
             try:
                 commands[name].decode(example["inputs"])
             except ServingError as exc:
@@ -290,8 +289,6 @@ def _examples_for(
         candidates = [({"inputs": body}, None)]
     else:
         candidates = [({"inputs": {n: row[c] for n, c in picks.items()}}, row.get(label_column)) for row in rows]
-    from runway_for_ml.serving.exceptions import ServingError
-
     out: list[dict[str, Any]] = []
     for example, label in candidates:
         try:
