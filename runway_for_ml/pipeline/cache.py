@@ -181,6 +181,14 @@ class CacheStore(_Housekeeping):
         sets = (found or {}).get("read_sets") or []
         return [list(s) for s in sets if isinstance(s, list)]
 
+    def bases_with_read_sets(self) -> list[str]:
+        """The base keys that have a read-set index (nodes that read ``global_config``)."""
+        try:
+            names = os.listdir(self.dir / _READS_DIR)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [name[: -len(".json")] for name in names if name.endswith(".json") and not name.startswith(".")]
+
     def add_read_set(self, base_key: str, paths: list[str]) -> None:
         """Record that a run of ``base_key`` read ``paths`` (kept newest first, atomic replace)."""
         paths = sorted(paths)

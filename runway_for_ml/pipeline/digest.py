@@ -46,15 +46,23 @@ def content_digest(data: Any, tokenizer_dir: Path | None = None) -> dict:
 def _dataset_digest(ds: Any) -> dict:
     import pyarrow as pa
 
-    table_view = ds.with_format("arrow")  # a view: the data is not copied, the caller's format is untouched
     names = list(ds.column_names)
     hashers = {name: hashlib.sha256(str(ds.features[name]).encode()) for name in names}
     for start in range(0, ds.num_rows, _WINDOW):
-        window = table_view[start : start + _WINDOW]
+        window = _rows(ds, start, _WINDOW)
         for name in names:
             column = window.column(name).combine_chunks()
             hashers[name].update(pa.record_batch([column], names=["c"]).serialize())
     return {"rows": ds.num_rows, "columns": {name: h.hexdigest() for name, h in hashers.items()}}
+
+
+def _rows(ds: Any, start: int, count: int) -> Any:
+    """Rows ``start .. start+count`` of ``ds`` as a ``pyarrow.Table`` (its indices mapping applied, vectorised)."""
+    table = ds.data.table
+    indices = getattr(ds, "_indices", None)
+    if indices is None:
+        return table.slice(start, count)
+    return table.take(indices.table.column(0).slice(start, count))
 
 
 def _sha(normal: Any) -> str:
@@ -130,10 +138,9 @@ def _arrow_difference(old: Any, new: Any) -> dict:
                 continue
             if str(old_ds.features[name]) != str(new_ds.features[name]):
                 return {**where, "column": name, "detail": f"type {old_ds.features[name]} -> {new_ds.features[name]}"}
-            old_col, new_col = old_ds.with_format("arrow"), new_ds.with_format("arrow")
             for start in range(0, max(old_ds.num_rows, new_ds.num_rows), _WINDOW):
-                a = old_col[start : start + _WINDOW].column(name).to_pylist()
-                b = new_col[start : start + _WINDOW].column(name).to_pylist()
+                a = _rows(old_ds, start, _WINDOW).column(name).to_pylist()
+                b = _rows(new_ds, start, _WINDOW).column(name).to_pylist()
                 for i, (x, y) in enumerate(zip(a, b, strict=False)):
                     if x != y:
                         return {

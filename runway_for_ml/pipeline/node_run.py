@@ -88,8 +88,7 @@ class _Run:
                 reads = ConfigReads(p.config, node_id)
                 data = self._call(spec, arg, reads)
                 key = p._ran(node_id, reads.values)
-                if reads.values:
-                    p.store.add_read_set(p._base_keys[node_id], list(reads.values))
+                p._remember_reads(p._base_keys[node_id], reads.values)
         record = NodeRun(node_id, "hit" if hit else "ran", time.perf_counter() - started, count_rows(data), key)
         self.records[node_id] = record
         self.results[node_id] = data
@@ -110,13 +109,14 @@ class _Run:
         base = p._base_keys[node_id]
         with p.store.lock(base, node_id):
             if not force:
-                key, _values = p._resolve(base, p._components[node_id])
+                key, values = p._resolve(base, p._components[node_id], fresh=True)
                 if p.store.contains(key):
                     try:
-                        p._keys[node_id] = key
-                        return p.store.load(key), True, key
+                        data = p.store.load(key)
                     except KeyError:
                         pass
+                    else:
+                        return data, True, p._ran(node_id, values)  # (descendants' keys follow it)
             self._notify(node_id, "start", None)
             reads = ConfigReads(p.config, node_id)
             started = time.perf_counter()
@@ -136,8 +136,7 @@ class _Run:
                 "seconds": round(seconds, 6),
             }
             entry = p.store.save(key, data, meta)
-            if reads.values:
-                p.store.add_read_set(base, list(reads.values))
+            p._remember_reads(base, reads.values)
         if entry.meta.get("format") in ("arrow", "pickle"):
             # What the cache holds, exactly as a warm run sees it (memory-mapped Arrow / unpickled).
             return p.store.load(key), False, key

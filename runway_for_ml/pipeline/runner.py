@@ -94,6 +94,7 @@ class DataPipeline:
         self._keys: dict[str, str] = {}  # the node's key, including the config values it reads
         self._base_keys: dict[str, str] = {}  # the key of its components alone (config reads left out)
         self._reads: dict[str, dict] = {}  # global_config path -> value, as read by the node
+        self._with_reads: set[str] | None = None  # base keys with a read-set index file (listed once)
 
     @classmethod
     def from_config(cls, path_or_dict: Any, opts: Iterable[str] = (), **kwargs: Any) -> DataPipeline:
@@ -158,15 +159,18 @@ class DataPipeline:
         self._base_keys[node_id] = base
         self._keys[node_id], self._reads[node_id] = self._resolve(base, components)
 
-    def _resolve(self, base: str, components: dict) -> tuple[str, dict]:
+    def _resolve(self, base: str, components: dict, *, fresh: bool = False) -> tuple[str, dict]:
         """The node's key and the ``global_config`` values it reads: ``(key, {path: value})``.
 
         A node that reads no config value has the key ``base``. One that does is stored under
         :func:`reads_key` (its components plus the values read); the paths it read are looked up in
         the store's index for ``base``. When no such entry exists, the newest read set gives the key
-        the node will most likely get (it is corrected once the node has run).
+        the node will most likely get (it is corrected once the node has run). ``fresh``: read the
+        index again (another process may have run the node since this pipeline listed it).
         """
-        read_sets = self.store.read_sets(base)
+        if self._with_reads is None:  # one listing per pipeline instead of one file lookup per node
+            self._with_reads = set(self.store.bases_with_read_sets())
+        read_sets = self.store.read_sets(base) if (fresh or base in self._with_reads) else []
         if not read_sets:
             return base, {}
         # A node known to read config values never falls back to an entry under its base key (written
@@ -179,6 +183,13 @@ class DataPipeline:
                 return key, values
             guess = guess or (key, values)
         return guess or (base, {})
+
+    def _remember_reads(self, base: str, reads: dict) -> None:
+        """Add the paths a run of the node read to the store's index (nothing when it read none)."""
+        if reads:
+            self.store.add_read_set(base, list(reads))
+            if self._with_reads is not None:
+                self._with_reads.add(base)
 
     def _ran(self, node_id: str, reads: dict) -> str:
         """Record the config values a node actually read when it ran; returns its final key.

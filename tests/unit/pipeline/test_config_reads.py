@@ -211,3 +211,18 @@ def test_a_write_into_global_config_fails_with_node_and_key(tmp_path):
     assert isinstance(info.value, RunwayError) and info.value.exit_code == 2
     assert config["train"]["batch_size"] == 8
     assert not any(e.node == "output:Writer" for e in pipeline.store.entries())
+
+
+def test_an_entry_written_before_reads_were_recorded_is_left_behind_once_the_node_reruns(tmp_path):
+    pipeline = DataPipeline(_config(tmp_path))
+    pipeline.plan()
+    base = pipeline._base_keys["input:Reads"]
+    pipeline.store.save(base, [0, 0, 0], {"node": "input:Reads"})  # as an older version wrote it: no reads
+    out, _, _ = _run(_config(tmp_path))
+    assert out["output:Child"] == [0, 0, 0]  # it keeps loading (nothing says what it read)
+    again = DataPipeline(_config(tmp_path), regenerate_nodes=["input:Reads"])
+    assert again.get_data("output:Child")["output:Child"] == [16, 16, 16]
+    out, _, calls = _run(_config(tmp_path, batch_size=2))
+    assert out["output:Child"] == [4, 4, 4] and "reads" in calls
+    out, _, calls = _run(_config(tmp_path))
+    assert out["output:Child"] == [16, 16, 16] and calls == []  # never the old entry again
