@@ -65,7 +65,13 @@ def is_terminal(stream: IO[str] | None = None) -> bool:
 
 
 def plain_progress_wanted(stream: IO[str] | None = None) -> bool:
-    """Plain lines instead of a live bar: when the stream (default ``sys.stderr``) is not a terminal."""
+    """Plain lines instead of a live bar: when the stream (default ``sys.stderr``) is not a terminal.
+
+    A notebook's stream is no terminal either, but it shows live bars: there the bars stay.
+    """
+    stream = sys.stderr if stream is None else stream
+    if type(stream).__module__.startswith("ipykernel"):
+        return False
     return not is_terminal(stream)
 
 
