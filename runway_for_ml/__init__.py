@@ -11,10 +11,10 @@ Names resolve lazily so that ``import runway_for_ml`` (and ``runway --help``) do
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runway_for_ml import original_paths as _original_paths
+from runway_for_ml.lazy import lazy_exports
 from runway_for_ml.version import __version__
 
 # The original framework's module paths without an equivalent raise an ImportError naming the new home.
@@ -64,15 +64,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from runway_for_ml.pipeline.runner import DataPipeline
     from runway_for_ml.pipeline.transform import BaseTransform, HFDatasetTransform, register_transform_functor
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runway_for_ml' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, also=__all__)

@@ -8,8 +8,10 @@ Light to import: names resolve lazily, and the modules that need torch (``traini
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from runway_for_ml.lazy import lazy_exports
+from runway_for_ml.original_paths import module_getattr
 
 _EXPORTS = {
     "Experiment": "runway_for_ml.experiment.experiment",
@@ -38,14 +40,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from runway_for_ml.experiment.names import NamedExperiment, resolve_experiment
     from runway_for_ml.experiment.versions import create_version
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        # The original's runway_for_ml.experiment.RunwayExperiment ...: an ImportError naming the new home.
-        from runway_for_ml.original_paths import module_getattr
-
-        return module_getattr(__name__, name)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+# The original's runway_for_ml.experiment.RunwayExperiment ...: an ImportError naming the new home.
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, missing=module_getattr)

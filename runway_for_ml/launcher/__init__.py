@@ -28,10 +28,9 @@ when something is submitted or a job's state is read.
 
 from __future__ import annotations
 
-from typing import Any
-
 from runway_for_ml.launcher.options import add_launcher_arguments, chosen_launcher
 from runway_for_ml.launcher.spec import VERSION_DIR, JobSpec
+from runway_for_ml.lazy import lazy_exports
 
 __all__ = [
     "VERSION_DIR",
@@ -43,13 +42,6 @@ __all__ = [
     "wait_for_jobs",
 ]
 
-_LAZY = {"maybe_submit", "submit", "wait_for_jobs"}
-
-
-def __getattr__(name: str) -> Any:
-    # The submission module reads manifests and the registry: load it when a command submits.
-    if name in _LAZY:
-        from runway_for_ml.launcher import submission
-
-        return getattr(submission, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The submission module reads manifests and the registry: loaded when a command submits.
+_LAZY = {name: "runway_for_ml.launcher.submission" for name in ("maybe_submit", "submit", "wait_for_jobs")}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, also=__all__, cache=False)

@@ -9,8 +9,9 @@ load networkx and are resolved on first use so ``import runway_for_ml`` stays fa
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from runway_for_ml.lazy import lazy_exports
 
 # Importing these modules registers the built-in transforms (general ones, tokenize, tokenizer training).
 from runway_for_ml.pipeline import builtin_transforms, tokenize, tokenizer_training  # noqa: F401
@@ -39,11 +40,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from runway_for_ml.pipeline.render import render_dag
     from runway_for_ml.pipeline.runner import DataPipeline, NodePlan
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runway_for_ml.pipeline' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, also=__all__)

@@ -24,7 +24,7 @@ import networkx as nx
 import runway_for_ml
 
 LAYERS = [
-    {"errors", "version", "registry", "atomic", "progress", "original_paths"},
+    {"errors", "version", "registry", "atomic", "progress", "original_paths", "lazy"},
     {"project"},
     {"config"},
     {"pipeline", "data_module", "data_ops"},
