@@ -258,21 +258,36 @@ def test_scontrol_requeue_resumes_every_rank_with_the_same_metrics(mn_project, r
 
 
 def test_stuck_rendezvous_fails_in_bounded_time_naming_the_node(mn_project, jobs, tmp_path):
-    # runway-n2 never starts its tasks (its "python" hangs): ranks 2 and 3 never reach the rendezvous.
+    # One rank per node; runway-n2 never starts its task (its "python" hangs): rank 1 never reaches the rendezvous.
     wrapper = tmp_path / "python-hangs-on-n2"
     wrapper.write_text(
         '#!/bin/sh\n[ "$SLURMD_NODENAME" = runway-n2 ] && exec sleep 600\n' + f'exec "{sys.executable}" "$@"\n'
     )
     wrapper.chmod(0o755)
     started = time.time()
+    one_per_node = [
+        "train.trainer_paras.num_nodes=2",
+        "train.trainer_paras.devices=1",
+        "train.trainer_paras.strategy=ddp",
+        "train.trainer_paras.accelerator=cpu",
+    ]
     job_id, version_dir = jobs.submit(
-        ["train", "digits", "--slurm", "--opts", *GEOMETRY, *SMALL, f"slurm.python={wrapper}", "train.ddp_timeout_s=15"]
+        [
+            "train",
+            "digits",
+            "--slurm",
+            "--opts",
+            *one_per_node,
+            *SMALL,
+            f"slurm.python={wrapper}",
+            "train.ddp_timeout_s=15",
+        ]
     )
     assert jobs.wait([job_id], timeout=240)[job_id] == "FAILED"
     elapsed = time.time() - started
     text = "".join(_task_logs(version_dir, job_id, "err").values())
     assert "did not complete within train.ddp_timeout_s=15 s" in text, text[-3000:]
-    assert "node runway-n2 did not join (ranks 2, 3)" in text, text[-3000:]
+    assert "node runway-n2 did not join (rank 1)" in text, text[-3000:]
     # Bounded: the 600 s sleepers were ended by srun (--kill-on-bad-exit) once rank 0 gave up.
     assert elapsed < 200, elapsed
     manifest = read_manifest(version_dir)
@@ -307,18 +322,18 @@ def test_bad_geometry_is_refused_before_queueing(mn_project, capsys):
     assert {r.job_id for r in list_jobs(root / "experiments")} == before_jobs, "nothing was queued"
 
 
-def test_dry_run_prints_the_script_and_the_srun_line(mn_project):
+def test_dry_run_prints_the_script_and_the_srun_line(mn_project, capsys):
     root = mn_project
     before_versions = _versions(root)
     ids_before = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
     for command in ("train", "run"):
-        proc = _runway(root, command, "digits", "--slurm", "--dry-run", "--opts", *GEOMETRY, *SMALL, timeout=120)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        out = proc.stdout
+        capsys.readouterr()
+        assert main([command, "digits", "--slurm", "--dry-run", "--opts", *GEOMETRY, *SMALL]) == 0
+        out = capsys.readouterr().out
         assert "#SBATCH --nodes=2" in out and "#SBATCH --ntasks-per-node=2" in out
         srun_lines = [line for line in out.splitlines() if line.startswith("srun ")]
         assert srun_lines and "--kill-on-bad-exit=1" in srun_lines[0] and "submitit.core._submit" in srun_lines[0]
         assert f"runway {command} digits --in-version" in out and "nothing was submitted" in out
-    assert _versions(root) == before_versions
+    assert _versions(root) == before_versions, "a dry run leaves no version folder"
     ids_after = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
-    assert set(ids_after) <= set(ids_before)
+    assert set(ids_after) <= set(ids_before), "a dry run queues nothing"
