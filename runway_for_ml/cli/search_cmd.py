@@ -167,7 +167,7 @@ def _submit(args: argparse.Namespace, study_dir: Path, config: Any, fresh: bool)
     from runway_for_ml.launcher.search_workers import submit_search_workers
 
     try:
-        return submit_search_workers(
+        code = submit_search_workers(
             study_dir,
             config,
             workers=args.workers,
@@ -180,6 +180,26 @@ def _submit(args: argparse.Namespace, study_dir: Path, config: Any, fresh: bool)
         if fresh and not (Path(study_dir) / "slurm").is_dir():
             shutil.rmtree(study_dir, ignore_errors=True)
         raise
+    if getattr(args, "wait", False):
+        _print_best(study_dir)
+    return code
+
+
+def _print_best(study_dir: Path) -> None:
+    import json
+
+    try:
+        best = json.loads((Path(study_dir) / "best.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        print(f"no results in {study_dir} yet")
+        return
+    top = best.get("best")
+    print(f"{best['finished']} of {best['trials']} trials finished ({best['pruned']} pruned)")
+    if top:
+        print(
+            f"best {best['metric']}: {top['value']:.4f} (trial {top['trial']}, {top['version']}) {json.dumps(top['params'])}"
+        )
+    print(f"page: {Path(study_dir) / 'search.html'}")
 
 
 def _run_here(args: argparse.Namespace, study_dir: Path, *, fresh: bool, worker: int) -> int:

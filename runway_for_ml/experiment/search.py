@@ -32,14 +32,10 @@ finished trial.
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
-import functools
 import io
 import json
-import os
 import shutil
-import socket
 import sys
 import time
 import warnings
@@ -52,12 +48,26 @@ from runway_for_ml.atomic import write_json_atomic, write_text_atomic
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 from runway_for_ml.experiment.layout import LOCKS_DIR, experiments_dir, lock_file
 from runway_for_ml.experiment.manifest import now_iso, read_manifest, update_manifest
+from runway_for_ml.experiment.search_space import (
+    build_pruner,
+    build_sampler,
+    check_search_config,
+    decode_params,
+    distributions,
+    format_value,
+    grid_size,
+    resolve_metric,
+    sampler_seed,
+    short_params,
+)
+from runway_for_ml.experiment.search_storage import JOURNAL, open_storage, retry_callback
 
 __all__ = [
     "BEST_JSON",
     "JOURNAL",
     "STUDY_JSON",
     "TRIALS_CSV",
+    "StudyDir",
     "check_search_config",
     "create_study",
     "find_study",
@@ -69,17 +79,9 @@ __all__ = [
 
 STUDY_JSON = "study.json"
 CONFIG_JSON = "config.json"
-JOURNAL = "journal.log"
-HEARTBEATS = "heartbeats"
 TRIALS_CSV = "trials.csv"
 BEST_JSON = "best.json"
 STUDY_INFIX = "_search_S"
-#: A running trial rewrites its heartbeat this often (seconds) ...
-HEARTBEAT_INTERVAL_S = 5
-#: ... and is taken for dead after this long without one (a worker on this machine: as soon as its pid is gone).
-GRACE_PERIOD_S = int(os.environ.get("RUNWAY_SEARCH_GRACE_S", "60"))
-#: How often a trial whose worker died is tried again.
-MAX_RETRY = 3
 #: How long an idle worker waits between looks at the study (the last trials run elsewhere).
 POLL_S = 2.0
 FINISHED = ("COMPLETE", "PRUNED")
@@ -91,331 +93,6 @@ class MetricNotLogged(Exception):
     def __init__(self, metric: str, logged: list[str]) -> None:
         super().__init__(metric)
         self.metric, self.logged = metric, logged
-
-
-# ----------------------------------------------------------------------------- checks before any trial
-
-
-def check_search_config(data: Mapping[str, Any], project_root: Path, *, where: str = "") -> Any:
-    """The checked ``search`` section of ``data``: its shape, every space key a key of the config, every
-    space corner a valid run config, the sampler and pruner buildable. Raises ConfigError (exit 2).
-    """
-    from runway_for_ml.config.search_section import check_search_section
-    from runway_for_ml.experiment.preflight import check_run_config
-
-    if not isinstance(data.get("search"), dict):
-        raise ConfigError(
-            f"{where}the config has no 'search' section: nothing to search over",
-            hint="add search: {metric: 'val_accuracy', space: {'train.batch_size': {type: 'categorical', "
-            "choices: [32, 64]}}} (see docs/search.md)",
-        )
-    section = check_search_section(data["search"], where)
-    known = _config_keys(data)
-    for key in section.space:
-        if key.startswith("search."):
-            raise ConfigError(f"{where}search.space['{key}']: the search section cannot search over itself")
-        if _lookup(data, key) is _MISSING:
-            raise ConfigError(
-                f"{where}search.space['{key}']: not a key of the config{did_you_mean(key, known)}",
-                hint="space keys are dotted config paths as in --opts, e.g. train.optimizer_config.optimizer_params.lr; "
-                "see the config with `runway config EXPERIMENT`",
-            )
-    for corner in _corners(section):
-        trial_data = apply_params(data, corner)
-        try:
-            check_run_config(trial_data, project_root, "run")
-        except RunwayError as exc:
-            raise type(exc)(f"{where}search.space at {_short_params(corner)}: {exc.message}", hint=exc.hint) from exc
-    seed = _seed(section, data)
-    build_sampler(section, seed)
-    build_pruner(section, data)
-    return section
-
-
-_MISSING = object()
-
-
-def _lookup(data: Any, dotted: str) -> Any:
-    node = data
-    for part in dotted.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
-
-
-def _config_keys(data: Any, prefix: str = "") -> list[str]:
-    out = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            out.append(path)
-            out += _config_keys(value, path)
-    return out
-
-
-def _corners(section: Any) -> list[dict[str, Any]]:
-    """The low and high ends of every numeric dimension, and every categorical choice (one at a time)."""
-    base = {key: _first(entry) for key, entry in section.space.items()}
-    points = [base]
-    for key, entry in section.space.items():
-        values = entry.choices[1:] if entry.type == "categorical" else [entry.high]
-        points += [{**base, key: value} for value in values]
-    return points
-
-
-def _first(entry: Any) -> Any:
-    return entry.choices[0] if entry.type == "categorical" else entry.low
-
-
-def apply_params(data: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``data`` with each ``dotted.key: value`` of ``params`` set (as ``--opts`` would)."""
-    from runway_for_ml.config.overrides import apply_override
-
-    out = copy.deepcopy(dict(data))
-    for key, value in params.items():
-        apply_override(out, key.split("."), value, source="search")
-    return out
-
-
-def _short_params(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{key.rsplit('.', 1)[-1]}={_fmt(value)}" for key, value in params.items())
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return json.dumps(value) if not isinstance(value, str) else value
-
-
-def resolve_metric(logged: Mapping[str, Any] | list[str], metric: str) -> str | None:
-    """The logged key ``metric`` names: itself, or with ``/`` as ``_`` (``val/accuracy`` -> ``val_accuracy``)."""
-    for key in (metric, metric.replace("/", "_")):
-        if key in logged:
-            return key
-    return None
-
-
-# ----------------------------------------------------------------------------- Optuna pieces
-
-
-def _seed(section: Any, data: Mapping[str, Any]) -> int | None:
-    if section.seed is not None:
-        return int(section.seed)
-    seed = (data.get("meta") or {}).get("seed")
-    return int(seed) if seed is not None else None
-
-
-def encode_choices(choices: list[Any]) -> tuple[list[Any], bool]:
-    """Optuna's categorical values are None/bool/int/float/str: lists and objects travel as JSON text."""
-    if all(c is None or isinstance(c, (bool, int, float, str)) for c in choices):
-        return list(choices), False
-    return [json.dumps(c, sort_keys=True) for c in choices], True
-
-
-def distributions(section: Any) -> dict[str, Any]:
-    """``{space key: optuna distribution}``."""
-    import optuna.distributions as d
-
-    out: dict[str, Any] = {}
-    for key, entry in section.space.items():
-        if entry.type == "categorical":
-            out[key] = d.CategoricalDistribution(encode_choices(list(entry.choices))[0])
-        elif entry.type == "int":
-            out[key] = d.IntDistribution(int(entry.low), int(entry.high), log=entry.log, step=int(entry.step or 1))
-        else:
-            out[key] = d.FloatDistribution(float(entry.low), float(entry.high), log=entry.log, step=entry.step)
-    return out
-
-
-def decode_params(section: Any, params: Mapping[str, Any]) -> dict[str, Any]:
-    """A trial's Optuna params as config values (JSON-encoded choices decoded), in space order."""
-    out = {}
-    for key, entry in section.space.items():
-        if key not in params:
-            continue
-        value = params[key]
-        if entry.type == "categorical" and encode_choices(list(entry.choices))[1]:
-            value = json.loads(value)
-        out[key] = value
-    return out
-
-
-def _grid(section: Any) -> dict[str, list[Any]]:
-    grid: dict[str, list[Any]] = {}
-    for key, entry in section.space.items():
-        if entry.type == "categorical":
-            grid[key] = encode_choices(list(entry.choices))[0]
-        elif entry.type == "int":
-            grid[key] = list(range(int(entry.low), int(entry.high) + 1, int(entry.step or 1)))
-        else:
-            count = round((entry.high - entry.low) / entry.step) + 1
-            grid[key] = [
-                round(entry.low + i * entry.step, 12)
-                for i in range(count)
-                if entry.low + i * entry.step <= entry.high + 1e-12
-            ]
-    return grid
-
-
-def grid_size(section: Any) -> int | None:
-    """How many points the grid sampler has (None for the other samplers)."""
-    if section.sampler != "grid":
-        return None
-    size = 1
-    for values in _grid(section).values():
-        size *= len(values)
-    return size
-
-
-def build_sampler(section: Any, seed: int | None) -> Any:
-    """The Optuna sampler of ``search.sampler`` with ``search.sampler_kwargs``."""
-    import optuna
-
-    kwargs = dict(section.sampler_kwargs)
-    try:
-        if section.sampler == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, **kwargs)
-        if section.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=seed, **kwargs)
-        if section.sampler == "grid":
-            return optuna.samplers.GridSampler(_grid(section), seed=seed, **kwargs)
-        try:
-            import cmaes  # noqa: F401 - CmaEsSampler needs it at the first sample; say so now
-        except ImportError as exc:
-            raise ConfigError(
-                "search.sampler: 'cmaes' needs the cmaes package, which is not installed",
-                hint="pip install 'runway_for_ml[search]' (or pip install cmaes), or use sampler: 'tpe'",
-            ) from exc
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return optuna.samplers.CmaEsSampler(seed=seed, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(
-            f"search.sampler_kwargs: {exc}", hint=f"see the arguments of Optuna's {section.sampler} sampler"
-        ) from exc
-
-
-def build_pruner(section: Any, data: Mapping[str, Any]) -> Any:
-    """The Optuna pruner of ``search.pruner`` with ``search.pruner_kwargs`` (hyperband: epochs are its resource)."""
-    import optuna
-
-    kwargs = dict(section.pruner_kwargs)
-    try:
-        if section.pruner == "median":
-            return optuna.pruners.MedianPruner(**kwargs)
-        if section.pruner == "hyperband":
-            epochs = ((data.get("train") or {}).get("trainer_paras") or {}).get("max_epochs")
-            kwargs.setdefault("min_resource", 1)
-            kwargs.setdefault("max_resource", int(epochs) if isinstance(epochs, int) and epochs > 0 else "auto")
-            return optuna.pruners.HyperbandPruner(**kwargs)
-        return optuna.pruners.NopPruner(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"search.pruner_kwargs: {exc}", hint=f"see the arguments of Optuna's {section.pruner} pruner"
-        ) from exc
-
-
-def _machine() -> str:
-    """This machine and PID namespace: a heartbeat's pid can be checked only where this matches."""
-    parts = [socket.gethostname()]
-    for path in ("/proc/sys/kernel/random/boot_id",):
-        with contextlib.suppress(OSError):
-            parts.append(Path(path).read_text().strip())
-    with contextlib.suppress(OSError):
-        parts.append(os.readlink("/proc/self/ns/pid"))
-    return "|".join(parts)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@functools.lru_cache(maxsize=1)
-def _storage_class() -> type:
-    from optuna.storages._heartbeat import BaseHeartbeat
-    from optuna.storages.journal import JournalStorage
-    from optuna.trial import TrialState
-
-    class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
-        """Optuna's journal storage with heartbeats: one small file per running trial next to the journal.
-
-        A running trial is stale when its heartbeat is older than the grace period, or at once when it
-        was written on this machine by a process that is gone (a worker killed with -9 here).
-        """
-
-        def __init__(self, backend: Any, heartbeat_dir: Path, stale_callback: Any) -> None:
-            super().__init__(backend)
-            self._heartbeat_dir = Path(heartbeat_dir)
-            self._stale_callback = stale_callback
-            self._machine = _machine()
-
-        def record_heartbeat(self, trial_id: int) -> None:
-            self._heartbeat_dir.mkdir(parents=True, exist_ok=True)
-            beat = {"machine": self._machine, "pid": os.getpid(), "at": time.time(), "host": socket.gethostname()}
-            write_json_atomic(self._heartbeat_dir / f"{trial_id}.json", beat)
-
-        def heartbeat_of(self, trial_id: int) -> dict[str, Any] | None:
-            try:
-                return json.loads((self._heartbeat_dir / f"{trial_id}.json").read_text())
-            except (OSError, ValueError):
-                return None
-
-        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-            now = time.time()
-            stale = []
-            for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-                beat = self.heartbeat_of(trial._trial_id)
-                if beat is None:
-                    started = trial.datetime_start.timestamp() if trial.datetime_start else now
-                    dead = now - started > GRACE_PERIOD_S
-                elif beat.get("machine") == self._machine and int(beat.get("pid") or 0) != os.getpid():
-                    dead = not _pid_alive(int(beat.get("pid") or 0))
-                else:
-                    dead = now - float(beat.get("at") or 0) > GRACE_PERIOD_S
-                if dead:
-                    stale.append(trial._trial_id)
-            return stale
-
-        def get_heartbeat_interval(self) -> int | None:
-            return HEARTBEAT_INTERVAL_S
-
-        def get_heartbeat_stale_trial_callback(self) -> Any:
-            return self._stale_callback
-
-        def get_failed_trial_callback(self) -> Any:  # Optuna < 4.9 asks under this name
-            return self._stale_callback
-
-    return HeartbeatJournalStorage
-
-
-def retry_callback() -> Any:
-    """Optuna's callback that enqueues a dead trial again with the same params (and user attrs)."""
-    import optuna.storages as storages
-
-    cls = getattr(storages, "RetryHeartbeatStaleTrialCallback", None) or storages.RetryFailedTrialCallback
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return cls(max_retry=MAX_RETRY)
-
-
-def open_storage(study_dir: Path) -> Any:
-    """The study's journal storage (with heartbeats and the retry callback)."""
-    from optuna.storages.journal import JournalFileBackend
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # experimental-feature warnings of Optuna
-        backend = JournalFileBackend(str(Path(study_dir) / JOURNAL))
-    return _storage_class()(backend, Path(study_dir) / HEARTBEATS, retry_callback())
 
 
 # ----------------------------------------------------------------------------- the study folder
@@ -621,7 +298,7 @@ _WAIT = object()
 
 
 def _worker_seed(section: Any, data: Mapping[str, Any], worker: int) -> int | None:
-    seed = _seed(section, data)
+    seed = sampler_seed(section, data)
     return None if seed is None else seed + worker
 
 
@@ -702,7 +379,7 @@ def _run_trial(w: _Worker, trial: Any) -> None:
     w.report(
         f"[search] {w.study_dir.name} trial {trial.number}: {version_dir.name} started "
         + (f"(retry of trial {retried[-1]}) " if retried else "")
-        + _short_params(params)
+        + short_params(params)
     )
     try:
         with get_heartbeat_thread(trial._trial_id, w.study._storage), extra_callbacks([callback]):
@@ -753,7 +430,7 @@ def _run_trial(w: _Worker, trial: Any) -> None:
     done = sum(t.state.name in FINISHED for t in w.study.get_trials(deepcopy=False))
     w.report(
         f"[search] {w.study_dir.name} trial {trial.number}: {version_dir.name} {state} "
-        f"{callback.key or metric}={_fmt(value) if value is not None else '-'} in {seconds:.1f}s "
+        f"{callback.key or metric}={format_value(value) if value is not None else '-'} in {seconds:.1f}s "
         f"({done}/{target} finished)"
     )
 

@@ -184,7 +184,7 @@ def test_search_page_renders_offline_in_headless_chromium(study, tmp_path):
     assert CHROMIUM is not None, "make test installs chromium"
     page = study["dir"] / "search.html"
     text = page.read_text()
-    assert "<script src=" not in text.replace("<script src=\"data:", "")  # plotly.js is inlined, not linked
+    assert "<script src=" not in text.replace('<script src="data:', "")  # plotly.js is inlined, not linked
     result = _drive_chromium(
         page.as_uri(),
         tmp_path,
@@ -263,7 +263,7 @@ def _drive_chromium(url: str, tmp_path: Path, *, done: str, result: str) -> dict
                     await call(domain, session)
                 await call("Page.navigate", session, url=url)
                 value = None
-                for _ in range(600):
+                for _ in range(1800):  # up to 3 minutes on a loaded machine
                     out = await call("Runtime.evaluate", session, expression=done, returnByValue=True)
                     if out.get("result", {}).get("value"):
                         value = (await call("Runtime.evaluate", session, expression=result, returnByValue=True))[
