@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.models import SlurmSection
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys
 
 __all__ = [
@@ -35,7 +36,9 @@ __all__ = [
     "valid_slurm_keys",
 ]
 
-DEFAULT_MAX_REQUEUES = 3
+# The section's defaults are those of its typed model (config/models.py, docs/config-reference.md).
+_SLURM_DEFAULTS = {name: field.default for name, field in SlurmSection.model_fields.items()}
+DEFAULT_MAX_REQUEUES: int = _SLURM_DEFAULTS["max_requeues"]
 # Friendlier names (those of submitit's AutoExecutor) -> submitit's SLURM parameter.
 _RENAMES = {"time_min": "time", "mem_gb": "mem", "tasks_per_node": "ntasks_per_node"}
 # Keys handled by runway itself, not passed to sbatch.
@@ -43,7 +46,7 @@ RUNWAY_KEYS = ("max_requeues", "python")
 # submitit parameters we do not expose: set internally, legacy, or replaced by a friendlier name.
 _HIDDEN = {"command", "folder", "map_count", "num_gpus", *_RENAMES.values()}
 # What every runway job asks for unless the section says otherwise.
-_DEFAULTS: dict[str, Any] = {"time": 60, "nodes": 1}
+_DEFAULTS: dict[str, Any] = {"time": _SLURM_DEFAULTS["time_min"], "nodes": 1}
 # Preempted or timed-out jobs are requeued by submitit with `scontrol requeue`, which needs --requeue
 # on clusters whose slurm.conf has JobRequeue=0.
 _DEFAULT_ADDITIONAL = {"requeue": True}
