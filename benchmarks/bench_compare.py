@@ -143,14 +143,21 @@ def _chromium_args(profile: Path, width: int) -> list[str]:
 
 
 def open_page(
-    page: Path, *, screenshot: Path | None = None, repeats: int = 1, width: int = 1400, timeout: float = 60.0
+    page: Path,
+    *,
+    screenshot: Path | None = None,
+    repeats: int = 1,
+    width: int = 1400,
+    timeout: float = 60.0,
+    scripts: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Load ``page`` in headless Chromium ``repeats`` times through the DevTools protocol.
 
     Returns ``{"render_s": [...], "cpu_s": [main-thread CPU seconds per load], "requests": [urls other
     than the page and data: URIs], "rows": int,
-    "traces": int, "parcoords": bool, "plots": int, "boxes": {id: rect}}``; with ``screenshot``, a PNG of
-    the whole page after the last load.
+    "traces": int (curves), "lines": int (parallel coordinates), "plots": int, "boxes": {id: rect}}``;
+    with ``screenshot``, a PNG of the whole page after the last load; ``scripts`` (``{name: JavaScript expression}``) are evaluated in
+    order after the last load (after the screenshot), their values under ``"scripts"``.
     """
     import websockets
 
@@ -170,14 +177,23 @@ def open_page(
             targets = json.loads(answer.read())
         page_ws = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
         url = page.resolve().as_uri()
-        return asyncio.run(_drive(websockets, page_ws, url, screenshot, repeats, timeout))
+        return asyncio.run(_drive(websockets, page_ws, url, screenshot, repeats, timeout, scripts or {}, proc.pid))
     finally:
         proc.kill()
         proc.wait()
         shutil.rmtree(profile, ignore_errors=True)
 
 
-async def _drive(websockets: Any, page_ws: str, url: str, screenshot: Path | None, repeats: int, timeout: float):
+async def _drive(
+    websockets: Any,
+    page_ws: str,
+    url: str,
+    screenshot: Path | None,
+    repeats: int,
+    timeout: float,
+    scripts: dict,
+    browser_pid: int,
+) -> dict[str, Any]:
     requests: list[str] = []
     async with websockets.connect(page_ws, max_size=None) as ws:
         counter = 0
@@ -204,9 +220,10 @@ async def _drive(websockets: Any, page_ws: str, url: str, screenshot: Path | Non
         await call("Network.enable")
         await call("Page.enable")
         await call("Performance.enable")
-        render, cpu = [], []
+        render, cpu, all_cpu = [], [], []
         done = "document.body && document.body.dataset.plotsDone === document.body.dataset.plots"
         for _ in range(repeats):
+            before = _tree_cpu_s(browser_pid)
             await call("Page.navigate", url=url)
             start = time.time()
             while not await evaluate(done):
@@ -218,10 +235,12 @@ async def _drive(websockets: Any, page_ws: str, url: str, screenshot: Path | Non
             # navigation starts a new renderer here, so ThreadTime counts this load alone. A busy shared
             # machine inflates wall time, much less this.
             cpu.append(await thread_time())
+            # And every Chromium process (renderer, GPU process drawing WebGL, browser) during the load.
+            all_cpu.append(_tree_cpu_s(browser_pid) - before)
         facts = await evaluate(
             "JSON.stringify({rows: document.querySelectorAll('#versions tbody tr').length,"
             " traces: document.querySelectorAll('#plot-0 .scatterlayer .trace').length,"
-            " parcoords: !!document.querySelector('#plot-1 .parcoords'),"
+            " lines: document.querySelectorAll('#plot-1 .scatterlayer .trace').length,"
             " plots: +document.body.dataset.plots,"
             " boxes: Object.fromEntries(['versions', 'plot-0', 'plot-1'].map(function (id) {"
             "   var e = document.getElementById(id); if (!e) return [id, null];"
@@ -239,8 +258,27 @@ async def _drive(websockets: Any, page_ws: str, url: str, screenshot: Path | Non
                 clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
             )
             screenshot.write_bytes(base64.b64decode(shot["data"]))
+        result["scripts"] = {name: await evaluate(expression) for name, expression in scripts.items()}
     leaving = [u for u in requests if u != url and not u.startswith(("data:", "blob:", "about:"))]
-    return {**result, "render_s": render, "cpu_s": cpu, "requests": leaving}
+    return {**result, "render_s": render, "cpu_s": cpu, "chromium_cpu_s": all_cpu, "requests": leaving}
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (Linux ``/proc``)."""
+    parents, cpu = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        cpu[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, frontier = {pid}, {pid}
+    while frontier:
+        frontier = {c for c, parent in parents.items() if parent in frontier} - tree
+        tree |= frontier
+    return sum(cpu.get(p, 0.0) for p in tree)
 
 
 def main() -> int:
@@ -281,6 +319,10 @@ def main() -> int:
         print(
             f"renderer main-thread CPU per load: median {cpu:.2f} s of {[round(c, 2) for c in loads['cpu_s']]}"
             f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+        )
+        print(
+            "all chromium processes' CPU per load (renderer, GPU/WebGL, browser): median "
+            f"{statistics.median(loads['chromium_cpu_s']):.2f} s of {[round(c, 2) for c in loads['chromium_cpu_s']]}"
         )
         print(
             f"table rows: {loads['rows']}, curve traces: {loads['traces']}, requests leaving the page: {len(loads['requests'])}"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.atomic import write_text_atomic
+from runway_for_ml.experiment.compare import SEED_KEY
 
 __all__ = ["build_compare_page", "log_axis"]
 
@@ -400,60 +401,119 @@ def _group_lines(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _parallel_figure(data: dict[str, Any]) -> tuple[str, Any, str]:
+    """Parallel coordinates as plotly scatter lines on normalised vertical axes.
+
+    plotly's ``Parcoords`` draws with WebGL: in a browser without a GPU (headless Chromium, remote
+    desktops) it alone costs about 2 CPU seconds whatever the number of lines. Lines of ``Scatter``
+    traces draw as SVG in a fraction of that, and hovering a line names its version and values.
+    """
     metric = data["metric"]
     heading = "Parallel coordinates" + (f": config keys against {metric['name']}" if metric["name"] else "")
-    keys = [k for k in data["numeric"] if k != "meta.seed"] + data["categorical"]
+    keys = [k for k in data["numeric"] if k != SEED_KEY] + data["categorical"]
     if not keys:
         return heading, None, "No numeric config key differs between these versions."
     if not metric["name"] or not metric["values"]:
         return heading, None, "No version has the metric to plot against (see --metric)."
-    import numpy as np
     import plotly.graph_objects as go
+    from plotly.colors import sample_colorscale
 
     versions = [v for v in data["versions"] if metric["values"].get(v["name"]) is not None]
-    dims = []
-    for key in keys:
-        raw = [v["config"].get(key) for v in versions]
-        label = key if len(key) <= 28 else "…" + ".".join(key.split(".")[-2:])[-27:]
-        if key in data["categorical"]:
-            levels = sorted({json.dumps(x, default=str) for x in raw})
-            dims.append(
-                {
-                    "label": label,
-                    "values": [levels.index(json.dumps(x, default=str)) for x in raw],
-                    "tickvals": list(range(len(levels))),
-                    "ticktext": [_fmt(json.loads(level)) for level in levels],
-                }
-            )
-        elif log_axis([x for x in raw if x is not None]):
-            # parcoords has no log axis: log10 values, ticks labelled with the real values.
-            logs = [math.log10(x) if x is not None else float("nan") for x in raw]
-            low, high = math.floor(np.nanmin(logs)), math.ceil(np.nanmax(logs))
-            ticks = list(range(low, high + 1))
-            dims.append(
-                {
-                    "label": f"{label} (log)",
-                    "values": logs,
-                    "tickvals": ticks,
-                    "ticktext": [f"1e{t}" for t in ticks],
-                    "range": [low, high],
-                }
-            )
-        else:
-            dims.append({"label": label, "values": [float("nan") if x is None else x for x in raw]})
     values = [metric["values"][v["name"]] for v in versions]
-    dims.append({"label": metric["name"], "values": values})
-    fig = go.Figure(
-        go.Parcoords(
-            dimensions=dims,
-            line={
-                "color": values,
+    axes = [_axis(key, [v["config"].get(key) for v in versions], key in data["categorical"]) for key in keys]
+    axes.append(_axis(metric["name"], values, False, label=metric["name"]))
+    low, high = min(values), max(values)
+    # The best end of the colour scale is yellow whichever the direction.
+    shades = [(x - low) / (high - low) if high > low else 1.0 for x in values]
+    shades = [1 - t for t in shades] if metric["direction"] == "min" else shades
+    colors = sample_colorscale("Viridis", shades)
+    fig = go.Figure()
+    positions = list(range(len(axes)))
+    for index, v in enumerate(versions):
+        shown = [axis["text"][index] for axis in axes]
+        fig.add_trace(
+            go.Scatter(
+                x=positions,
+                y=[axis["y"][index] for axis in axes],
+                mode="lines",
+                line={"color": colors[index], "width": 1.5},
+                name=v["name"],
+                showlegend=False,
+                hovertemplate=f"{html.escape(v['name'])}<br>"
+                + "<br>".join(f"{html.escape(a['label'])}: {html.escape(t)}" for a, t in zip(axes, shown, strict=True))
+                + "<extra></extra>",
+            )
+        )
+    # The colour bar: one invisible marker carrying the scale.
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            showlegend=False,
+            hoverinfo="skip",
+            marker={
                 "colorscale": "Viridis",
-                "reversescale": metric["direction"] == "min",  # the best lines are yellow either way
+                "reversescale": metric["direction"] == "min",
+                "cmin": low,
+                "cmax": high,
+                "color": [low],
                 "showscale": True,
-                "colorbar": {"title": {"text": metric["name"]}},
+                "colorbar": {"title": {"text": metric["name"]}, "len": 0.9},
             },
         )
     )
-    fig.update_layout(template="plotly_white", height=460, margin={"l": 80, "r": 80, "t": 60, "b": 30})
+    shapes, notes = [], []
+    for x, axis in enumerate(axes):
+        shapes.append({"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "line": {"color": "#555", "width": 1}})
+        notes.append({"x": x, "y": 1.04, "text": f"<b>{html.escape(axis['label'])}</b>", "yanchor": "bottom"})
+        for y, text in axis["ticks"]:
+            shapes.append({"type": "line", "x0": x - 0.02, "x1": x, "y0": y, "y1": y, "line": {"color": "#555"}})
+            notes.append({"x": x, "y": y, "text": html.escape(text), "xanchor": "right", "xshift": -6})
+    fig.update_layout(
+        template="plotly_white",
+        height=460,
+        margin={"l": 60, "r": 30, "t": 40, "b": 20},
+        shapes=shapes,
+        annotations=[
+            {"showarrow": False, "font": {"size": 11}, "bgcolor": "rgba(255,255,255,0.7)", **note} for note in notes
+        ],
+        xaxis={"visible": False, "range": [-0.45, len(axes) - 0.7]},
+        yaxis={"visible": False, "range": [-0.04, 1.1]},
+        hovermode="closest",
+    )
     return heading, fig, ""
+
+
+def _axis(key: str, raw: list[Any], categorical: bool, *, label: str | None = None) -> dict[str, Any]:
+    """One vertical axis: ``y`` (each version's position in 0..1, None when it lacks the key), the
+    ``text`` shown on hover, and ``ticks`` ``[(y, label)]``. Log scale (ticks ``1e-4``, ``1e-3``, ...) for
+    positive numbers spanning more than two orders of magnitude."""
+    if label is None:
+        label = key if len(key) <= 28 else "…" + ".".join(key.split(".")[-2:])[-27:]
+    text = [_fmt(x) if x is not None else "-" for x in raw]
+    if categorical:
+        levels = sorted({json.dumps(x, default=str) for x in raw if x is not None})
+        step = 1 / max(len(levels) - 1, 1)
+        at = {level: i * step if len(levels) > 1 else 0.5 for i, level in enumerate(levels)}
+        ys = [at[json.dumps(x, default=str)] if x is not None else None for x in raw]
+        return {"label": label, "y": ys, "text": text, "ticks": [(at[lv], _fmt(json.loads(lv))) for lv in levels]}
+    numbers = [float(x) for x in raw if x is not None]
+    log = log_axis(numbers)
+    scale = (lambda x: math.log10(x)) if log else (lambda x: x)
+    low, high = min(map(scale, numbers)), max(map(scale, numbers))
+    if log:
+        low, high = math.floor(low), math.ceil(high)
+        ticks = [(float(t), f"1e{t}") for t in range(int(low), int(high) + 1)]
+        label = f"{label} (log)"
+    else:
+        ticks = [(low + (high - low) * i / 4, f"{low + (high - low) * i / 4:.4g}") for i in range(5)]
+        if high == low:
+            ticks = [(low, f"{low:.4g}")]
+    span = (high - low) or 1.0
+    offset = 0.0 if high > low else 0.5
+
+    def place(x: float) -> float:
+        return (scale(x) - low) / span + offset
+
+    ys = [place(float(x)) if x is not None else None for x in raw]
+    return {"label": label, "y": ys, "text": text, "ticks": [(place(10**t if log else t), s) for t, s in ticks]}

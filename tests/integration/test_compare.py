@@ -133,11 +133,17 @@ def test_parallel_coordinates_log_axis(project: Path) -> None:
 
     data = compare_versions(select_versions(project, ["digits"]))
     _, figure, _ = _parallel_figure(data)
-    dims = {d.label: d for d in figure.data[0].dimensions}
-    lr_axis = next(d for label, d in dims.items() if label.endswith("(log)"))
-    assert list(lr_axis.ticktext) == ["1e-4", "1e-3", "1e-2", "1e-1"]  # 1e-4 .. 1e-1: more than 2 decades
+    titles = [a.text for a in figure.layout.annotations if a.text.startswith("<b>")]
+    assert titles == ["<b>…optimizer_params.lr (log)</b>", "<b>test accuracy</b>"]  # not meta.seed
+    ticks = [a.text for a in figure.layout.annotations if a.x == 0 and not a.text.startswith("<b>")]
+    assert ticks == ["1e-4", "1e-3", "1e-2", "1e-1"]  # 1e-4 .. 1e-1: more than 2 decades
     assert data["metric"]["name"] == "test accuracy"
-    assert "meta.seed" not in dims
+    lines = {t.name: t for t in figure.data if t.name}
+    assert len(lines) == 23  # every version with the metric (V22 has no curves, but its evaluation)
+    # log10 positions: lr 1e-3 sits a third of the way up, the best accuracy at the top of its axis.
+    assert lines["digits_V7"].y[0] == pytest.approx(1 / 3)
+    best = max(data["metric"]["values"], key=data["metric"]["values"].get)
+    assert lines[best].y[1] == pytest.approx(1.0)
 
 
 def test_search_study_trials(project: Path, tmp_path: Path, capsys) -> None:
@@ -230,9 +236,24 @@ def test_page_renders_offline_in_headless_chromium(project: Path, tmp_path: Path
     out = tmp_path / "compare.html"
     assert _in(project, "compare", "digits", "--group-by", LR, "-o", str(out)) == 0
     shot = tmp_path / "page.png"
-    facts = bench.open_page(out, screenshot=shot)
+    first = "document.querySelector('#versions tbody tr').getAttribute('data-version')"
+    header = "Array.from(document.querySelectorAll('#versions th')).find(h => h.textContent === '{}').click()"
+    facts = bench.open_page(
+        out,
+        screenshot=shot,
+        scripts={
+            "loaded": first,
+            "sort": header.format("val_loss best"),
+            "lowest": first,
+            "again": header.format("val_loss best"),
+            "highest": first,
+            "by_name": header.format("version"),
+            "by_name_first": first,
+            "by_name_second": "document.querySelectorAll('#versions tbody tr')[2].getAttribute('data-version')",
+        },
+    )
     assert facts["requests"] == []  # nothing leaves the page
-    assert facts["rows"] == 23 and facts["plots"] == 2 and facts["parcoords"]
+    assert facts["rows"] == 23 and facts["plots"] == 2 and facts["lines"] >= 23
     assert facts["traces"] >= 4 * 3  # 4 panels, at least 3 groups (band + mean)
     image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
 
@@ -242,9 +263,36 @@ def test_page_renders_offline_in_headless_chromium(project: Path, tmp_path: Path
         crop = image[y : y + h, x : x + w]
         return float(((crop.max(axis=2) - crop.min(axis=2)) > 60).mean())
 
+    # Clicking a header sorts by it, again reverses; names sort by their number (V2 before V10).
+    best = {
+        v["name"]: v["metrics"]["val_loss"]["best"]
+        for v in compare_versions(select_versions(project, ["digits"]))["versions"]
+        if "val_loss" in v["metrics"]
+    }
+    assert facts["scripts"]["loaded"] == "digits_V0"
+    assert facts["scripts"]["lowest"] == min(best, key=best.get)
+    assert facts["scripts"]["highest"] == max(best, key=best.get)
+    assert [facts["scripts"]["by_name_first"], facts["scripts"]["by_name_second"]] == ["digits_V0", "digits_V2"]
     boxes = facts["boxes"]
     assert image.shape[0] >= boxes["plot-1"]["y"] + boxes["plot-1"]["height"] - 1
     assert coloured(boxes["plot-0"]) > 0.01  # curves and bands drawn
     assert coloured(boxes["plot-1"]) > 0.01  # parallel coordinates drawn
     table = image[int(boxes["versions"]["y"]) : int(boxes["versions"]["y"] + boxes["versions"]["height"])]
     assert (table.mean(axis=2) < 128).mean() > 0.01  # table text rendered
+
+
+def test_curves_split_per_epoch_and_per_step_and_keep_a_resumed_step_once(tmp_path: Path) -> None:
+    """Lightning's CSV layout: ``train_loss_step`` per step, ``val_loss`` per epoch; a resumed run logged
+    epoch 1 again (the later values win); a metric logged several times an epoch without suffix is per step."""
+    logs = tmp_path / "digits_V0" / "train" / "logs" / "csv"
+    logs.mkdir(parents=True)
+    (logs / "metrics.csv").write_text(
+        "epoch,step,train_loss_step,val_loss,lr\n"
+        "0,4,2.0,,0.1\n0,9,1.8,,0.1\n0,9,,1.5,\n"
+        "1,14,1.6,,0.05\n1,19,1.4,,0.05\n1,19,,1.2,\n"
+        "1,19,,1.1,\n"  # the resumed run's validation of epoch 1
+    )
+    curves = read_curves(tmp_path / "digits_V0")
+    assert curves.epoch == {"val_loss": [(0.0, 1.5), (1.0, 1.1)]}
+    assert curves.step["train_loss"] == [(4.0, 2.0), (9.0, 1.8), (14.0, 1.6), (19.0, 1.4)]
+    assert curves.step["lr"][-1] == (19.0, 0.05)
