@@ -264,14 +264,18 @@ _USER_TRANSFORMS = textwrap.dedent(
     class Square(BaseTransform):
         def _call(self, data):
             _log("Square")
-            return data.map(lambda r: {"sq": r["x"] ** 2})
+            power = self.global_config.train.power  # a config read: part of the node's key (issue 15)
+            return data.map(lambda r: {"sq": r["x"] ** power})
 
     @register_transform_functor
     class Summarise(BaseTransform):
         def _call(self, data):
             _log("Summarise")
             squares, numbers = data
-            return {"rows": squares.num_rows, "sum_sq": sum(squares["sq"]), "sum": sum(numbers["x"])}
+            out = {"rows": squares.num_rows, "sum_sq": sum(squares["sq"]), "sum": sum(numbers["x"])}
+            squares.set_format("numpy")  # in place: must not reach process:Square's output (issue 15)
+            data.clear()
+            return out
     """
 )
 
@@ -285,6 +289,7 @@ _PIPELINE_RUNNER = textwrap.dedent(
     cache_dir, go_path = sys.argv[1:3]
     config = {
         "meta": {"default_cache_dir": cache_dir},
+        "train": {"power": 2, "batch_size": 8},
         "data_pipeline": {
             "name": "three",
             "transforms": {
@@ -318,3 +323,5 @@ def test_three_processes_run_the_same_data_pipeline_at_once(tmp_path, monkeypatc
     # Each node left exactly one complete entry.
     store = CacheStore(tmp_path / "cache")
     assert sorted(e.node for e in store.entries()) == ["input:Numbers", "output:Summary", "process:Square"]
+    square = next(e for e in store.entries() if e.node == "process:Square")
+    assert square.meta["config_reads"] == {"train.power": 2} and square.key != square.meta["base_key"]

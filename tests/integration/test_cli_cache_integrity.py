@@ -241,14 +241,43 @@ def statuses(stdout: str) -> dict[str, str]:
     return out
 
 
-def _load(root: Path, config: str, nodes: list[str]) -> dict:
-    """Read nodes' entries in this (another) process: only hits are allowed."""
-    from runway_for_ml.pipeline.runner import DataPipeline
+_LOADER = """
+import json, sys
+import datasets
+from runway_for_ml.pipeline.runner import DataPipeline
 
-    pipeline = DataPipeline.from_config(root / "configs" / "experiments" / config)
-    out = pipeline.get_data(nodes)
-    assert {r.status for r in pipeline.last_report.nodes if r.node in nodes} == {"hit"}
-    return out
+config, nodes = sys.argv[1], sys.argv[2:]
+pipeline = DataPipeline.from_config(config)
+out = pipeline.get_data(nodes)
+statuses = {r.node: r.status for r in pipeline.last_report.nodes if r.node in nodes}
+
+
+def summary(data):
+    if isinstance(data, datasets.DatasetDict):
+        return {s: {"rows": ds.num_rows, "columns": ds.column_names, "first": ds[0], "last": ds[ds.num_rows - 1]}
+                for s, ds in data.items()}
+    return data
+
+
+result = {"statuses": statuses, "data": {n: summary(d) for n, d in out.items()}}
+if "mut" in config:
+    from data_processing.transforms import MAKERS, seen
+
+    result["original"] = {kind: seen(make()) for kind, make in MAKERS.items()}
+print(json.dumps(result))
+"""
+
+
+def _load(root: Path, config: str, nodes: list[str]) -> dict:
+    """Read nodes' entries in another process: only hits are allowed."""
+    path = root / "configs" / "experiments" / config
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOADER, str(path), *nodes], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(result["statuses"].values()) == {"hit"}, result["statuses"]
+    return result
 
 
 def test_filter_services_sibling_keeps_40_rows_across_processes(project):
@@ -261,9 +290,9 @@ def test_filter_services_sibling_keeps_40_rows_across_processes(project):
         "output:A_Filter": "hit",
         "output:B_Copy": "hit",
     }
-    out = _load(project, "svc.jsonnet", ["output:A_Filter", "output:B_Copy"])
-    assert out["output:B_Copy"].num_rows == {"train": 27, "test": 8, "validation": 5}
-    assert out["output:A_Filter"].num_rows == {"train": 14, "test": 4, "validation": 2}
+    out = _load(project, "svc.jsonnet", ["output:A_Filter", "output:B_Copy"])["data"]
+    assert {s: v["rows"] for s, v in out["output:B_Copy"].items()} == {"train": 27, "test": 8, "validation": 5}
+    assert {s: v["rows"] for s, v in out["output:A_Filter"].items()} == {"train": 14, "test": 4, "validation": 2}
 
 
 def test_every_in_place_change_stays_with_its_node_across_processes(project):
@@ -275,17 +304,12 @@ def test_every_in_place_change_stays_with_its_node_across_processes(project):
     b_nodes = [f"output:B_{k}" for k in KINDS]
     proc = runway("prepare", "mut", "--targets", *b_nodes, cwd=project)
     assert proc.returncode == 0, proc.stderr
-    # This process reads everything from the cache and compares with a fresh parent.
-    sys.path.insert(0, str(project))
-    try:
-        from data_processing.transforms import MAKERS, seen
-    finally:
-        sys.path.remove(str(project))
-    out = _load(project, "mut.jsonnet", a_nodes + b_nodes)
+    # Process 3 reads everything from the cache and compares with a fresh parent.
+    result = _load(project, "mut.jsonnet", a_nodes + b_nodes)
     for kind in KINDS:
-        original = seen(MAKERS[kind]())
-        assert out[f"output:A_{kind}"]["seen"] == original, kind
-        assert out[f"output:B_{kind}"]["seen"] == original, kind
+        original = result["original"][kind]
+        assert result["data"][f"output:A_{kind}"]["seen"] == original, kind
+        assert result["data"][f"output:B_{kind}"]["seen"] == original, kind
 
 
 def test_config_reads_rerun_explain_and_writes_fail(project):
@@ -302,7 +326,10 @@ def test_config_reads_rerun_explain_and_writes_fail(project):
     assert statuses(changed.stdout) == {"process:Split": "hit", "output:Scaled": "ran", "output:Scaled2": "ran"}
     back = runway("prepare", "svc", "--targets", "output:Scaled2", cwd=project)
     assert statuses(back.stdout)["output:Scaled2"] == "hit"
-    assert _load(project, "svc.jsonnet", ["output:Scaled"])["output:Scaled"]["train"][3]["scaled"] == 3 * 8
+    scaled = _load(project, "svc.jsonnet", ["output:Scaled"])["data"]["output:Scaled"]
+    assert (
+        scaled["train"]["first"] == {"service": "taxi", "i": 0, "scaled": 0} and "scaled" in scaled["test"]["columns"]
+    )
     bad = runway("prepare", "writes", cwd=project)
     assert bad.returncode == 2
     assert "output:W" in bad.stderr and "global_config.train.batch_size" in bad.stderr
@@ -349,9 +376,9 @@ def test_cache_verify_reproducible_differs_json_and_bad_input(project):
 def test_original_style_kwargs_setup_with_splits_to_process(project):
     proc = runway("prepare", "svc", "--targets", "output:Lengths", cwd=project)
     assert proc.returncode == 0, proc.stderr
-    out = _load(project, "svc.jsonnet", ["output:Lengths"])["output:Lengths"]
-    assert "length" in out["train"].column_names and out["train"][0]["length"] == len("taxi")
-    assert out["test"].column_names == ["service", "i"] and out.num_rows["test"] == 8  # passed through
+    out = _load(project, "svc.jsonnet", ["output:Lengths"])["data"]["output:Lengths"]
+    assert out["train"]["first"]["length"] == len("taxi")
+    assert out["test"]["columns"] == ["service", "i"] and out["test"]["rows"] == 8  # passed through
 
 
 @pytest.mark.parametrize(
