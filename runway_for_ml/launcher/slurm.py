@@ -9,6 +9,12 @@ function signature, so a new submitit parameter is accepted without a change her
 a :class:`~runway_for_ml.errors.ConfigError` with did-you-mean and the list of valid keys, raised
 before anything is submitted.
 
+With ``train.trainer_paras`` the task geometry is checked before anything is queued as well: SLURM must
+start one task per process Lightning expects (``nodes x tasks_per_node == num_nodes x devices``), the job
+must ask for the GPUs (or CPUs) those processes use, and several tasks need ``srun`` (no
+``use_srun=false``, no strategy that spawns its own ranks). Several tasks also get srun's
+``--kill-on-bad-exit=1``: one rank that dies ends the step instead of leaving the others in a collective.
+
 >>> params = sbatch_parameters({"partition": "gpu", "time_min": 60, "mem_gb": 8})
 >>> params["time"], params["mem"], params["partition"]
 (60, '8GB', 'gpu')
