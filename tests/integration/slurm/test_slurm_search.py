@@ -57,3 +57,49 @@ def test_two_workers_share_one_study_and_run_each_trial_once(project: Path, caps
     # The data pipeline ran once for the study (the first worker, under the cache lock); the other hit the cache.
     prepared = re.findall(r"\[search\] data prepared in [\d.]+s: (.*)", "\n".join(logs))
     assert len(prepared) == 2 and prepared.count("all cached") >= 1, prepared
+
+
+def test_a_requeued_worker_retries_its_trial_in_the_same_version(project: Path, jobs, capsys):
+    """scontrol requeue kills the worker mid-trial: the requeued job retries that trial from its last.ckpt."""
+    import subprocess
+    import time
+
+    from runway_for_ml.launcher.jobs import FINISHED_STATES, job_states, list_jobs
+
+    before = {r.job_id for r in list_jobs(project / "experiments")}
+    opts = [*OPTS, "train.trainer_paras.max_epochs=25"]
+    assert main(["search", "digits", "--trials", "2", "--slurm", "--opts", *opts]) == 0
+    (record,) = [r for r in list_jobs(project / "experiments") if r.job_id not in before]
+    study_dir = sorted(
+        (project / "experiments").glob("digits_search_S*"), key=lambda p: int(p.name.rpartition("S")[2])
+    )[-1]
+
+    def running_trial() -> Path | None:
+        for version in (project / "experiments").glob("digits_V*"):
+            manifest = read_manifest(version)
+            if (manifest.get("search") or {}).get("study") != study_dir.name or manifest.get("status") != "running":
+                continue
+            if (version / "train" / "checkpoints" / "last.ckpt").is_file():
+                return version
+        return None
+
+    deadline = time.time() + 180
+    while (version := running_trial()) is None:
+        assert time.time() < deadline, f"no trial with a checkpoint after 180s: {job_states([record.job_id])}"
+        assert job_states([record.job_id])[record.job_id].state not in FINISHED_STATES, "the job ended first"
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "requeue", record.job_id], check=True, capture_output=True)
+
+    assert jobs.wait([record.job_id], timeout=300)[record.job_id] == "COMPLETED"
+    with (study_dir / "trials.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    finished = [r for r in rows if r["state"] in ("complete", "pruned")]
+    assert len(finished) == 2
+    (failed,) = [r for r in rows if r["state"] == "fail"]
+    assert failed["version"] == version.name
+    (retry,) = [r for r in rows if r["retry_of"] == failed["trial"]]
+    assert retry["version"] == version.name and retry["state"] in ("complete", "pruned")
+    manifest = read_manifest(version)
+    assert manifest["resumed_from"] == "train/checkpoints/last.ckpt"
+    assert manifest["search"]["retried_from"] == [int(failed["trial"])]
+    assert len({r["version"] for r in finished}) == 2
