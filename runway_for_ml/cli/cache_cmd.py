@@ -77,10 +77,11 @@ def _verify(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from runway_for_ml.cli.prepare_cmd import build_pipeline
-    from runway_for_ml.pipeline.verify import DIFFERS, verify_nodes
+    from runway_for_ml.pipeline.verify import DIFFERS, verifiable_nodes, verify_nodes
 
     args.regenerate, args.targets = [], None
     pipeline = build_pipeline(args)
+    verifiable_nodes(pipeline, args.nodes or None)  # bad input: exit 2 before the progress bar starts
     columns = (TextColumn("verify"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"))
     with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("", total=None)

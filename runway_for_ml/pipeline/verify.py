@@ -29,7 +29,7 @@ from runway_for_ml.pipeline.config_reads import ConfigReads
 from runway_for_ml.pipeline.digest import content_digest, first_difference
 from runway_for_ml.pipeline.node_run import _Run, isolated
 
-__all__ = ["VerifyResult", "verify_nodes"]
+__all__ = ["VerifyResult", "verifiable_nodes", "verify_nodes"]
 
 REPRODUCIBLE = "reproducible"
 DIFFERS = "differs"
@@ -72,18 +72,7 @@ def verify_nodes(
             to compare with: run ``runway prepare`` first).
     """
     graph = pipeline.graph
-    wanted = list(graph.order if nodes is None else nodes)
-    for node in wanted:
-        graph.check_node(node, what="node to verify")
-    wanted = [n for n in graph.order if n in set(wanted)]  # run order
-    plans = {plan.node: plan for plan in pipeline.plan(wanted)}
-    missing = [n for n in wanted if graph.nodes[n].cache and plans[n].status != "cached"]
-    if missing:
-        raise RunwayError(
-            f"nothing to verify against: {', '.join(missing)} "
-            f"{'has' if len(missing) == 1 else 'have'} no cache entry for the current config",
-            hint="run `runway prepare` with the same config and --opts first, then verify",
-        )
+    wanted, plans = verifiable_nodes(pipeline, nodes)
     scratch_dir = Path(tempfile.mkdtemp(prefix="runway-verify-"))
     try:
         scratch = CacheStore(scratch_dir, pipeline.store.namespace)
@@ -100,6 +89,24 @@ def verify_nodes(
         return results
     finally:
         shutil.rmtree(scratch_dir, ignore_errors=True)
+
+
+def verifiable_nodes(pipeline: Any, nodes: Iterable[str] | None = None) -> tuple[list[str], dict[str, Any]]:
+    """The nodes to verify in run order, with their plans; raises RunwayError on bad input (see verify_nodes)."""
+    graph = pipeline.graph
+    wanted = list(graph.order if nodes is None else nodes)
+    for node in wanted:
+        graph.check_node(node, what="node to verify")
+    wanted = [n for n in graph.order if n in set(wanted)]  # run order
+    plans = {plan.node: plan for plan in pipeline.plan(wanted)}
+    missing = [n for n in wanted if graph.nodes[n].cache and plans[n].status != "cached"]
+    if missing:
+        raise RunwayError(
+            f"nothing to verify against: {', '.join(missing)} "
+            f"{'has' if len(missing) == 1 else 'have'} no cache entry for the current config",
+            hint="run `runway prepare` with the same config and --opts first, then verify",
+        )
+    return wanted, plans
 
 
 def _input(pipeline: Any, run: _Run, inputs: dict[str, Any], node: str) -> Any:
