@@ -2,7 +2,8 @@
 
 Each entry lives in its own folder ``<root>/<namespace>/<key>/``::
 
-    meta.json      what the entry is (node, transform, kwargs, input keys, created, seconds, size, rows)
+    meta.json      what the entry is (node, transform, kwargs, input keys, config reads, created, seconds,
+                   size, rows, and the content digest of the data)
     data/          a datasets.Dataset / DatasetDict written with save_to_disk (loaded memory-mapped)
     tokenizer/     a transformers tokenizer written with save_pretrained (AutoTokenizer loads it)
     data.pkl       any other object, pickled
@@ -13,6 +14,8 @@ Guarantees:
   flushed to disk (fsync), completed by writing ``meta.json`` last, and only then renamed to its key.
   A reader therefore sees a complete entry or none; a writer killed half-way leaves only a ``.tmp-*``
   folder, which readers ignore and :meth:`CacheStore.gc` (or a later save) removes.
+- **New objects on every load.** :meth:`CacheStore.load` returns new objects each time (memory-mapped
+  Arrow, unpickled values): changing them in memory never reaches the entry.
 - **Computed once.** :meth:`CacheStore.get_or_compute` takes a per-key file lock
   (``.locks/<key>.lock``) around check-compute-save, so several processes sharing a cache folder
   (e.g. SLURM jobs) compute a node once; the others wait and load it.

@@ -9,7 +9,7 @@ an entry written before digests were recorded gets its digest computed (from the
 recorded on its first verify. When they differ, the cached data and the recomputation are compared
 to name the first differing split, column and row.
 
->>> # results = verify_nodes(DataPipeline.from_config("configs/experiments/digits.jsonnet"))  # doctest: +SKIP
+>>> results = verify_nodes(DataPipeline.from_config("configs/experiments/digits.jsonnet"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
