@@ -57,7 +57,24 @@ class _Housekeeping:
             removed.append(entry)
         removed.extend(self._remove_leftovers(older_than_seconds=older_than_seconds, dry_run=dry_run))
         removed.extend(self._remove_orphan_locks(older_than_seconds, dry_run=dry_run))
+        if not dry_run:
+            self._remove_orphan_read_sets(older_than_seconds)
         return removed
+
+    def _remove_orphan_read_sets(self, older_than_seconds: float) -> None:
+        """Delete ``.reads/<base_key>.json`` index files that no entry uses any more (not reported: tiny)."""
+        folder = self.dir / ".reads"
+        try:
+            names = [n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(".")]
+        except FileNotFoundError:
+            return
+        live = {e.meta.get("base_key") for e in self.entries()}
+        cutoff = time.time() - older_than_seconds
+        for name in names:
+            path = folder / name
+            with contextlib.suppress(FileNotFoundError):
+                if name[: -len(".json")] not in live and path.stat().st_mtime < cutoff:
+                    os.unlink(path)
 
     # -- internals ---------------------------------------------------------------------------------
 

@@ -226,3 +226,26 @@ def test_an_entry_written_before_reads_were_recorded_is_left_behind_once_the_nod
     assert out["output:Child"] == [4, 4, 4] and "reads" in calls
     out, _, calls = _run(_config(tmp_path))
     assert out["output:Child"] == [16, 16, 16] and calls == []  # never the old entry again
+
+
+def test_gc_removes_read_set_files_no_entry_uses(tmp_path):
+    import os
+    import time
+
+    pipeline = DataPipeline(_config(tmp_path))
+    pipeline.get_data("input:Reads")
+    store = pipeline.store
+    base = store.read_meta(pipeline._key("input:Reads"))["base_key"]
+    index = store.dir / ".reads" / f"{base}.json"
+    past = time.time() - 3600
+    os.utime(index, (past, past))
+    store.gc(60)  # the entry was just used: it and its index stay
+    assert index.exists()
+    for entry in store.entries():  # as if last used an hour ago
+        meta_path = entry.path / "meta.json"
+        meta_path.write_text(json.dumps({**entry.meta, "created_epoch": past}))
+        os.utime(meta_path, (past, past))
+    store.gc(60, dry_run=True)
+    assert index.exists()
+    store.gc(60)
+    assert not store.entries() and not index.exists()
