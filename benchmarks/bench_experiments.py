@@ -20,6 +20,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from _results import record
+
 BIN = Path(sys.executable).parent
 EPOCHS = 8
 TRAIN_OPTS = [
@@ -139,11 +141,29 @@ def main() -> int:
         print(
             f"runway-train digits: {runway_s:.2f} s  plain Lightning: {plain_s:.2f} s  ratio {ratio:.3f} (target <= 1.10) {verdict}"
         )
+        record(
+            "bench_experiments",
+            "runway-train digits / plain Lightning script",
+            round(ratio, 3),
+            unit="x",
+            anchor=f"plain Lightning script, same model and data ({plain_s:.1f} s); medians of {args.repeats}",
+            target="<= 1.10",
+            passed=ratio <= 1.10,
+        )
         help_s, ls_s = bench_cli(project, max(5, args.repeats))
         for name, value in (("runway --help", help_s), ("runway ls (200 versions)", ls_s)):
             verdict = "PASS" if value <= 0.5 else "FAIL"
             ok &= verdict == "PASS"
             print(f"{name}: {value:.3f} s (target <= 0.5 s) {verdict}")
+            record(
+                "bench_experiments",
+                name,
+                round(value, 3),
+                unit="s",
+                anchor="new process, median",
+                target="<= 0.5 s",
+                passed=verdict == "PASS",
+            )
     return 0 if ok else 1
 
 

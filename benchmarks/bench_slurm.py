@@ -35,6 +35,8 @@ from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from _results import record, skip
+
 TARGET = 1.5
 SINGLE_REPEATS = 15
 SWEEP_REPEATS = 11
@@ -98,8 +100,7 @@ def _side_by_side(
 
 def main() -> int:
     if not _cluster_up():
-        print("local SLURM cluster is not up; start it with: bash scripts/local-slurm.sh start")
-        return 2
+        skip("bench_slurm", "no SLURM cluster is up; start the local one with: bash scripts/local-slurm.sh start")
     os.environ.setdefault("WANDB_MODE", "offline")
     import submitit
 
@@ -194,6 +195,19 @@ def main() -> int:
         ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
         ok = ratio <= TARGET
         failed |= not ok
+        record(
+            "bench_slurm",
+            f"{name}: runway / submitit",
+            round(ratio, 3),
+            unit="x",
+            anchor="submitit called directly with the same parameters; median of back-to-back pair ratios",
+            target=f"<= {TARGET}",
+            passed=ok,
+            spread=[
+                round(min(o / t for o, t in zip(ours, theirs, strict=True)), 3),
+                round(max(o / t for o, t in zip(ours, theirs, strict=True)), 3),
+            ],
+        )
         print(
             f"{name:<22}{ours_s * 1000:>7.0f}ms{theirs_s * 1000:>8.0f}ms{ratio:>7.2f}x  {'PASS' if ok else 'FAIL'}"
             f"  (best-of: {min(ours) * 1000:.0f} vs {min(theirs) * 1000:.0f} ms = {min(ours) / min(theirs):.2f}x)"
