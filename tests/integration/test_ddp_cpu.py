@@ -62,3 +62,50 @@ def test_runway_train_with_two_ddp_processes(tmp_path: Path) -> None:
     # Rank 1 took no lock of its own and left no trace besides the shared fit: one metrics.csv (rank 0's).
     assert len(list((train / "logs").rglob("metrics.csv"))) == 1
     assert "being trained by another process" not in proc.stderr
+
+
+def test_a_rank_that_never_joins_fails_after_ddp_timeout_s(tmp_path: Path) -> None:
+    """Rank 0 of a 2-process job whose rank 1 never starts: bounded by train.ddp_timeout_s, naming who is missing."""
+    import socket
+
+    with socket.socket() as s:  # a free port for rank 0's rendezvous store
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "LOCAL_RANK", "NODE_RANK"))}
+    # torchrun's variables for rank 0 of 2 (one process per node): Lightning's TorchElasticEnvironment.
+    env.update(
+        WANDB_MODE="offline",
+        RANK="0",
+        WORLD_SIZE="2",
+        LOCAL_RANK="0",
+        LOCAL_WORLD_SIZE="1",
+        GROUP_RANK="0",
+        TORCHELASTIC_RUN_ID="runway-test",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    project = tmp_path / "proj"
+    assert main(["init", str(project)]) == 0
+    opts = [
+        "data_pipeline.transforms.input:LoadDigits.setup_kwargs.max_rows=200",
+        "train.ddp_timeout_s=5",
+        "train.trainer_paras.accelerator=cpu",
+        "train.trainer_paras.num_nodes=2",
+        "train.trainer_paras.devices=1",
+        "train.trainer_paras.strategy=ddp",
+        "train.trainer_paras.max_epochs=1",
+        "train.trainer_paras.enable_progress_bar=false",
+        'meta.logger_enable=["csv"]',
+    ]
+    proc = subprocess.run(
+        [str(BIN / "runway-train"), "digits", "--launcher", "local", "--opts", *opts],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "did not complete within train.ddp_timeout_s=5 s" in proc.stderr
+    assert "node rank 1 did not join (rank 1)" in proc.stderr
+    assert "Traceback" not in proc.stderr
