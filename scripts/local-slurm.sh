@@ -17,7 +17,9 @@
 # on $SUBNET.1. Jobs asking for one node run on either node, so the single-node tests pass on it too.
 # `start` (no --nodes) on a running cluster of any size only checks it; `start --nodes N` on a cluster of
 # another size waits (up to RUNWAY_SLURM_SWITCH_WAIT s, default 600) for running jobs to end, then switches.
-# The installed Slurm (Debian's slurm-wlm) is not built with --enable-multiple-slurmd, hence namespaces.
+# Why not Slurm's multiple-slurmd mode: it needs a build with --enable-multiple-slurmd (no sign of it in
+# Debian's slurm-wlm 22.05 binaries), and all its nodes share one address and host name, unlike a real
+# cluster where MASTER_ADDR (the first node of SLURM_JOB_NODELIST) must resolve to another machine.
 #
 # What runs: munged, mariadbd (job accounting storage), slurmdbd, slurmctld, slurmd. Accounting through
 # slurmdbd is what real clusters use and what submitit's `sacct` calls need; a local MariaDB starts in a
