@@ -42,6 +42,17 @@ CONFIG = {
 }
 
 
+def _fit(trainer, data, ckpt_path=None) -> None:
+    executor = build_executor(CONFIG, data)
+    try:  # the data of a run in a LightningDataModule (issue 16); before that, the executor's own loaders
+        from runway_for_ml.experiment.datamodule import RunwayDataModule
+    except ImportError:
+        trainer.fit(executor, ckpt_path=ckpt_path)
+        return
+    datamodule = RunwayDataModule(CONFIG, data, collate_fn=executor.collate_fn)
+    trainer.fit(executor, datamodule=datamodule, ckpt_path=ckpt_path)
+
+
 def _train(version_dir, data, epochs: int, resume: bool = False, ckpt_path=None):
     run_id = stable_run_id(version_dir)
     loggers = build_loggers(
@@ -56,7 +67,7 @@ def _train(version_dir, data, epochs: int, resume: bool = False, ckpt_path=None)
         default_root_dir=version_dir / "train",
         callbacks=[pl.callbacks.ModelCheckpoint(dirpath=version_dir / "train" / "checkpoints", save_last=True)],
     )
-    trainer.fit(build_executor(CONFIG, data), ckpt_path=ckpt_path)
+    _fit(trainer, data, ckpt_path=ckpt_path)
     return run_id, trainer
 
 
@@ -154,7 +165,7 @@ def test_mlflow_logger_writes_a_run_that_mlflows_client_reads_back(tmp_path):
     trainer = pl.Trainer(
         max_epochs=2, logger=loggers, log_every_n_steps=1, enable_progress_bar=False, enable_checkpointing=False
     )
-    trainer.fit(build_executor(CONFIG, data))
+    _fit(trainer, data)
 
     client = MlflowClient(tracking_uri=mlflow_tracking_uri(CONFIG, version_dir))
     experiment = client.get_experiment_by_name("digits")  # meta.name
