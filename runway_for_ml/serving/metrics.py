@@ -1,19 +1,24 @@
-"""Server metrics in the Prometheus text format (``GET /metrics``).
+"""Server metrics through ``prometheus_client`` (``GET /metrics``, the Prometheus text format).
 
 Counters of requests (by route, method and status code) and errors (by code), a latency histogram
-per route and a histogram of batch sizes per command. Routes are the server's own route names
+per route, a histogram of batch sizes per command and a readiness gauge, in a registry of the
+server's own (several servers in one process do not mix). Routes are the server's own route names
 (unknown paths count as ``other``), so label sets stay bounded whatever clients send.
+
+The request path stays cheap: each label set's child metric is looked up once and kept, so a request
+costs a dict lookup, one counter increment and one histogram observation.
 
 >>> m = ServerMetrics()
 >>> m.observe_request("classify", "POST", 200, 0.004)
->>> 'runway_requests_total{route="classify",method="POST",code="200"} 1' in m.render()
+>>> 'runway_requests_total{code="200",method="POST",route="classify"} 1.0' in m.render()
 True
 """
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["BATCH_BUCKETS", "LATENCY_BUCKETS", "ServerMetrics"]
 
@@ -21,89 +26,72 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
-def _labels(**labels: str) -> str:
-    def esc(value: str) -> str:
-        return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-    return "{" + ",".join(f'{k}="{esc(v)}"' for k, v in labels.items()) + "}"
-
-
-class _Histogram:
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self.buckets = buckets
-        self.counts = [0] * len(buckets)
-        self.total = 0
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
-        self.total += 1
-        self.sum += value
-
-    def lines(self, name: str, labels: dict[str, str]) -> list[str]:
-        out = []
-        for bound, count in zip(self.buckets, self.counts, strict=True):
-            out.append(f"{name}_bucket{_labels(**labels, le=f'{bound:g}')} {count}")
-        out.append(f"{name}_bucket{_labels(**labels, le='+Inf')} {self.total}")
-        out.append(f"{name}_sum{_labels(**labels)} {self.sum:.6f}")
-        out.append(f"{name}_count{_labels(**labels)} {self.total}")
-        return out
-
-
 class ServerMetrics:
-    """Thread-safe counters and histograms, rendered on demand."""
+    """The server's metrics in a ``prometheus_client`` registry of its own, rendered on demand."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.errors: dict[int, int] = defaultdict(int)
-        self.latency: dict[str, _Histogram] = {}
-        self.batches: dict[str, _Histogram] = {}
-        self.ready = 0
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._requests = Counter(
+            "runway_requests",
+            "HTTP requests by route, method and status code.",
+            ("route", "method", "code"),
+            registry=self.registry,
+        )
+        self._errors = Counter("runway_errors", "Error responses by status code.", ("code",), registry=self.registry)
+        self._latency = Histogram(
+            "runway_request_duration_seconds",
+            "Time from request received to response sent.",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._batches = Histogram(
+            "runway_batch_size",
+            "Requests per model call (dynamic batching).",
+            ("command",),
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self._ready = Gauge(
+            "runway_model_ready", "1 when setup has finished and commands are served.", registry=self.registry
+        )
+        self._ready_value = 0
+        # label values -> child metrics: prometheus_client's labels() validates and locks on every call.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._batch_children: dict[str, Any] = {}
+
+    @property
+    def ready(self) -> int:
+        """1 when setup has finished and commands are served (the ``runway_model_ready`` gauge)."""
+        return self._ready_value
+
+    @ready.setter
+    def ready(self, value: int) -> None:
+        self._ready_value = int(value)
+        self._ready.set(self._ready_value)
 
     def observe_request(self, route: str, method: str, code: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(route, method, code)] += 1
-            if code >= 400:
-                self.errors[code] += 1
-            self.latency.setdefault(route, _Histogram(LATENCY_BUCKETS)).observe(seconds)
+        key = (route, method, code)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self._requests.labels(route, method, str(code)),
+                self._errors.labels(str(code)) if code >= 400 else None,
+                self._latency.labels(route),
+            )
+            self._request_children[key] = children
+        requests, errors, latency = children
+        requests.inc()
+        if errors is not None:
+            errors.inc()
+        latency.observe(seconds)
 
     def observe_batch(self, command: str, size: int) -> None:
-        with self._lock:
-            self.batches.setdefault(command, _Histogram(BATCH_BUCKETS)).observe(size)
+        child = self._batch_children.get(command)
+        if child is None:
+            child = self._batch_children[command] = self._batches.labels(command)
+        child.observe(size)
 
     def render(self) -> str:
         """The Prometheus text exposition (version 0.0.4)."""
-        with self._lock:
-            lines = [
-                "# HELP runway_requests_total HTTP requests by route, method and status code.",
-                "# TYPE runway_requests_total counter",
-            ]
-            for (route, method, code), n in sorted(self.requests.items()):
-                lines.append(f"runway_requests_total{_labels(route=route, method=method, code=str(code))} {n}")
-            lines += [
-                "# HELP runway_errors_total Error responses by status code.",
-                "# TYPE runway_errors_total counter",
-            ]
-            for code, n in sorted(self.errors.items()):
-                lines.append(f"runway_errors_total{_labels(code=str(code))} {n}")
-            lines += [
-                "# HELP runway_request_duration_seconds Time from request received to response sent.",
-                "# TYPE runway_request_duration_seconds histogram",
-            ]
-            for route, hist in sorted(self.latency.items()):
-                lines += hist.lines("runway_request_duration_seconds", {"route": route})
-            lines += [
-                "# HELP runway_batch_size Requests per model call (dynamic batching).",
-                "# TYPE runway_batch_size histogram",
-            ]
-            for command, hist in sorted(self.batches.items()):
-                lines += hist.lines("runway_batch_size", {"command": command})
-            lines += [
-                "# HELP runway_model_ready 1 when setup has finished and commands are served.",
-                "# TYPE runway_model_ready gauge",
-                f"runway_model_ready {self.ready}",
-            ]
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry).decode()

@@ -216,13 +216,22 @@ def test_concurrent_requests_are_batched_and_metrics_count_them(server):
     assert server.post("/double", json={"x": "two"}).status_code == 400
     metrics = server.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
-    lines = metrics.text.splitlines()
-    batches = next(float(x.split()[-1]) for x in lines if x.startswith('runway_batch_size_count{command="double"}'))
-    assert batches < 256  # several requests per model call
-    assert 'runway_requests_total{route="double",method="POST",code="200"} 256' in lines
-    assert 'runway_requests_total{route="double",method="POST",code="400"} 1' in lines
-    assert float(next(x for x in lines if x.startswith('runway_errors_total{code="400"}')).split()[-1]) >= 1
-    assert any(x.startswith('runway_request_duration_seconds_bucket{route="double",le="+Inf"} 257') for x in lines)
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert value("runway_batch_size_count", command="double") < 256  # several requests per model call
+    assert value("runway_requests_total", route="double", method="POST", code="200") == 256
+    assert value("runway_requests_total", route="double", method="POST", code="400") == 1
+    assert value("runway_errors_total", code="400") >= 1
+    assert value("runway_request_duration_seconds_bucket", route="double", le="+Inf") == 257
 
 
 def test_declared_bounds_labels_and_examples_reach_meta_and_openapi(server):
