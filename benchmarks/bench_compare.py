@@ -33,8 +33,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _results import record, skip
-
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -291,6 +289,9 @@ def main() -> int:
     parser.add_argument("--screenshot", type=Path, help="also save a PNG of the page")
     parser.add_argument("--keep", type=Path, help="also copy the page there")
     args = parser.parse_args()
+    # Imported here: the tests import this module (fabricate_versions, open_page) from another folder.
+    from _results import record, skip
+
     if CHROMIUM is None:
         skip("bench_compare", "no chromium to render the page (apt-get install -y chromium)")
 
