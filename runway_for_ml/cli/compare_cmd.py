@@ -52,7 +52,15 @@ def run(args: argparse.Namespace) -> int:
     from runway_for_ml.experiment.compare_page import build_compare_page
 
     title = f"runway compare: {' '.join([*args.names, *([args.search] if args.search else [])]) or root.name}"
-    out = build_compare_page(data, Path(args.output), title=title)
+    try:
+        out = build_compare_page(data, Path(args.output), title=title)
+    except OSError as exc:
+        from runway_for_ml.errors import RunwayError
+
+        raise RunwayError(
+            f"-o {args.output}: cannot write the page ({exc.strerror or exc})",
+            hint="choose a file in a folder you can write to, e.g. -o compare.html",
+        ) from exc
     no_curves = [v["name"] for v in data["versions"] if not v["curves"]]
     print(f"{out}: {len(data['versions'])} versions, {len(data['differing'])} differing config keys")
     if no_curves:

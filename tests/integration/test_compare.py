@@ -296,3 +296,9 @@ def test_curves_split_per_epoch_and_per_step_and_keep_a_resumed_step_once(tmp_pa
     assert curves.epoch == {"val_loss": [(0.0, 1.5), (1.0, 1.1)]}
     assert curves.step["train_loss"] == [(4.0, 2.0), (9.0, 1.8), (14.0, 1.6), (19.0, 1.4)]
     assert curves.step["lr"][-1] == (19.0, 0.05)
+
+
+def test_unwritable_output_is_a_clear_error(project: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "a_file").write_text("not a folder")
+    assert _in(project, "compare", "digits_V0", "-o", str(tmp_path / "a_file" / "c.html")) == 2
+    assert "cannot write the page" in capsys.readouterr().err
