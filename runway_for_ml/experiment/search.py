@@ -262,9 +262,9 @@ def run_worker(
         from runway_for_ml.project import find_project_root
 
         root = find_project_root(folder.path) or Path.cwd()
-    study = load_study(
-        folder.path, build_sampler(section, _worker_seed(section, base, worker)), build_pruner(section, base)
-    )
+    study = load_study(folder.path, pruner=build_pruner(section, base))
+    # Seeded per worker and per start: a resumed study must not draw its first trials' params again.
+    study.sampler = build_sampler(section, _worker_seed(section, base, worker, len(study.get_trials(deepcopy=False))))
     state = _Worker(
         folder,
         study,
@@ -297,9 +297,11 @@ def run_worker(
 _WAIT = object()
 
 
-def _worker_seed(section: Any, data: Mapping[str, Any], worker: int) -> int | None:
+def _worker_seed(section: Any, data: Mapping[str, Any], worker: int, trials_before: int) -> int | None:
+    """The sampler's seed: ``search.seed`` (or ``meta.seed``) for worker 0 of a new study; other workers and
+    later starts of the study (``--resume``, a requeued job) get their own, so they draw new params."""
     seed = sampler_seed(section, data)
-    return None if seed is None else seed + worker
+    return None if seed is None else seed + worker + 100_003 * trials_before
 
 
 def _stderr_line(text: str) -> None:
