@@ -324,7 +324,17 @@ def prepare(model: str, tmp: Path) -> tuple[Path, str, list[bytes]]:
         assert runway(["train", "digits", "--opts", *TINY]) == 0
         meta_command = {
             "name": "classify",
-            "inputs": [{"type": "vector", "name": "pixels", "length": 64, "samplingMean": 4, "samplingStd": 6}],
+            "inputs": [
+                {
+                    "type": "vector",
+                    "name": "pixels",
+                    "length": 64,
+                    "min": 0,
+                    "max": 16,
+                    "samplingMean": 4,
+                    "samplingStd": 6,
+                }
+            ],
         }
         bodies = [json.dumps(x).encode() for x in example_inputs(meta_command, 256, seed=1)]
         return project, "digits_V0", bodies
