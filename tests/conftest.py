@@ -118,9 +118,11 @@ def _fit_executor(config: dict, data: dict, epochs: int, tmp_path: Path, **train
     import pytorch_lightning as pl
 
     from runway_for_ml.executors import build_executor
+    from runway_for_ml.experiment.datamodule import RunwayDataModule
 
     pl.seed_everything(config["meta"]["seed"], verbose=False)
     executor = build_executor(config, data)
+    datamodule = RunwayDataModule(config, data, collate_fn=executor.collate_fn)  # trainer.datamodule
     trainer = pl.Trainer(
         max_epochs=epochs,
         logger=False,
@@ -131,7 +133,7 @@ def _fit_executor(config: dict, data: dict, epochs: int, tmp_path: Path, **train
         default_root_dir=tmp_path,
         **trainer_kwargs,
     )
-    trainer.fit(executor)
+    trainer.fit(executor, datamodule=datamodule)
     return executor, trainer
 
 

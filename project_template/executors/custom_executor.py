@@ -1,7 +1,8 @@
 """Project executors: Lightning modules configured from ``executor.*`` and ``train.*``.
 
-``BaseExecutor`` already builds the dataloaders (``train.batch_size``), the optimizer and schedule
-(``train.optimizer_config``) and hands you the pipeline's splits; override the Lightning steps.
+``BaseExecutor`` already builds the optimizer and schedule (``train.optimizer_config``); runway's data
+module feeds it the pipeline's splits in batches (``train.batch_size``, ``train.val_batch_size``,
+``test.batch_size``) made by ``collate_fn``. Override the Lightning steps.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _experiments_root() -> Path:
-    from runway_for_ml.experiment.experiment import experiments_dir, require_project_root
+    from runway_for_ml.experiment.layout import experiments_dir
+    from runway_for_ml.experiment.names import require_project_root
 
     return experiments_dir(require_project_root())
 

@@ -63,7 +63,7 @@ def experiment_argument(text: str, root: Path, *, version: bool = False) -> str:
     >>> experiment_argument("configs/experiments/digits.jsonnet", root)  # doctest: +SKIP
     'digits'
     """
-    from runway_for_ml.experiment.experiment import CONFIG_SUFFIX, split_version_name, validate_name
+    from runway_for_ml.experiment.names import CONFIG_SUFFIX, split_version_name, validate_name
 
     if text.endswith(CONFIG_SUFFIX):
         path = Path(text).expanduser()
@@ -178,9 +178,9 @@ def _check_sweep_points(command: str, args: argparse.Namespace, config: Any, roo
 
 def _check_infer(args: argparse.Namespace, root: Path) -> None:
     from runway_for_ml.config import load_config
-    from runway_for_ml.experiment.experiment import resolve_experiment, split_version_name, validate_name
     from runway_for_ml.experiment.inference import resolve_checkpoint
     from runway_for_ml.experiment.manifest import read_manifest
+    from runway_for_ml.experiment.names import resolve_experiment, split_version_name, validate_name
     from runway_for_ml.experiment.preflight import check_run_config
     from runway_for_ml.experiment.training import load_version_config
 

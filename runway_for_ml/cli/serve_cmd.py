@@ -125,7 +125,7 @@ def openapi_model(ref: str, checkpoint: str = "best") -> Any:
     """A model with the commands of ``ref`` (a version, or an experiment name read from its config file)."""
     from runway_for_ml.config import load_config
     from runway_for_ml.errors import RunwayError
-    from runway_for_ml.experiment.experiment import require_project_root, resolve_experiment, split_version_name
+    from runway_for_ml.experiment.names import require_project_root, resolve_experiment, split_version_name
     from runway_for_ml.serving.experiment_model import model_from_spec, parse_serve_section
 
     root = require_project_root()

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.experiment.experiment import experiments_dir, require_project_root
+    from runway_for_ml.experiment.layout import experiments_dir
+    from runway_for_ml.experiment.names import require_project_root
     from runway_for_ml.launcher.sweep import load_sweep, retry_failed, sweep_rows
 
     root = experiments_dir(require_project_root())

@@ -1,8 +1,9 @@
 """``BaseExecutor``: the LightningModule every runway executor derives from.
 
-An executor receives the whole resolved config and the pipeline's output splits, builds its own
-dataloaders (``train.batch_size``, ``train.dataloader_workers``, ``test.batch_size``) and its
-optimizer and schedule (``train.optimizer_config``). Users override the Lightning steps::
+An executor is the model: a LightningModule built from the resolved config, with its optimizer and
+schedule (``train.optimizer_config``). It does not own the data: the experiment layer's
+``RunwayDataModule`` (``experiment/datamodule.py``) holds the splits, batch sizes, sampler and
+tokenizer and batches rows with the executor's ``collate_fn`` hook. Users override the Lightning steps::
 
     @register_executor
     class MyExecutor(BaseExecutor):
@@ -22,13 +23,14 @@ It is chosen by ``executor.ExecutorClass`` (a registered name or a dotted path) 
 ``executor.model_config`` and ``executor.init_kwargs`` by :func:`build_executor`.
 
 Inference contract: ``predict_step`` returns a dict of per-sample columns (lists or tensors whose
-first dimension is the batch), at least ``prediction`` and, when labels exist, ``target``; the runner
-calls ``trainer.predict(executor, dataloaders=executor.predict_dataloader(split))`` and gives each
-batch's dict to ``EvalRecorder.add_batch``.
+first dimension is the batch), at least ``prediction`` and, when labels exist, ``target``; the one
+prediction function (``executors/prediction.py``: ``predict_batches``) runs it over the data module's
+loader and ``runway-infer`` gives each batch's dict to ``EvalRecorder.add_batch``.
 """
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -36,23 +38,24 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Sampler
 
 from runway_for_ml.config.schema import RunwayConfig, typed_config
-from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
+from runway_for_ml.errors import ConfigError, RunwayError
 from runway_for_ml.executors.optim import build_optimizer, build_scheduler
+from runway_for_ml.executors.prediction import predict_batch
 from runway_for_ml.registry import Registry
 
-__all__ = ["EXECUTORS", "BaseExecutor", "build_executor", "default_collate", "get_executor_class", "register_executor"]
+__all__ = [
+    "EXECUTORS",
+    "BaseExecutor",
+    "build_executor",
+    "default_collate",
+    "get_executor_class",
+    "register_executor",
+    "wants_tokenizer",
+]
 
 EXECUTORS: Registry[type[pl.LightningModule]] = Registry("executor", base=pl.LightningModule)
-
-# Other spellings of split names found in datasets, tried in order when a split is asked for.
-_SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
-    "validation": ("validation", "val", "valid", "dev"),
-    "test": ("test",),
-    "train": ("train",),
-}
 
 
 def register_executor(cls: type[pl.LightningModule] | None = None, *, name: str | None = None) -> Any:
@@ -71,8 +74,13 @@ def get_executor_class(name: str) -> type[pl.LightningModule]:
     return EXECUTORS.get(name, where="executor.ExecutorClass")
 
 
-def build_executor(config: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> pl.LightningModule:
+def build_executor(
+    config: Mapping[str, Any], data: Mapping[str, Any] | None = None, *, tokenizer: Any = None
+) -> pl.LightningModule:
     """Instantiate ``executor.ExecutorClass`` with the config, the data splits, ``model_config`` and ``init_kwargs``.
+
+    ``tokenizer`` (found by the experiment's data module) is given to executors whose ``__init__``
+    takes a ``tokenizer`` argument (the text executors).
 
     >>> ex = build_executor({"executor": {"ExecutorClass": "ClassificationExecutor",
     ...                                   "model_config": {"input_dim": 4, "num_classes": 2}}})
@@ -86,15 +94,25 @@ def build_executor(config: Mapping[str, Any], data: Mapping[str, Any] | None = N
         )
     cls = get_executor_class(str(name))
     init_kwargs = dict(section.get("init_kwargs") or {})
+    if tokenizer is not None and wants_tokenizer(cls):
+        init_kwargs["tokenizer"] = tokenizer
     try:
         return cls(
             dict(config),
-            data=dict(data) if data is not None else None,
+            data=data,
             model_config=section.get("model_config"),
             **init_kwargs,
         )
     except TypeError as exc:
         raise ConfigError(f"cannot build executor {name} with executor.init_kwargs={init_kwargs}: {exc}") from exc
+
+
+def wants_tokenizer(cls: type) -> bool:
+    """Whether executor class ``cls`` takes a ``tokenizer`` argument (then the data module looks for one)."""
+    try:
+        return "tokenizer" in inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def default_collate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -137,37 +155,15 @@ def _stack(values: list[Any]) -> Any:
     return torch.from_numpy(array)
 
 
-class _EpochSeededSampler(Sampler[int]):
-    """A random permutation that depends only on ``(seed, epoch)``.
-
-    Lightning calls ``set_epoch`` before each epoch, so a run resumed from an epoch-end checkpoint
-    visits the samples in the same order as an uninterrupted run would.
-    """
-
-    def __init__(self, length: int, seed: int) -> None:
-        self.length = length
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.length, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.length
-
-
 class BaseExecutor(pl.LightningModule):
     """A LightningModule configured from the resolved runway config.
 
     Args:
         config: the whole resolved config (sections ``meta``, ``data_pipeline``, ``executor``,
             ``train``, ``test``, ``eval``).
-        data: split name (``"train"``, ``"validation"``, ``"test"``, ...) -> dataset (a
-            ``datasets.Dataset`` or any sequence of row dicts). May be ``None`` when only loading weights.
+        data: split name (``"train"``, ``"validation"``, ``"test"``, ...) -> dataset, for what the model
+            needs to know about its data before it is built (e.g. label names); a lazy mapping at
+            inference (nothing is loaded unless read). The loaders are the data module's. May be ``None``.
         model_config: ``executor.model_config`` (defaults to the one in ``config``).
         init_kwargs: ``executor.init_kwargs``, kept in ``self.init_kwargs``.
 
@@ -189,7 +185,8 @@ class BaseExecutor(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.config: dict[str, Any] = dict(config)
-        self.data: dict[str, Any] = dict(data or {})
+        # Kept as given: a lazy mapping (LazySplits) must not be loaded by copying it.
+        self.data: Mapping[str, Any] = data if data is not None else {}
         if model_config is None:
             model_config = (self.config.get("executor") or {}).get("model_config")
         self.model_config: dict[str, Any] = dict(model_config or {})
@@ -201,7 +198,7 @@ class BaseExecutor(pl.LightningModule):
         # ``MyExecutor.load_from_checkpoint(path, data=...)`` rebuilds the same executor.
         self.save_hyperparameters({"config": self.config, "model_config": self.model_config, **init_kwargs})
 
-    # ----------------------------------------------------------------- data
+    # ----------------------------------------------------------------- config and batching
 
     @property
     def typed_config(self) -> RunwayConfig:
@@ -218,72 +215,12 @@ class BaseExecutor(pl.LightningModule):
         """The ``test`` section of the config."""
         return dict(self.config.get("test") or {})
 
-    def has_split(self, split: str) -> bool:
-        """Whether ``data`` holds ``split`` (or one of its aliases, e.g. ``val`` for ``validation``)."""
-        return self._split_key(split) is not None
-
-    def _split_key(self, split: str) -> str | None:
-        for candidate in _SPLIT_ALIASES.get(split, (split,)):
-            if candidate in self.data:
-                return candidate
-        return None
-
-    def get_split(self, split: str) -> Any:
-        """The dataset of ``split``; a missing split is a :class:`RunwayError` listing the available ones."""
-        key = self._split_key(split)
-        if key is None:
-            available = sorted(self.data)
-            raise RunwayError(
-                f"executor {type(self).__name__} has no '{split}' split{did_you_mean(split, available)}; "
-                f"available splits: {', '.join(available) or 'none'}",
-                hint="the splits come from the data pipeline's output node(s); check the split names it produces",
-            )
-        return self.data[key]
-
     def collate_fn(self, rows: Sequence[Any]) -> Any:
-        """Turn a list of rows into a batch; override for custom batching (padding, tokenisation, ...)."""
-        return default_collate(rows)
+        """Turn a list of rows into a batch; override for custom batching (padding, tokenisation, ...).
 
-    def dataloader_for(self, split: str, shuffle: bool = False, batch_size: int | None = None) -> DataLoader:
-        """A DataLoader over ``split`` with the configured batch size and workers.
-
-        The shuffled training loader uses ``train.batch_size``; the validation loader
-        ``train.val_batch_size``; the other evaluation loaders (``shuffle=False``: test, predict)
-        ``test.batch_size`` (both default to ``train.batch_size``). ``shuffle=True`` draws a fresh
-        order each epoch from ``(meta.seed, epoch)``.
+        The data module's loaders (train, validation, test, predict) and ``serve_step`` batch with it.
         """
-        dataset = self.get_split(split)
-        typed = self.typed_config
-        if batch_size is None:
-            batch_size = typed.train.batch_size if shuffle else typed.test.batch_size
-        workers = typed.train.dataloader_workers
-        sampler = _EpochSeededSampler(len(dataset), self.seed) if shuffle else None
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            collate_fn=self.collate_fn,
-            num_workers=workers,
-            # The loader draws its workers' base seed from this generator instead of the global stream.
-            generator=torch.Generator().manual_seed(self.seed),
-            persistent_workers=workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self.dataloader_for("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader | list:
-        # No validation split: an empty list makes Lightning skip validation instead of failing.
-        if not self.has_split("validation"):
-            return []
-        return self.dataloader_for("validation", batch_size=self.typed_config.train.val_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self.dataloader_for("test")
-
-    def predict_dataloader(self, split: str = "test") -> DataLoader:
-        """The dataloader used for inference on ``split`` (Lightning calls it without arguments: ``test``)."""
-        return self.dataloader_for(split)
+        return default_collate(rows)
 
     # ------------------------------------------------------------ training
 
@@ -358,16 +295,19 @@ class BaseExecutor(pl.LightningModule):
         reads the returned per-sample columns (e.g. ``prediction``, ``probabilities``) into the
         outputs of the config's ``serve:`` section.
 
-        Default: the rows go through ``collate_fn`` and ``predict_step`` on the model's device without
-        gradients, as ``runway-infer`` runs them. Override it when serving differs from inference.
+        Default: the rows go through ``collate_fn`` and the one prediction function
+        (``executors/prediction.py``: ``predict_batch``), as ``runway-infer`` runs them. Override it when serving differs from inference.
         """
         names = list(inputs)
         size = len(inputs[names[0]]) if names else 0
         rows = [{name: inputs[name][i] for name in names} for i in range(size)]
-        batch = self.collate_fn(rows)
-        batch = self.transfer_batch_to_device(batch, self.device, 0)
-        with torch.inference_mode():
-            return self.predict_step(batch, 0)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                return predict_batch(self, self.collate_fn(rows))
+        finally:
+            self.train(was_training)
 
     def log_metrics(self, metrics: Mapping[str, Any], prefix: str = "", **log_kwargs: Any) -> None:
         """``self.log`` every scalar in ``metrics`` (per-class lists become ``name_0``, ``name_1``, ...).

@@ -27,7 +27,7 @@ import torchmetrics
 
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 from runway_for_ml.executors.base import register_executor
-from runway_for_ml.executors.text_base import HFTextExecutor, pipeline_output, tokenize_kwargs
+from runway_for_ml.executors.text_base import HFTextExecutor, tokenize_kwargs
 
 __all__ = ["CausalLMExecutor", "Seq2SeqExecutor", "SequenceClassificationExecutor"]
 
@@ -55,7 +55,7 @@ class SequenceClassificationExecutor(HFTextExecutor):
 
     def __init__(self, config: Mapping[str, Any], data: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         # The label set must be known before the model (its head) is built.
-        self._data_for_labels = dict(data or {})
+        self._data_for_labels: Mapping[str, Any] = data if data is not None else {}
         mc = kwargs.get("model_config") or (dict(config).get("executor") or {}).get("model_config") or {}
         self.label_column: str = mc.get("label_column", "label")
         self.label_names: list[Any] | None = self._find_label_names(mc, dict(config))
@@ -72,11 +72,8 @@ class SequenceClassificationExecutor(HFTextExecutor):
     def _find_label_names(self, mc: Mapping[str, Any], config: Mapping[str, Any]) -> list[Any] | None:
         if mc.get("label_names"):
             return list(mc["label_names"])
-        if not self._data_for_labels and (config.get("train") or {}).get("data_node"):
-            # Built without data (Experiment.load_model, serving): the names are the training data's.
-            output = pipeline_output(config, config["train"]["data_node"])
-            if hasattr(output, "keys"):
-                self._data_for_labels = {str(k): output[k] for k in output}
+        # At inference (Experiment.load_model, serving) ``data`` is the training splits, loaded lazily:
+        # the names are the training data's.
         for split in ("train", *self._data_for_labels):
             dataset = self._data_for_labels.get(split)
             if dataset is None:
@@ -194,7 +191,11 @@ class SequenceClassificationExecutor(HFTextExecutor):
         """Tokenise served texts with the tokenize node's settings (dynamic padding), on the model's device."""
         if self.tokenizer is None:
             raise RunwayError(f"{type(self).__name__} has no tokenizer to read text with")
-        kwargs = {k: v for k, v in tokenize_kwargs(self.config).items() if k not in ("padding", "return_tensors")}
+        if getattr(self, "_serve_tokenize_kwargs", None) is None:  # the graph is read once, not per request
+            self._serve_tokenize_kwargs = {
+                k: v for k, v in tokenize_kwargs(self.config).items() if k not in ("padding", "return_tensors")
+            }
+        kwargs = self._serve_tokenize_kwargs
         encoded = self.tokenizer(texts, padding=True, return_tensors="pt", **kwargs)
         names = self.model_config.get("input_columns") or ("input_ids", "attention_mask", "token_type_ids")
         return {k: v.to(self.device) for k, v in encoded.items() if k in names}

@@ -6,13 +6,10 @@ them, and after training writes ``<version>/train/hf_model/`` with ``save_pretra
 tokenizer, adapters merged; the adapters alone in ``hf_model/adapter/``) so that plain
 ``transformers`` loads the result.
 
-Where the tokenizer comes from, first match wins:
-
-1. ``model_config.tokenizer_node``: a pipeline node whose output is a tokenizer (``TrainTokenizer``);
-2. ``model_config.tokenizer_config``: ``{version_name, class_name, from_pretrained_kwargs, additional_tokens}``;
-3. the ``HFDatasetTokenizeTransform`` node feeding ``train.data_node``: its tokenizer node
-   (``input_node: [data, tokenizer]``) or its ``tokenizer_config``;
-4. ``model_config.model_version`` (a pretrained model's own tokenizer).
+The tokenizer is found by the experiment's data module (``experiment/datamodule.py``:
+``tokenizer_source`` walks the pipeline graph by transform class) and given as ``tokenizer=``; an
+executor built directly without one loads ``model_config.tokenizer_config`` or, for a pretrained
+model, ``model_config.model_version``'s own tokenizer.
 
 Models built from a config take ``vocab_size`` / ``pad_token_id`` (and for seq2seq the decoder start
 and end tokens) from that tokenizer, so the config does not have to repeat them.
@@ -35,11 +32,12 @@ from runway_for_ml.errors import ConfigError, RunwayError, check_keys, did_you_m
 from runway_for_ml.executors.base import BaseExecutor, default_collate
 from runway_for_ml.executors.hf_models import HF_MODEL_KEYS, build_hf_model, hf_model_config
 from runway_for_ml.executors.lora import apply_lora, is_peft, lora_settings
+from runway_for_ml.pipeline.graph import PipelineGraph
+from runway_for_ml.pipeline.tokenize import HFDatasetTokenizeTransform, load_tokenizer
 
-__all__ = ["HF_MODEL_DIR", "HFTextExecutor", "pad_collate"]
+__all__ = ["HF_MODEL_DIR", "HFTextExecutor", "pad_collate", "tokenize_kwargs"]
 
 HF_MODEL_DIR = "hf_model"
-TOKENIZE_TRANSFORM = "HFDatasetTokenizeTransform"
 _TEXT_KEYS = ("tokenizer_node", "tokenizer_config", "input_columns", "label_column", "text_column")
 
 
@@ -107,79 +105,23 @@ def pad_collate(rows: Sequence[Mapping[str, Any]], pad_token_id: int = 0) -> dic
     return batch
 
 
-def _upstream_tokenize_nodes(config: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The ``HFDatasetTokenizeTransform`` nodes on the way to the training data, nearest first."""
-    transforms = (config.get("data_pipeline") or {}).get("transforms") or {}
+def tokenize_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``tokenize_kwargs`` of the tokenize node feeding the training data (for ``serve_step``).
+
+    The node is found through the pipeline graph by its transform class (``HFDatasetTokenizeTransform``
+    or a subclass), nearest to ``train.data_node`` / ``train.splits`` first.
+    """
+    if not config.get("data_pipeline"):
+        return {"truncation": True}
+    graph = PipelineGraph.from_config(config.get("data_pipeline"))
     train = config.get("train") or {}
     starts = [train["data_node"]] if train.get("data_node") else []
-    for ref in (train.get("splits") or {}).values():
-        starts.append(ref if isinstance(ref, str) else ref.get("node"))
-    found, seen, queue = [], set(), [s for s in starts if s]
-    while queue:
-        node = queue.pop(0)
-        if node in seen or node not in transforms:
-            continue
-        seen.add(node)
-        spec = transforms[node] or {}
-        if str(spec.get("transform_name", "")).rsplit(".", 1)[-1] == TOKENIZE_TRANSFORM:
-            found.append((node, spec))
-        inputs = spec.get("input_node")
-        queue.extend([inputs] if isinstance(inputs, str) else list(inputs or []))
-    return found
-
-
-def tokenizer_source(config: Mapping[str, Any]) -> tuple[str, Any] | None:
-    """``("node", name)``, ``("config", tokenizer_config)`` or ``None``: where the executor's tokenizer is."""
-    mc = (config.get("executor") or {}).get("model_config") or {}
-    if mc.get("tokenizer_node"):
-        return ("node", mc["tokenizer_node"])
-    if mc.get("tokenizer_config"):
-        tc = mc["tokenizer_config"]
-        return ("config", {"version_name": tc} if isinstance(tc, str) else dict(tc))
-    for _node, spec in _upstream_tokenize_nodes(config):
-        inputs = spec.get("input_node")
-        if isinstance(inputs, list) and len(inputs) > 1:
-            return ("node", inputs[1])
-        tc = (spec.get("setup_kwargs") or {}).get("tokenizer_config")
-        if tc:
-            return ("config", dict(tc))
-    if mc.get("model_version") and not mc.get("train_from_scratch"):
-        return ("config", {"version_name": mc["model_version"]})
-    return None
-
-
-def tokenize_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``tokenize_kwargs`` of the tokenize node feeding the training data (for ``serve_step``)."""
-    for _node, spec in _upstream_tokenize_nodes(config):
-        tc = (spec.get("setup_kwargs") or {}).get("tokenizer_config") or {}
+    starts += [ref if isinstance(ref, str) else ref.get("node") for ref in (train.get("splits") or {}).values()]
+    for spec in graph.upstream([s for s in starts if s in graph.nodes], HFDatasetTokenizeTransform):
+        tc = spec.setup_kwargs.get("tokenizer_config") or {}
         if tc.get("tokenize_kwargs"):
             return dict(tc["tokenize_kwargs"])
     return {"truncation": True}
-
-
-def pipeline_output(config: Mapping[str, Any], node: str) -> Any:
-    """The output of pipeline ``node``: read from the cache of the project being run (computed if missing)."""
-    from runway_for_ml.config import resolve_cache_dir
-    from runway_for_ml.pipeline.runner import DataPipeline
-    from runway_for_ml.project import active_project_root
-
-    cache_dir = resolve_cache_dir(config, project_root=active_project_root())
-    return DataPipeline(config, cache_dir=cache_dir).get_data([node])[node]
-
-
-def _as_tokenizer(value: Any, where: str) -> Any:
-    from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
-
-    if isinstance(value, PreTrainedTokenizerBase):
-        return value
-    if isinstance(value, (str, os.PathLike)) and Path(value).is_dir():
-        return AutoTokenizer.from_pretrained(str(value))
-    if type(value).__module__.startswith("tokenizers"):
-        return PreTrainedTokenizerFast(tokenizer_object=value)
-    raise ConfigError(
-        f"{where} produced a {type(value).__name__}, not a tokenizer",
-        hint="name the node whose output is a tokenizer (e.g. a TrainTokenizer node)",
-    )
 
 
 class HFTextExecutor(BaseExecutor):
@@ -188,7 +130,7 @@ class HFTextExecutor(BaseExecutor):
     Subclasses set ``task_type`` (peft's name of the task), ``extra_keys`` (their own
     ``model_config`` keys) and implement ``model_overrides`` / the Lightning steps.
 
-    ``tokenizer=`` (a ``transformers`` tokenizer) may be passed directly, e.g. in tests.
+    ``tokenizer=``: the ``transformers`` tokenizer the data module found (or one passed directly, e.g. in tests).
     """
 
     task_type: ClassVar[str] = ""
@@ -208,7 +150,7 @@ class HFTextExecutor(BaseExecutor):
             {**self.config, "executor": {**(self.config.get("executor") or {}), "model_config": self.model_config}},
             deep=False,
         )
-        self.tokenizer = tokenizer if tokenizer is not None else self._find_tokenizer()
+        self.tokenizer = tokenizer if tokenizer is not None else self._tokenizer_from_model_config()
         model = build_hf_model(self.model_config, self.model_overrides())
         # from_pretrained returns the model in eval mode; Lightning keeps module modes as it finds them,
         # so a pretrained model would fine-tune without dropout.
@@ -276,17 +218,18 @@ class HFTextExecutor(BaseExecutor):
 
     # ------------------------------------------------------------ tokenizer
 
-    def _find_tokenizer(self) -> Any:
-        source = tokenizer_source(self.config)
-        if source is None:
+    def _tokenizer_from_model_config(self) -> Any:
+        """Without ``tokenizer=``: ``model_config.tokenizer_config``, else a pretrained model's own tokenizer."""
+        mc = self.model_config
+        tc = mc.get("tokenizer_config")
+        if not tc and mc.get("model_version") and not mc.get("train_from_scratch"):
+            tc = {"version_name": mc["model_version"]}
+        if not tc:
             return None
-        kind, value = source
-        if kind == "config":
-            from runway_for_ml.pipeline.tokenize import load_tokenizer
-
-            # The same loader as the tokenize node, so ids, added tokens and padding match the data.
-            return load_tokenizer(value, "executor.model_config.tokenizer_config")
-        return _as_tokenizer(pipeline_output(self.config, value), f"tokenizer node '{value}'")
+        # The same loader as the tokenize node, so ids, added tokens and padding match the data.
+        return load_tokenizer(
+            {"version_name": tc} if isinstance(tc, str) else dict(tc), "executor.model_config.tokenizer_config"
+        )
 
     @property
     def pad_token_id(self) -> int:

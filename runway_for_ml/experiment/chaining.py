@@ -30,7 +30,10 @@ from typing import Any
 from runway_for_ml.config.schema import typed_config
 from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.experiment.consumed import TRANSFORM_NAME, _check_no_cycle, _is_this_transform, checkpoint_sha256  # noqa: F401
+from runway_for_ml.experiment.experiment import Experiment
+from runway_for_ml.experiment.manifest import update_manifest
 from runway_for_ml.experiment.model_outputs import run_model, to_arrow
+from runway_for_ml.experiment.names import require_project_root
 from runway_for_ml.pipeline.transform import (
     BaseTransform,
     _is_dataset,
@@ -158,12 +161,12 @@ class PredictWithExperiment(BaseTransform):
         self.exp = _load_experiment(self.experiment)
         _checkpoint(self.exp, self.checkpoint)
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return self.exp.load_model(self.checkpoint, device=device)
+        return self.exp.loaded(self.checkpoint, device=device)
 
     def _batch_size(self, model: Any) -> int:
         if self.batch_size:
             return self.batch_size
-        return typed_config(getattr(model, "config", None) or {}).test.batch_size
+        return typed_config(model.datamodule.config).test.batch_size
 
     def _predict(self, model: Any, dataset: Any) -> Any:
         clash = [c for c in self.columns.values() if c in dataset.column_names]
@@ -178,7 +181,7 @@ class PredictWithExperiment(BaseTransform):
             dataset,
             list(self.columns),
             batch_size=self._batch_size(model),
-            where=f"{self.exp.version_name}'s executor {type(model).__name__}",
+            where=f"{self.exp.version_name}'s executor {type(model.executor).__name__}",
         )
         for output, column in self.columns.items():
             dataset = dataset.add_column(column, to_arrow(collected[output]))
@@ -232,9 +235,6 @@ def _key_for(columns: Mapping[str, str], column: str) -> str:
 
 
 def _load_experiment(ref: str) -> Any:
-    from runway_for_ml.experiment.experiment import Experiment
-    from runway_for_ml.experiment.names import require_project_root
-
     root = require_project_root()
     _check_no_cycle(ref, root)
     try:
@@ -278,8 +278,6 @@ def consumed_experiments(config: Mapping[str, Any], nodes: Iterable[str] | None 
 
 def record_consumed(run_dir: Path, config: Mapping[str, Any], node_keys: Iterable[str]) -> list[dict[str, Any]]:
     """Write :func:`consumed_experiments` into the manifest of ``run_dir`` (a version or an ``infer-*`` folder)."""
-    from runway_for_ml.experiment.manifest import update_manifest
-
     consumed = consumed_experiments(config, node_keys)
     if consumed:
         update_manifest(run_dir, consumed_experiments=consumed)

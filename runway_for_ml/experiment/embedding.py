@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.config.schema import typed_config
 from runway_for_ml.errors import RunwayError, did_you_mean
+from runway_for_ml.experiment.model_outputs import run_model, to_arrow
+from runway_for_ml.progress import Heartbeat
 
 __all__ = ["EMBED_PREFIX", "EmbeddingTable", "compute_embeddings", "render_projection_html", "write_embeddings"]
 
@@ -66,22 +67,21 @@ def compute_embeddings(
     batch_size: int | None = None,
     keep_columns: Sequence[str] = (),
 ) -> EmbeddingTable:
-    """Run ``embed_step`` (and ``predict_step`` for the prediction) over ``dataset``, in order."""
-    from runway_for_ml.experiment.chaining import run_model
+    """Run ``embed_step`` (and ``predict_step`` for the prediction) over ``dataset``, in order.
 
-    config = getattr(model, "config", None) or {}
-    model_config = getattr(model, "model_config", None) or (config.get("executor") or {}).get("model_config") or {}
-    if batch_size is None:
-        batch_size = typed_config(config).test.batch_size
+    ``model``: a :class:`LoadedModel` (``Experiment.loaded()``): the executor and its data module.
+    """
+    executor = model.executor
+    model_config = getattr(executor, "model_config", None) or {}
     columns = list(getattr(dataset, "column_names", []) or [])
-    label_column = getattr(model, "label_column", None) or model_config.get("label_column") or "label"
+    label_column = getattr(executor, "label_column", None) or model_config.get("label_column") or "label"
     text_column = _text_column(dataset, columns)
     outputs = run_model(
         model,
         dataset,
         ["embedding", "prediction"],
         batch_size=batch_size,
-        where=f"executor {type(model).__name__}",
+        where=f"executor {type(executor).__name__}",
         optional=("prediction",),
         progress_label="embed",
     )
@@ -224,15 +224,13 @@ def write_embeddings(
     started = time.perf_counter()
     ckpt = exp.checkpoint(checkpoint)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = exp.load_model(checkpoint, device=device)
-    dataset, total, keep = _rows_to_embed(model, split, limit, color_by, exp.version_name)
+    model = exp.loaded(checkpoint, device=device)
+    dataset, total, keep = _rows_to_embed(model.datamodule, split, limit, color_by, exp.version_name)
     table = compute_embeddings(model, dataset, batch_size=batch_size, keep_columns=keep)
     if color_by is None:
         color_by = "label" if table.label is not None else "prediction"
     colours = colouring(table, color_by)
     seed = int(((exp.config.get("meta") or {}).get("seed")) or 0)
-    from runway_for_ml.progress import Heartbeat
-
     with Heartbeat("embed", f"{method} projection of {len(table.vectors)} vectors"):
         projected = project_2d(table.vectors, method, seed=seed)
 
@@ -266,10 +264,10 @@ def write_embeddings(
 
 
 def _rows_to_embed(
-    model: Any, split: str, limit: int | None, color_by: str | None, version_name: str
+    datamodule: Any, split: str, limit: int | None, color_by: str | None, version_name: str
 ) -> tuple[Any, int, list[str]]:
     """The split's rows (the first ``limit``), its full row count and the extra column to keep for colouring."""
-    dataset = model.get_split(split)
+    dataset = datamodule.get_split(split)
     total = len(dataset)
     if limit is not None and limit < total:
         dataset = dataset.select(range(limit))
@@ -297,8 +295,6 @@ def _swap_in(staging: Path, out_dir: Path, old: Path) -> None:
 def _write_parquet(path: Path, table: EmbeddingTable, projected: Any, colours: Colouring) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from runway_for_ml.experiment.chaining import to_arrow
 
     columns: dict[str, Any] = {"id": pa.array(table.ids), "vector": to_arrow(table.vectors)}
     if table.label is not None:

@@ -2,7 +2,7 @@
 
 The object ``runway-infer``, serving, chaining and notebooks share: it finds a version folder by
 name or path, reads its resolved config and manifest, picks a checkpoint, rebuilds the executor with
-the project's code and predicts through the same loop as ``runway-infer``.
+the project's code and its data module, and predicts through the same function as ``runway-infer``.
 
 >>> from runway_for_ml import Experiment
 >>> exp = Experiment.load("digits_V0")           # doctest: +SKIP
@@ -13,9 +13,6 @@ the project's code and predicts through the same loop as ``runway-infer``.
 >>> rows = exp.predict("test")                   # doctest: +SKIP
 >>> rows[0]                                      # doctest: +SKIP
 {'index': 0, 'prediction': 3, 'confidence': 0.98, 'target': 3}
-
-Module-level names other than ``Experiment`` are re-exported from :mod:`.names` and :mod:`.versions`
-for code written before the split.
 """
 
 from __future__ import annotations
@@ -24,23 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.experiment.layout import VersionDir, experiments_dir  # noqa: F401
-
-# Re-exported for code written before names.py / versions.py were split out of this module.
-from runway_for_ml.experiment.names import (  # noqa: F401
-    CONFIG_SUFFIX,
-    NamedExperiment,
-    create_experiment_config,
-    list_experiment_names,
-    read_lineage,
-    require_project_root,
-    resolve_experiment,
-    resolve_infer_dir,
-    resolve_version,
-    split_version_name,
-    validate_name,
-)
-from runway_for_ml.experiment.versions import create_version, create_versions  # noqa: F401
+from runway_for_ml.experiment.layout import VersionDir
+from runway_for_ml.experiment.names import require_project_root, resolve_experiment, split_version_name
+from runway_for_ml.experiment.prediction import LoadedModel, load_for_prediction, predict_rows
 
 if TYPE_CHECKING:
     from runway_for_ml.config import ResolvedConfig
@@ -59,7 +42,7 @@ class Experiment:
         self.layout = layout
         self._project_root = project_root
         self._config: ResolvedConfig | None = None
-        self._models: dict[tuple[str, str | None], Any] = {}
+        self._models: dict[tuple[str, str | None], LoadedModel] = {}
 
     @classmethod
     def load(cls, ref: str | Path, project_root: str | Path | None = None) -> Experiment:
@@ -134,22 +117,31 @@ class Experiment:
 
     # ---------------------------------------------------------------- model
 
-    def load_model(self, checkpoint: str | Path = "best", device: str | None = None) -> Any:
-        """The executor (a LightningModule) with the checkpoint's weights, in eval mode, on ``device`` (CPU).
+    def loaded(self, checkpoint: str | Path = "best", device: str | None = None) -> LoadedModel:
+        """The executor with the checkpoint's weights and its data module (``.executor``, ``.datamodule``).
 
-        The project's code is imported first. The data pipeline is attached lazily, as at inference:
-        ``model.get_split("test")`` runs (or reads from the cache) the pipeline on first use only.
+        Cached per checkpoint and device. The data module reads the version's test-stage splits lazily:
+        ``exp.loaded().datamodule.get_split("test")`` runs (or reads from the cache) the pipeline on
+        first use only.
         """
-        from runway_for_ml.experiment.inference import LazySplits, build_inference_executor
-
         path = self.checkpoint(checkpoint)
         key = (str(path), device)
         if key not in self._models:
             root = self._require_project_root()
-            model = build_inference_executor(self.config, root, path, device=device)
-            model.data = LazySplits(self.resolved_config, root)
-            self._models[key] = model
+            self._models[key] = load_for_prediction(self.resolved_config, root, path, device=device)
         return self._models[key]
+
+    def load_model(self, checkpoint: str | Path = "best", device: str | None = None) -> Any:
+        """The executor (a LightningModule) with the checkpoint's weights, in eval mode.
+
+        The project's code is imported first. ``device=None`` uses the config's accelerator (the GPU
+        when there is one for ``auto``). Its data is :meth:`datamodule`'s.
+        """
+        return self.loaded(checkpoint, device).executor
+
+    def datamodule(self, checkpoint: str | Path = "best", device: str | None = None) -> Any:
+        """The :class:`RunwayDataModule` of :meth:`load_model`'s executor: splits (lazy), loaders, tokenizer."""
+        return self.loaded(checkpoint, device).datamodule
 
     def predict(
         self,
@@ -162,12 +154,9 @@ class Experiment:
 
         ``dataset_or_split`` is a split name of the version's data (``"test"``) or a dataset already
         processed like the pipeline's output (a ``datasets.Dataset`` or a list of row dicts). Runs the
-        same loop as ``runway-infer``; ``device=None`` uses the config's accelerator, as it does.
+        same prediction function as ``runway-infer``; ``device=None`` uses the config's accelerator.
         """
-        from runway_for_ml.experiment.inference import predict_rows
-
-        model = self.load_model(checkpoint)
-        return predict_rows(model, dataset_or_split, batch_size=batch_size, device=device).rows
+        return predict_rows(self.loaded(checkpoint, device), dataset_or_split, batch_size=batch_size).rows
 
     def _require_project_root(self) -> Path:
         root = self.project_root

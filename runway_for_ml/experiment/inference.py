@@ -15,32 +15,35 @@ without the model.
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import json
 import shutil
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from runway_for_ml.atomic import write_json_atomic
+from runway_for_ml.config.loader import ResolvedConfig, load_config
 from runway_for_ml.errors import ConfigError, RunwayError
+from runway_for_ml.experiment.chaining import record_consumed
+from runway_for_ml.experiment.checks import check_config, import_project_code
+from runway_for_ml.experiment.data import load_splits
 from runway_for_ml.experiment.layout import CHECKPOINT_CHOICES, CONFIG_NAME, INFER_PREFIX, VersionDir, project_root_of
 from runway_for_ml.experiment.manifest import capture_environment, now_iso, read_manifest, update_manifest
 from runway_for_ml.experiment.names import validate_name
+from runway_for_ml.experiment.prediction import load_for_prediction, predict_rows
+from runway_for_ml.metrics import EvalRecorder, normalize_metric_specs
+from runway_for_ml.metrics.evaluate import METRICS_JSON, compute_metrics, save_metric_pictures, save_metrics
+from runway_for_ml.metrics.recorder import PREDICTIONS_JSONL
 
 __all__ = [
     "CHECKPOINT_CHOICES",
-    "LazySplits",
-    "build_inference_executor",
     "evaluate_infer_dir",
     "infer_config",
     "infer_in_dir",
     "infer_run_name",
-    "predict_rows",
     "prepare_inference",
     "resolve_checkpoint",
 ]
@@ -53,7 +56,6 @@ def infer_run_name(infer_dir: Path) -> str:
 
 def infer_config(infer_dir: Path, opts: Sequence[str] = ()) -> Any:
     """The resolved config of an inference run (``infer-<suffix>/config.json``), ``opts`` applied."""
-    from runway_for_ml.config import ResolvedConfig
 
     path = Path(infer_dir) / CONFIG_NAME
     try:
@@ -88,9 +90,6 @@ def prepare_inference(
     The config is the version's training config (or ``config_file``) with ``opts`` applied; the
     checkpoint is resolved now so that a missing one fails before any work.
     """
-    from runway_for_ml.config import load_config
-    from runway_for_ml.experiment.runtime import check_config
-
     validate_name(suffix, what="inference suffix")
     layout = VersionDir(Path(version_dir).resolve())
     version_dir = layout.path
@@ -160,9 +159,6 @@ def infer_in_dir(infer_dir: Path) -> dict[str, Any]:
 
 
 def _predict_and_evaluate(infer_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    from runway_for_ml.experiment.chaining import record_consumed
-    from runway_for_ml.experiment.runtime import import_project_code, load_splits
-
     project_root = project_root_of(infer_dir.parent)
     config = infer_config(infer_dir)
     data = config.data
@@ -171,180 +167,13 @@ def _predict_and_evaluate(infer_dir: Path, manifest: dict[str, Any]) -> dict[str
     splits, node_keys = load_splits(config, project_root, stage="test", only=(split,))
     update_manifest(infer_dir, data_nodes=node_keys, rows=len(splits[split]))
     record_consumed(infer_dir, data, node_keys)  # lineage of chained experiments
-    executor = build_inference_executor(data, project_root, manifest["checkpoint"], data=splits)
-    recorder = predict_rows(executor, split, stats=_dataset_stats(splits[split], data), root_dir=infer_dir)
+    model = load_for_prediction(config, project_root, manifest["checkpoint"], splits=splits)
+    recorder = predict_rows(model, split, stats=_dataset_stats(splits[split], data))
     recorder.save(infer_dir)
     sys.stderr.write(f"[infer] {len(recorder)} predictions saved to {infer_dir}\n")
     if not manifest.get("evaluate", True):
         return {}
     return evaluate_infer_dir(infer_dir)
-
-
-def build_inference_executor(
-    config: Mapping[str, Any],
-    project_root: Path | None,
-    checkpoint: str | Path,
-    *,
-    data: Mapping[str, Any] | None = None,
-    device: str | None = None,
-) -> Any:
-    """The executor of ``config`` with the weights of ``checkpoint``, in eval mode (what runway-infer runs).
-
-    The project's code is imported, ``train.torch_num_threads`` applied and ``meta.seed`` set before
-    the executor is built. ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``) moves it there; ``None``
-    leaves it on the CPU.
-    """
-    import pytorch_lightning as pl
-    import torch
-
-    from runway_for_ml.executors import build_executor
-    from runway_for_ml.experiment.runtime import apply_thread_settings, import_project_code
-
-    import_project_code(config, project_root)
-    apply_thread_settings(config)
-    seed = (config.get("meta") or {}).get("seed")
-    if seed is not None:
-        pl.seed_everything(int(seed), workers=True, verbose=False)
-    executor = build_executor(config, data)
-    # Only the weights are needed; loading them directly avoids Lightning restoring (and warning about)
-    # the training callbacks' state.
-    state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
-    executor.load_state_dict(state["state_dict"])
-    executor.eval()
-    if device is not None:
-        executor.to(torch.device(device))
-    return executor
-
-
-def predict_rows(
-    executor: Any,
-    split_or_dataset: Any = "test",
-    *,
-    batch_size: int | None = None,
-    device: str | None = None,
-    stats: Mapping[str, Any] | None = None,
-    root_dir: Path | None = None,
-) -> Any:
-    """Run ``executor.predict_step`` over a split (by name) or a dataset; return an :class:`EvalRecorder`.
-
-    This is the prediction loop of ``runway-infer`` and of :meth:`Experiment.predict`: one device, rows
-    in dataset order, the executor's own ``predict_dataloader``. A dataset (a ``datasets.Dataset`` or a
-    list of row dicts, already processed like the pipeline's output) is given to the executor as a
-    temporary split. ``batch_size`` overrides ``test.batch_size`` for this call.
-    """
-    import pytorch_lightning as pl
-
-    from runway_for_ml.experiment.runtime import quiet_lightning
-    from runway_for_ml.experiment.trainer import plain_progress_bar
-    from runway_for_ml.metrics import EvalRecorder
-    from runway_for_ml.progress import plain_progress_wanted
-
-    config = getattr(executor, "config", None) or {}
-    paras = dict((config.get("train") or {}).get("trainer_paras") or {})
-    accelerator, devices = _trainer_device(device, paras.get("accelerator", "auto"))
-    quiet_lightning()
-    show_progress = bool(paras.get("enable_progress_bar", True))
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=devices,
-        precision=paras.get("precision", "32-true"),
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=show_progress,
-        # in a log (stderr not a terminal) plain lines; on a terminal Lightning's own bar
-        callbacks=[plain_progress_bar("infer")] if show_progress and plain_progress_wanted() else None,
-        default_root_dir=str(root_dir) if root_dir is not None else None,
-    )
-    with _prediction_input(executor, split_or_dataset, batch_size) as split:
-        takes_split = _takes_split(executor)
-        dataloader = executor.predict_dataloader(split) if takes_split else executor.predict_dataloader()
-        batches = trainer.predict(executor, dataloaders=dataloader)
-    recorder = EvalRecorder(stats=stats)
-    recorder.add_batches(batches or [])
-    return recorder
-
-
-def _trainer_device(device: str | None, default_accelerator: str) -> tuple[str, Any]:
-    """Lightning's ``(accelerator, devices)`` for a torch device string; one device either way."""
-    if device is None:
-        return default_accelerator, 1
-    import torch
-
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return "gpu", [dev.index or 0]
-    return dev.type, 1
-
-
-@contextlib.contextmanager
-def _prediction_input(executor: Any, split_or_dataset: Any, batch_size: int | None) -> Iterator[str]:
-    """Yield the split name to predict on; a dataset is attached as a temporary split for the call."""
-    saved_data = getattr(executor, "data", None)
-    saved_test = executor.config.get("test", _ABSENT)
-    split = split_or_dataset
-    attach = not isinstance(split_or_dataset, str)
-    if attach:
-        # An executor whose predict_dataloader takes no split always predicts on "test".
-        split = "predict" if _takes_split(executor) else "test"
-        executor.data = collections.ChainMap({split: split_or_dataset}, saved_data or {})
-    if batch_size is not None:
-        # A new section, not an update: the old one may be shared with the caller's config.
-        executor.config["test"] = {
-            **(saved_test if isinstance(saved_test, dict) else {}),
-            "batch_size": int(batch_size),
-        }
-    try:
-        yield split
-    finally:
-        if attach:
-            executor.data = saved_data
-        if batch_size is not None:
-            if saved_test is _ABSENT:
-                executor.config.pop("test", None)
-            else:
-                executor.config["test"] = saved_test
-
-
-_ABSENT = object()
-
-
-class LazySplits(Mapping):
-    """The data splits of a version's test stage, loaded from the (cached) pipeline on first use.
-
-    :meth:`Experiment.load_model` attaches one to the executor, so ``executor.get_split("test")`` works
-    without running the pipeline for a model that only predicts on given inputs.
-    """
-
-    def __init__(self, config: Any, project_root: Path | None) -> None:
-        self._config = config
-        self._project_root = project_root
-        self._splits: dict[str, Any] | None = None
-
-    def _load(self) -> dict[str, Any]:
-        if self._splits is None:
-            from runway_for_ml.experiment.runtime import load_splits
-
-            self._splits, _ = load_splits(self._config, self._project_root, stage="test")
-        return self._splits
-
-    def __getitem__(self, key: str) -> Any:
-        return self._load()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return len(self._load())
-
-
-def _takes_split(executor: Any) -> bool:
-    import inspect
-
-    try:
-        return "split" in inspect.signature(executor.predict_dataloader).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _dataset_stats(dataset: Any, config: dict[str, Any]) -> dict[str, Any]:
@@ -367,10 +196,6 @@ def evaluate_infer_dir(infer_dir: Path, opts: Sequence[str] = (), *, replace: bo
     picture of the merged metrics is drawn again. ``replace=True`` keeps only this evaluation's
     metrics (and removes the pictures of the dropped ones). Returns the metrics now in ``metrics.json``.
     """
-    from runway_for_ml.metrics import EvalRecorder, normalize_metric_specs
-    from runway_for_ml.metrics.evaluate import METRICS_JSON, compute_metrics, save_metric_pictures, save_metrics
-    from runway_for_ml.metrics.recorder import PREDICTIONS_JSONL
-
     infer_dir = Path(infer_dir).resolve()
     if not (infer_dir / PREDICTIONS_JSONL).is_file():
         raise RunwayError(
@@ -378,8 +203,6 @@ def evaluate_infer_dir(infer_dir: Path, opts: Sequence[str] = (), *, replace: bo
             hint="the inference run did not finish; run runway-infer again with a new suffix",
         )
     config = infer_config(infer_dir, opts)
-    from runway_for_ml.experiment.runtime import import_project_code
-
     import_project_code(config.data, project_root_of(infer_dir.parent))
     specs = (config.data.get("eval") or {}).get("metrics")
     if not specs:

@@ -1,6 +1,7 @@
-"""Run a trained executor over a dataset in batches: its ``predict_step`` columns and ``embed_step`` vectors.
+"""A trained model's named outputs over a dataset: its ``predict_step`` columns and ``embed_step`` vectors.
 
-Used by ``PredictWithExperiment`` (``experiment.chaining``) and ``runway embed``.
+Used by ``PredictWithExperiment`` (``experiment.chaining``) and ``runway embed``, through the one
+prediction function (``executors/prediction.py``) and the model's data module.
 """
 
 from __future__ import annotations
@@ -9,84 +10,58 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runway_for_ml.errors import RunwayError, did_you_mean
-from runway_for_ml.progress import PlainProgress
+from runway_for_ml.experiment.prediction import LoadedModel
+
+__all__ = ["run_model", "to_arrow"]
 
 
 def run_model(
-    model: Any,
+    model: LoadedModel,
     dataset: Any,
     outputs: Sequence[str],
     *,
-    batch_size: int,
+    batch_size: int | None = None,
     where: str = "the executor",
     optional: Sequence[str] = (),
     progress_label: str | None = None,
 ) -> dict[str, Any]:
-    """Call ``predict_step`` / ``embed_step`` over ``dataset`` in order; ``{output: array or list}``.
+    """Named outputs of ``model`` over ``dataset`` in order: ``{output: array or list}``.
 
-    ``embedding`` comes from ``embed_step``, everything else from ``predict_step``'s dict. The rows
-    are batched by the executor's own ``collate_fn``, as in its prediction dataloader. A requested
-    output the executor does not give is a :class:`RunwayError` listing what it does give; those in
-    ``optional`` are left out of the answer instead. With ``progress_label``, plain progress lines
-    (``[embed] 12/40 batch (30%) | ...``) go to stderr when it is not a terminal.
+    ``embedding`` comes from ``embed_step``, everything else from ``predict_step``'s dict, through the
+    one prediction function. A requested output the executor does not give is a :class:`RunwayError`
+    listing what it does give; those in ``optional`` are left out of the answer instead.
     """
-    import torch
-    from torch.utils.data import DataLoader
+    from runway_for_ml.executors.prediction import EMBEDDING, predict_batches
 
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    want_embedding = "embedding" in outputs
-    from_predict = [o for o in outputs if o != "embedding"]
+    loader = model.datamodule.predict_dataloader(dataset, batch_size=batch_size)
+    from_predict = [o for o in outputs if o != EMBEDDING]
     parts: dict[str, list[Any]] = {o: [] for o in outputs}
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=model.collate_fn, num_workers=0)
-    progress = PlainProgress(
-        progress_label or "model", total=len(loader), unit="batch", enabled=None if progress_label else False
+
+    def collect(out: dict[str, Any], index: int) -> None:
+        nonlocal from_predict
+        if index == 0 and from_predict:
+            from_predict = [o for o in from_predict if o in out or o not in optional]
+            _check_outputs(out, from_predict, where)
+            for name in set(parts) - {*from_predict, EMBEDDING}:
+                del parts[name]
+        for name in parts:  # to the host batch by batch: the GPU holds one batch of outputs
+            parts[name].append(_host(out[name], name == EMBEDDING))
+
+    predict_batches(
+        model.executor,
+        loader,
+        on_batch=collect,
+        embed=EMBEDDING in outputs,
+        predict=bool(from_predict),
+        progress_label=progress_label,
     )
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for index, batch in enumerate(loader):
-                if device.type != "cpu":
-                    batch = model.transfer_batch_to_device(batch, device, 0)
-                rows = _batch_rows(batch)
-                if from_predict:
-                    out = model.predict_step(batch, index)
-                    if index == 0:
-                        if isinstance(out, Mapping):
-                            from_predict = [o for o in from_predict if o in out or o not in optional]
-                        _check_outputs(out, from_predict, where)
-                        for name in set(parts) - {*from_predict, "embedding"}:
-                            del parts[name]
-                    for name in from_predict:
-                        parts[name].append(_host(out[name]))
-                if want_embedding:
-                    parts["embedding"].append(_embedding(model, batch, rows, where))
-                progress.update(1)
-        progress.close()
-    finally:
-        model.train(was_training)
     return {name: _concat(chunks) for name, chunks in parts.items()}
 
 
-def _batch_rows(batch: Any) -> int | None:
-    if isinstance(batch, Mapping):
-        for value in batch.values():
-            try:
-                return len(value)
-            except TypeError:
-                continue
-    return None
-
-
-def _check_outputs(out: Any, wanted: Sequence[str], where: str) -> None:
-    if not isinstance(out, Mapping):
-        raise RunwayError(
-            f"{where}: predict_step returned a {type(out).__name__}, not a dict of per-row columns",
-            hint="return e.g. {'prediction': ..., 'probabilities': ...} from predict_step",
-        )
+def _check_outputs(out: Mapping[str, Any], wanted: Sequence[str], where: str) -> None:
     for name in wanted:
         if name not in out:
-            given = sorted([*map(str, out), "embedding"])
+            given = sorted({*map(str, out), "embedding"})
             raise RunwayError(
                 f"outputs: {where} does not produce '{name}'{did_you_mean(name, given)}; "
                 f"it produces: {', '.join(given)}",
@@ -94,22 +69,10 @@ def _check_outputs(out: Any, wanted: Sequence[str], where: str) -> None:
             )
 
 
-def _embedding(model: Any, batch: Any, rows: int | None, where: str) -> Any:
-    import torch
-
-    vectors = model.embed_step(batch)
-    if not isinstance(vectors, torch.Tensor) or vectors.ndim != 2 or (rows is not None and len(vectors) != rows):
-        shape = tuple(vectors.shape) if isinstance(vectors, torch.Tensor) else type(vectors).__name__
-        raise RunwayError(
-            f"{where}: embed_step must return a [batch, dim] tensor with one row per sample, got {shape}",
-            hint="flatten or pool the vectors in embed_step",
-        )
-    return vectors.detach().float().cpu().numpy()
-
-
-def _host(value: Any) -> Any:
+def _host(value: Any, as_float: bool = False) -> Any:
     if hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
+        value = value.detach()
+        return (value.float() if as_float else value).cpu().numpy()
     return list(value)
 
 

@@ -7,7 +7,7 @@ behind: no failed ``<exp>_V<n>/`` that later shows in ``runway ls`` or becomes "
 What is checked, each error naming the key path and suggesting the fix:
 
 - the experiment sections and every registered name the run will use (executor, data nodes, loggers,
-  metrics: :func:`~runway_for_ml.experiment.runtime.check_config`);
+  metrics: :func:`~runway_for_ml.experiment.checks.check_config`);
 - the data pipeline graph: every ``transform_name``, ``input_node`` and ``setup_kwargs`` argument
   (bound to the transform's ``setup`` signature), and cycles;
 - the optimizer and schedule (``train.optimizer_config``): names, arguments and values, when the
@@ -69,7 +69,7 @@ def check_run_config(
     recorded); without them they are looked up where that costs nothing. ``config`` is a
     :class:`~runway_for_ml.config.ResolvedConfig` or a config dict (a ``--sweep`` point's copy).
     """
-    from runway_for_ml.experiment.runtime import check_config
+    from runway_for_ml.experiment.checks import check_config
 
     if command not in COMMANDS:
         raise ValueError(f"command must be one of {', '.join(COMMANDS)}, got {command!r}")
@@ -179,7 +179,7 @@ def _knowable_splits(config: Mapping[str, Any], project_root: Path | None) -> li
         return sorted(sources)  # test.splits: {name: node or {node, split}}
     node = sources["*"]["node"]
     try:
-        from runway_for_ml.experiment.runtime import pipeline_for
+        from runway_for_ml.experiment.data import pipeline_for
 
         pipeline = pipeline_for(config, project_root)
         plan = {p.node: p for p in pipeline.plan([node])}.get(node)

@@ -84,7 +84,8 @@ def _curves_png(curves: dict[str, list[tuple[float, float]]]) -> bytes | None:
 def _dag_svg(config: dict[str, Any], project_root: Path | None) -> str | None:
     """The pipeline DAG as inline SVG (node statuses as of now), or None when it cannot be drawn."""
     try:
-        from runway_for_ml.experiment.runtime import import_project_code, pipeline_for
+        from runway_for_ml.experiment.checks import import_project_code
+        from runway_for_ml.experiment.data import pipeline_for
         from runway_for_ml.experiment.sections import data_source
         from runway_for_ml.pipeline.render import render_dag
 

@@ -312,7 +312,8 @@ def _stderr_line(text: str) -> None:
 def prepare_study_data(data: Mapping[str, Any], project_root: Path, report: Callable[[str], None]) -> list[Any]:
     """Run the data pipeline of the base config once, before the first trial (the cache's per-node locks make
     concurrent workers compute each node once); returns the run's node records."""
-    from runway_for_ml.experiment.runtime import import_project_code, pipeline_for
+    from runway_for_ml.experiment.checks import import_project_code
+    from runway_for_ml.experiment.data import pipeline_for
     from runway_for_ml.experiment.sections import data_source
 
     if not data.get("data_pipeline"):

@@ -226,7 +226,7 @@ def build_trainer(config: Mapping[str, Any], layout: VersionDir, *, resuming: bo
     """The ``pl.Trainer`` for fitting ``layout``'s version with ``train.trainer_paras``."""
     import pytorch_lightning as pl
 
-    from runway_for_ml.experiment.runtime import quiet_lightning
+    from runway_for_ml.experiment.process import quiet_lightning
 
     train_cfg = dict(config.get("train") or {})
     trainer_kwargs = dict(train_cfg.get("trainer_paras") or {})

@@ -79,7 +79,7 @@ def prepare_training(
     same ``opts`` (by the command's preflight), used instead of evaluating the file again.
     """
     from runway_for_ml.config import load_config
-    from runway_for_ml.experiment.runtime import check_config
+    from runway_for_ml.experiment.checks import check_config
 
     if from_name is not None:
         validate_name(exp_name)
@@ -225,10 +225,13 @@ def _train_locked(version_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]
 def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, writer: bool = True) -> dict[str, Any]:
     """Build executor, loggers, callbacks and trainer; fit. ``writer=False`` (DDP ranks > 0) writes nothing."""
     import pytorch_lightning as pl
+    from pytorch_lightning.utilities.model_helpers import is_overridden
 
-    from runway_for_ml.executors import build_executor
+    from runway_for_ml.executors.base import build_executor, get_executor_class, wants_tokenizer
     from runway_for_ml.experiment.chaining import record_consumed
-    from runway_for_ml.experiment.runtime import apply_thread_settings, import_project_code, load_splits
+    from runway_for_ml.experiment.checks import import_project_code
+    from runway_for_ml.experiment.datamodule import build_datamodule
+    from runway_for_ml.experiment.process import apply_thread_settings
     from runway_for_ml.experiment.trainer import build_trainer, scalar_metrics
 
     config = layout.read_config()
@@ -238,7 +241,9 @@ def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, write
     seed = (data.get("meta") or {}).get("seed")
     if seed is not None:
         pl.seed_everything(int(seed), workers=True, verbose=False)
-    splits, node_keys = load_splits(config, project_root, stage="train")
+    cls = get_executor_class(str((data.get("executor") or {}).get("ExecutorClass")))
+    datamodule, node_keys = build_datamodule(config, project_root, stage="train", tokenizer=wants_tokenizer(cls))
+    splits = datamodule.splits
     if writer:
         update_manifest(layout.path, data_nodes=node_keys, splits={k: len(v) for k, v in splits.items()})
         record_consumed(layout.path, data, node_keys)  # lineage of chained experiments
@@ -246,7 +251,8 @@ def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, write
         # Seed again right before the weights are initialised, so data caching (hit or miss) cannot
         # change the initial weights.
         pl.seed_everything(int(seed), workers=True, verbose=False)
-    executor = build_executor(data, splits)
+    executor = build_executor(data, splits, tokenizer=datamodule.tokenizer)
+    datamodule.collate_fn = executor.collate_fn
     trainer = build_trainer(data, layout, resuming=resuming, under_slurm=under_runway_slurm())
     _ACTIVE.update(trainer=trainer, version_dir=layout.path)
     if resuming:  # every rank says so (Lightning's own "Restoring states" line comes from rank 0 only)
@@ -259,7 +265,13 @@ def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, write
         )
     # DDP ranks that Lightning starts by re-running this command line train in this folder (see module doc).
     with exported_version_dir(layout.path):
-        trainer.fit(executor, ckpt_path=str(layout.last_ckpt) if resuming else None)
+        # An executor that defines its own *_dataloader methods (written before the data module) keeps them.
+        own_loaders = is_overridden("train_dataloader", executor, pl.LightningModule)
+        trainer.fit(
+            executor,
+            datamodule=None if own_loaders else datamodule,
+            ckpt_path=str(layout.last_ckpt) if resuming else None,
+        )
     if trainer.interrupted:
         raise KeyboardInterrupt("training was interrupted")
     metrics = scalar_metrics(dict(trainer.callback_metrics))

@@ -299,7 +299,7 @@ def _copier(data: dict[str, Any]) -> Any:
 def _check_points(point_configs: list[Any], project_root: Path) -> None:
     """Resolve registered names of every point (executor, metrics, loggers) when the experiment layer can."""
     try:
-        from runway_for_ml.experiment.runtime import check_config
+        from runway_for_ml.experiment.checks import check_config
     except ImportError:  # pragma: no cover - experiment layer not installed
         return
     imported: set[str] = set()

@@ -110,6 +110,28 @@ class PipelineGraph:
     def descendants(self, node_id: str) -> set[str]:
         return nx.descendants(self.graph, node_id)
 
+    def upstream(self, starts: Iterable[str], kind: type | None = None) -> list[NodeSpec]:
+        """``starts`` and their ancestors, nearest first (breadth-first along ``input_node``).
+
+        ``kind`` keeps only the nodes whose transform class is ``kind`` or a subclass of it, e.g. the
+        tokenize nodes feeding the training data: ``graph.upstream(["output:Tokenize"], HFDatasetTokenizeTransform)``.
+        """
+        queue = list(starts)
+        for node_id in queue:
+            self.check_node(node_id)
+        found: list[NodeSpec] = []
+        seen: set[str] = set()
+        while queue:
+            node_id = queue.pop(0)
+            if node_id in seen:
+                continue
+            seen.add(node_id)
+            spec = self.nodes[node_id]
+            if kind is None or issubclass(spec.transform_cls, kind):
+                found.append(spec)
+            queue.extend(spec.inputs)
+        return found
+
     def check_node(self, node_id: str, what: str = "node") -> None:
         """Raise a RunwayError with did-you-mean when ``node_id`` is not a node of the graph."""
         if node_id not in self.nodes:

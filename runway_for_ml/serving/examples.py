@@ -151,7 +151,7 @@ def read_examples(
     column each input fills); ``commands``: the served commands (their ``decode`` checks each row).
     Returns ``({command: [{"inputs": ..., "label": ...}]}, class names of the label column or None)``.
     """
-    from runway_for_ml.experiment.runtime import pipeline_for
+    from runway_for_ml.experiment.data import pipeline_for
 
     data = getattr(config, "data", config)
     pipeline = pipeline_for(config, project_root)

@@ -244,7 +244,7 @@ class ServedExperiment:
     def __init__(self, exp: Any, checkpoint: str, device: str | None, *, preprocess: bool = True) -> None:
         import torch
 
-        from runway_for_ml.experiment.runtime import apply_thread_settings
+        from runway_for_ml.experiment.process import apply_thread_settings
 
         apply_thread_settings(exp.config)
         if device in (None, "auto"):

@@ -76,7 +76,7 @@ class ExportedModel:
         import torch
 
         from runway_for_ml.executors import build_executor
-        from runway_for_ml.experiment.runtime import apply_thread_settings
+        from runway_for_ml.experiment.process import apply_thread_settings
         from runway_for_ml.project import import_user_modules
 
         self.folder = Path(folder).resolve()
@@ -149,7 +149,7 @@ def export_version(
 
 def _fit_preprocessing(exp: Any, spec: Any, config: dict[str, Any], project_root: Path) -> Any:
     """Fit the per-example preprocessing now (reads the pipeline cache), so the folder needs no data."""
-    from runway_for_ml.experiment.runtime import import_project_code
+    from runway_for_ml.experiment.checks import import_project_code
     from runway_for_ml.serving.preprocess import ExamplePreprocessor, FittedPreprocessor
 
     import_project_code(config, project_root)

@@ -73,7 +73,7 @@ class ExamplePreprocessor:
     """
 
     def __init__(self, config: Any, project_root: Path | None) -> None:
-        from runway_for_ml.experiment.runtime import pipeline_for
+        from runway_for_ml.experiment.data import pipeline_for
 
         data = getattr(config, "data", config)
         self.pipeline = pipeline_for(config, project_root)

@@ -110,16 +110,23 @@ def test_load_model_and_predict_on_given_rows(project: Path) -> None:
     assert isinstance(model, BaseExecutor) and not model.training
     assert next(model.parameters()).device == torch.device("cpu")
     assert exp.load_model("last", device="cpu") is model  # cached
-    test = model.get_split("test")  # the pipeline is attached lazily, as at inference
+    datamodule = exp.datamodule("last", device="cpu")
+    assert datamodule.collate_fn == model.collate_fn  # the executor's collate hook batches the rows
+    test = datamodule.get_split("test")  # the pipeline runs lazily, on first use
     rows = [{"pixels": test[i]["pixels"]} for i in range(5)]  # no labels
-    preds = exp.predict(rows, checkpoint="last")
+    data_before, config_before = model.data, json.dumps(model.config, sort_keys=True, default=str)
+    preds = exp.predict(rows, checkpoint="last", device="cpu")
+    # Nothing of the executor is swapped for a call: its data and config are the same objects / values.
+    assert model.data is data_before and json.dumps(model.config, sort_keys=True, default=str) == config_before
     assert [p["index"] for p in preds] == list(range(5)) and "target" not in preds[0]
     with torch.no_grad():
         logits = model(torch.tensor([r["pixels"] for r in rows], dtype=torch.float32))
     assert [p["prediction"] for p in preds] == logits.argmax(-1).tolist()
     # The split given as a dataset object gives the same as the split by name.
-    by_name = exp.predict("test", checkpoint="last")
-    assert [p["prediction"] for p in exp.predict(test, checkpoint="last")] == [p["prediction"] for p in by_name]
+    by_name = exp.predict("test", checkpoint="last", device="cpu")
+    assert [p["prediction"] for p in exp.predict(test, checkpoint="last", device="cpu")] == [
+        p["prediction"] for p in by_name
+    ]
 
 
 def test_copied_version_outside_a_project_says_so(project: Path, tmp_path: Path) -> None:

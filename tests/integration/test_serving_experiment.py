@@ -80,7 +80,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, template_opts):
         for line in (root / "experiments/digits_V0/infer-test/predictions.jsonl").read_text().splitlines()
     ]
     from runway_for_ml import Experiment
-    from runway_for_ml.experiment.runtime import pipeline_for
+    from runway_for_ml.experiment.data import pipeline_for
 
     exp = Experiment.load("digits_V0", project_root=root)
     raw = pipeline_for(exp.resolved_config, root).get_data(["process:Split"])["process:Split"]["test"]

@@ -12,6 +12,7 @@ import torch
 
 from runway_for_ml.errors import ConfigError
 from runway_for_ml.executors import ClassificationExecutor, build_executor
+from runway_for_ml.experiment.datamodule import RunwayDataModule
 
 
 def test_same_seed_gives_identical_weights_and_other_seed_does_not(digits, make_config, fit_executor, tmp_path):
@@ -48,7 +49,7 @@ def test_resume_from_epoch_checkpoint_matches_uninterrupted_run(digits, make_con
         enable_progress_bar=False,
         deterministic=True,
         default_root_dir=tmp_path / "resumed",
-    ).fit(resumed, ckpt_path=ckpt)
+    ).fit(resumed, datamodule=RunwayDataModule(config, small, collate_fn=resumed.collate_fn), ckpt_path=ckpt)
     for (name, w_full), w_resumed in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(w_full, w_resumed), name
 

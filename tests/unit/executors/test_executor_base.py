@@ -15,6 +15,7 @@ from runway_for_ml.executors import (
     get_executor_class,
     register_executor,
 )
+from runway_for_ml.experiment.datamodule import RunwayDataModule
 
 
 @register_executor
@@ -68,6 +69,7 @@ def test_build_executor_passes_model_config_and_init_kwargs():
 def test_load_from_checkpoint_rebuilds_the_executor(tmp_path):
     config = {**_config(), "executor": {"ExecutorClass": "TinyRegressionExecutor", "init_kwargs": {"b": 2}}}
     executor = build_executor(config, {"train": ROWS})
+    datamodule = RunwayDataModule(config, {"train": ROWS}, collate_fn=executor.collate_fn)
     trainer = pl.Trainer(
         max_epochs=1,
         logger=False,
@@ -76,12 +78,12 @@ def test_load_from_checkpoint_rebuilds_the_executor(tmp_path):
         enable_model_summary=False,
         default_root_dir=tmp_path,
     )
-    trainer.fit(executor)
+    trainer.fit(executor, datamodule=datamodule)
     trainer.save_checkpoint(tmp_path / "x.ckpt")
     loaded = TinyRegressionExecutor.load_from_checkpoint(tmp_path / "x.ckpt", data={"test": ROWS})
     assert loaded.init_kwargs == {"b": 2} and loaded.config["meta"]["seed"] == 0
     assert torch.equal(loaded.net.weight, executor.net.weight)
-    assert len(loaded.predict_dataloader().dataset) == len(ROWS)
+    assert len(loaded.data["test"]) == len(ROWS)
 
 
 def test_collate_makes_tensors_of_numbers_and_keeps_strings():
@@ -94,34 +96,6 @@ def test_collate_makes_tensors_of_numbers_and_keeps_strings():
     assert default_collate([{"i": 1}, {"i": 2}])["i"].dtype == torch.int64
 
 
-def test_dataloaders_follow_config_and_seeded_shuffle():
-    executor = TinyRegressionExecutor(_config(), {"train": ROWS, "val": ROWS[:6], "test": ROWS[:7]})
-    assert executor.train_dataloader().batch_size == 4
-    assert executor.dataloader_for("train").batch_size == 5  # evaluation loaders use test.batch_size
-    assert executor.predict_dataloader().batch_size == 5
-    assert len(executor.predict_dataloader("test").dataset) == 7
-    assert len(executor.val_dataloader().dataset) == 6  # "val" is accepted for "validation"
-
-    def order(ex, epoch):
-        loader = ex.train_dataloader()
-        loader.sampler.set_epoch(epoch)
-        return [name for batch in loader for name in batch["name"]]
-
-    again = TinyRegressionExecutor(_config(), {"train": ROWS})
-    assert order(executor, 0) == order(again, 0)
-    assert order(executor, 0) != order(executor, 1)
-    assert sorted(order(executor, 1)) == sorted(r["name"] for r in ROWS)
-    other_seed = TinyRegressionExecutor({**_config(), "meta": {"seed": 1}}, {"train": ROWS})
-    assert order(other_seed, 0) != order(executor, 0)
-
-
-def test_missing_split_names_available_ones():
-    executor = TinyRegressionExecutor(_config(), {"train": ROWS, "test": ROWS})
-    assert executor.val_dataloader() == []
-    with pytest.raises(RunwayError, match=r"no 'tset' split.*did you mean 'test'.*available splits: test, train"):
-        executor.dataloader_for("tset")
-
-
 def test_configure_optimizers_through_trainer_uses_estimated_steps(tmp_path):
     optimizer_config = {
         "optimizer_name": "SGD",
@@ -129,7 +103,9 @@ def test_configure_optimizers_through_trainer_uses_estimated_steps(tmp_path):
         "scheduler": "linear",
         "scheduler_params": {"num_warmup_steps": 1},
     }
-    executor = TinyRegressionExecutor(_config(optimizer_config=optimizer_config), {"train": ROWS})
+    config = _config(optimizer_config=optimizer_config)
+    executor = TinyRegressionExecutor(config, {"train": ROWS})
+    datamodule = RunwayDataModule(config, {"train": ROWS}, collate_fn=executor.collate_fn)
     seen = []
 
     class RecordLr(pl.Callback):
@@ -145,11 +121,11 @@ def test_configure_optimizers_through_trainer_uses_estimated_steps(tmp_path):
         default_root_dir=tmp_path,
         callbacks=[RecordLr()],
     )
-    trainer.fit(executor)
+    trainer.fit(executor, datamodule=datamodule)
     assert isinstance(trainer.optimizers[0], torch.optim.SGD)
     # 10 rows / batch 4 = 3 steps per epoch, 6 in total: warm-up 1 step, then linear decay over 5.
     assert seen == pytest.approx([0.05, 0.1, 0.08, 0.06, 0.04, 0.02])
-    outputs = trainer.predict(executor, dataloaders=executor.predict_dataloader("train"))
+    outputs = trainer.predict(executor, dataloaders=datamodule.predict_dataloader("train"))
     assert [len(o["prediction"]) for o in outputs] == [5, 5]
 
 

@@ -14,7 +14,8 @@ import pytorch_lightning as pl
 import torch
 
 from runway_for_ml.errors import ConfigError, RunwayError
-from runway_for_ml.executors.text_base import pad_collate, tokenizer_source
+from runway_for_ml.executors.text_base import pad_collate
+from runway_for_ml.experiment.datamodule import RunwayDataModule
 
 GOOD = ["great", "tasty", "lovely", "excellent", "perfect", "delicious"]
 BAD = ["awful", "stale", "bland", "broken", "soggy", "terrible"]
@@ -124,7 +125,7 @@ def fit(executor, epochs: int, tmp_path) -> pl.Trainer:
         default_root_dir=str(tmp_path),
         callbacks=[pl.callbacks.ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), monitor="val_loss")],
     )
-    trainer.fit(executor)
+    trainer.fit(executor, datamodule=RunwayDataModule(executor.config, executor.data, collate_fn=executor.collate_fn))
     return trainer
 
 
@@ -345,29 +346,6 @@ def test_missing_pretrained_folder_and_offline_hub_id():
             "Seq2SeqExecutor",
             {"ModelClass": "T5ForConditionalGeneration", "model_version": "nobody-has/this-model-xyz"},
         )
-
-
-def test_tokenizer_is_found_upstream_of_the_training_data():
-    cfg = {
-        "executor": {"model_config": {}},
-        "train": {"data_node": "output:Tokenize"},
-        "data_pipeline": {
-            "transforms": {
-                "process:TrainTokenizer": {"transform_name": "TrainTokenizer"},
-                "output:Tokenize": {
-                    "transform_name": "HFDatasetTokenizeTransform",
-                    "input_node": ["process:Split", "process:TrainTokenizer"],
-                },
-            }
-        },
-    }
-    assert tokenizer_source(cfg) == ("node", "process:TrainTokenizer")
-    cfg["data_pipeline"]["transforms"]["output:Tokenize"] = {
-        "transform_name": "HFDatasetTokenizeTransform",
-        "input_node": "process:Split",
-        "setup_kwargs": {"tokenizer_config": {"version_name": "tok/"}},
-    }
-    assert tokenizer_source(cfg) == ("config", {"version_name": "tok/"})
 
 
 def test_pad_collate_cuts_fixed_padding_to_the_longest_row():

@@ -24,6 +24,8 @@ from runway_for_ml.experiment.chaining import (
     run_model,
     to_arrow,
 )
+from runway_for_ml.experiment.datamodule import RunwayDataModule
+from runway_for_ml.experiment.prediction import LoadedModel
 from runway_for_ml.pipeline.runner import DataPipeline
 from runway_for_ml.pipeline.transform import TRANSFORMS
 
@@ -262,12 +264,18 @@ def test_run_model_checks_embedding_shape() -> None:
             super().__init__()
             self.w = torch.nn.Parameter(torch.ones(1))
 
+        def on_predict_start(self) -> None: ...
+
+        def on_predict_end(self) -> None: ...
+
         def embed_step(self, batch: dict) -> torch.Tensor:
             return batch["x"].sum(dim=1)  # [B], not [B, D]
 
     ds = datasets.Dataset.from_dict({"x": [[1.0, 2.0], [3.0, 4.0]]})
+    flat = Flat()
+    model = LoadedModel(flat, RunwayDataModule({}, collate_fn=flat.collate_fn))
     with pytest.raises(RunwayError, match=r"embed_step must return a \[batch, dim\] tensor"):
-        run_model(Flat(), ds, ["embedding"], batch_size=2)
+        run_model(model, ds, ["embedding"], batch_size=2)
 
 
 def test_to_arrow_keeps_vectors_as_float32_lists() -> None:
