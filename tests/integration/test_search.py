@@ -188,7 +188,9 @@ def test_search_page_renders_offline_in_headless_chromium(study, tmp_path):
     result = _drive_chromium(
         page.as_uri(),
         tmp_path,
-        done="window.Plotly !== undefined && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6",
+        # Parsed to the end (the table follows the figures) and every figure drawn.
+        done="document.readyState === 'complete' && window.Plotly !== undefined"
+        " && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6",
         result="JSON.stringify({plots: document.querySelectorAll('.js-plotly-plot').length,"
         " titles: Array.from(document.querySelectorAll('h2')).map(h => h.textContent),"
         " rows: document.querySelectorAll('#trials tbody tr').length,"
