@@ -43,13 +43,10 @@ CONFIG = {
 
 
 def _fit(trainer, data, ckpt_path=None) -> None:
+    from runway_for_ml.experiment.datamodule import RunwayDataModule
+
     executor = build_executor(CONFIG, data)
-    try:  # the data of a run in a LightningDataModule (issue 16); before that, the executor's own loaders
-        from runway_for_ml.experiment.datamodule import RunwayDataModule
-    except ImportError:
-        trainer.fit(executor, ckpt_path=ckpt_path)
-        return
-    datamodule = RunwayDataModule(CONFIG, data, collate_fn=executor.collate_fn)
+    datamodule = RunwayDataModule(CONFIG, data, collate_fn=executor.collate_fn)  # the run's data
     trainer.fit(executor, datamodule=datamodule, ckpt_path=ckpt_path)
 
 
