@@ -108,11 +108,23 @@ def build_executor(
 
 
 def wants_tokenizer(cls: type) -> bool:
-    """Whether executor class ``cls`` takes a ``tokenizer`` argument (then the data module looks for one)."""
-    try:
-        return "tokenizer" in inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):
-        return False
+    """Whether executor class ``cls`` takes a ``tokenizer`` argument (then the data module looks for one).
+
+    An ``__init__`` taking ``**kwargs`` passes it on: its base classes' ``__init__`` are asked too.
+    """
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):
+            return False
+        if "tokenizer" in params:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 def default_collate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import torch
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys, did_you_mean
 from runway_for_ml.executors.base import BaseExecutor, default_collate
 from runway_for_ml.executors.hf_models import HF_MODEL_KEYS, build_hf_model, hf_model_config
-from runway_for_ml.executors.lora import apply_lora, is_peft, lora_settings
+from runway_for_ml.executors.lora import apply_lora, check_target_modules, is_peft, lora_settings
 from runway_for_ml.pipeline.graph import PipelineGraph
 from runway_for_ml.pipeline.tokenize import HFDatasetTokenizeTransform, load_tokenizer
 
@@ -196,8 +196,6 @@ class HFTextExecutor(BaseExecutor):
         if not deep:
             return
         if settings and settings.get("target_modules"):
-            from runway_for_ml.executors.lora import check_target_modules
-
             check_target_modules(build_hf_model(mc, cls.empty_overrides(mc), empty=True), settings)
         else:
             build_hf_model(mc, cls.empty_overrides(mc), empty=True)

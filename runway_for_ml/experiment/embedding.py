@@ -31,6 +31,7 @@ from typing import Any
 
 from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.experiment.model_outputs import run_model, to_arrow
+from runway_for_ml.pipeline.projection import check_method, project_2d
 from runway_for_ml.progress import Heartbeat
 
 __all__ = ["EMBED_PREFIX", "EmbeddingTable", "compute_embeddings", "render_projection_html", "write_embeddings"]
@@ -215,8 +216,6 @@ def write_embeddings(
     previous one (or nothing) in place.
     """
     import torch
-
-    from runway_for_ml.pipeline.projection import check_method, project_2d
 
     check_method(method)
     if limit is not None and limit < 1:

@@ -31,7 +31,7 @@ def run_model(
     one prediction function. A requested output the executor does not give is a :class:`RunwayError`
     listing what it does give; those in ``optional`` are left out of the answer instead.
     """
-    from runway_for_ml.executors.prediction import EMBEDDING, predict_batches
+    from runway_for_ml.executors.prediction import EMBEDDING, predict_batches  # torch
 
     loader = model.datamodule.predict_dataloader(dataset, batch_size=batch_size)
     from_predict = [o for o in outputs if o != EMBEDDING]

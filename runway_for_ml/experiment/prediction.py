@@ -20,6 +20,7 @@ from typing import Any
 
 from runway_for_ml.experiment.checks import import_project_code
 from runway_for_ml.experiment.process import apply_thread_settings, quiet_lightning
+from runway_for_ml.metrics import EvalRecorder
 
 __all__ = ["LoadedModel", "load_for_prediction", "predict_rows"]
 
@@ -52,6 +53,7 @@ def load_for_prediction(
     import pytorch_lightning as pl
     import torch
 
+    # torch and Lightning: imported by the functions that run a model, not by `runway --help`
     from runway_for_ml.executors.base import build_executor, get_executor_class, wants_tokenizer
     from runway_for_ml.executors.prediction import resolve_device
     from runway_for_ml.experiment.datamodule import LazySplits, RunwayDataModule, find_tokenizer
@@ -96,8 +98,7 @@ def predict_rows(
     An executor that still defines its own ``predict_dataloader`` (written before the data module)
     keeps it for split names.
     """
-    from runway_for_ml.executors.prediction import predict_batches
-    from runway_for_ml.metrics import EvalRecorder
+    from runway_for_ml.executors.prediction import predict_batches  # torch
 
     quiet_lightning()
     loader = _own_loader(model.executor, split_or_dataset, batch_size)

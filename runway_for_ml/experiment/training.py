@@ -27,8 +27,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.loader import load_config
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.experiment.ddp import VERSION_DIR_ENV, ddp_worker_version_dir, exported_version_dir, global_rank
+from runway_for_ml.experiment.chaining import record_consumed
+from runway_for_ml.experiment.checks import check_config, import_project_code
+from runway_for_ml.experiment.ddp import (
+    VERSION_DIR_ENV,
+    ddp_worker_version_dir,
+    exported_version_dir,
+    global_rank,
+    node_name,
+)
 from runway_for_ml.experiment.layout import LAST_CKPT, VersionDir, project_root_of
 from runway_for_ml.experiment.manifest import now_iso, read_manifest, update_manifest
 from runway_for_ml.experiment.names import (
@@ -38,6 +47,7 @@ from runway_for_ml.experiment.names import (
     resolve_experiment,
     validate_name,
 )
+from runway_for_ml.experiment.process import apply_thread_settings
 from runway_for_ml.experiment.signals import sigterm_as_interrupt, under_runway_slurm
 from runway_for_ml.experiment.versions import create_version
 
@@ -78,8 +88,6 @@ def prepare_training(
     it was cloned from the same parent. ``config``: the experiment's config already loaded with the
     same ``opts`` (by the command's preflight), used instead of evaluating the file again.
     """
-    from runway_for_ml.config import load_config
-    from runway_for_ml.experiment.checks import check_config
 
     if from_name is not None:
         validate_name(exp_name)
@@ -227,11 +235,9 @@ def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, write
     import pytorch_lightning as pl
     from pytorch_lightning.utilities.model_helpers import is_overridden
 
+    # torch and Lightning
     from runway_for_ml.executors.base import build_executor, get_executor_class, wants_tokenizer
-    from runway_for_ml.experiment.chaining import record_consumed
-    from runway_for_ml.experiment.checks import import_project_code
     from runway_for_ml.experiment.datamodule import build_datamodule
-    from runway_for_ml.experiment.process import apply_thread_settings
     from runway_for_ml.experiment.trainer import build_trainer, scalar_metrics
 
     config = layout.read_config()
@@ -256,8 +262,6 @@ def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, write
     trainer = build_trainer(data, layout, resuming=resuming, under_slurm=under_runway_slurm())
     _ACTIVE.update(trainer=trainer, version_dir=layout.path)
     if resuming:  # every rank says so (Lightning's own "Restoring states" line comes from rank 0 only)
-        from runway_for_ml.experiment.ddp import node_name
-
         print(
             f"[train] rank {global_rank()} on {node_name()}: resuming from {layout.last_ckpt.relative_to(layout.path)}",
             file=sys.stderr,

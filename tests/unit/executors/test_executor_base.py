@@ -15,6 +15,7 @@ from runway_for_ml.executors import (
     get_executor_class,
     register_executor,
 )
+from runway_for_ml.executors.base import wants_tokenizer
 from runway_for_ml.experiment.datamodule import RunwayDataModule
 
 
@@ -138,3 +139,20 @@ def test_log_metrics_flattens_per_class_values():
 
     Capture(_config()).log_metrics({"f1": [0.5, 1.0], "acc": torch.tensor(0.75), "cm": [[1, 2], [3, 4]]}, prefix="val_")
     assert logged == {"val_f1_0": 0.5, "val_f1_1": 1.0, "val_acc": 0.75}
+
+
+def test_wants_tokenizer_follows_kwargs_to_the_base_class():
+    class WithTokenizer(BaseExecutor):
+        def __init__(self, config, data=None, model_config=None, tokenizer=None, **kwargs):
+            super().__init__(config, data, model_config, **kwargs)
+
+    class PassesKwargsOn(WithTokenizer):  # like SequenceClassificationExecutor(config, data=None, **kwargs)
+        def __init__(self, config, data=None, **kwargs):
+            super().__init__(config, data, **kwargs)
+
+    class Closed(WithTokenizer):
+        def __init__(self, config, data=None, model_config=None):
+            super().__init__(config, data, model_config)
+
+    assert wants_tokenizer(WithTokenizer) and wants_tokenizer(PassesKwargsOn)
+    assert not wants_tokenizer(Closed) and not wants_tokenizer(TinyRegressionExecutor)
