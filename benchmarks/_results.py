@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,8 @@ def machine() -> dict[str, Any]:
 def _update(bench: str, change) -> None:
     path = results_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    # The lock lives in the temp folder: nothing but results.json is left in the repository.
+    with open(Path(tempfile.gettempdir()) / "runway-bench-results.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # several benchmarks may run at once
         try:
             data = json.loads(path.read_text()) if path.exists() else {}
