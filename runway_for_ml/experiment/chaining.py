@@ -29,17 +29,13 @@ from typing import Any
 
 from runway_for_ml.config.schema import typed_config
 from runway_for_ml.errors import RunwayError, did_you_mean
-from runway_for_ml.experiment.consumed import TRANSFORM_NAME, _check_no_cycle, _is_this_transform, checkpoint_sha256  # noqa: F401
+from runway_for_ml.experiment.consumed import check_no_cycle, checkpoint_sha256, is_this_transform
 from runway_for_ml.experiment.experiment import Experiment
 from runway_for_ml.experiment.manifest import update_manifest
 from runway_for_ml.experiment.model_outputs import run_model, to_arrow
 from runway_for_ml.experiment.names import require_project_root
-from runway_for_ml.pipeline.transform import (
-    BaseTransform,
-    _is_dataset,
-    _is_dataset_dict,
-    register_transform_functor,
-)
+from runway_for_ml.pipeline.datatypes import is_dataset, is_dataset_dict
+from runway_for_ml.pipeline.transform import BaseTransform, register_transform_functor
 
 __all__ = [
     "BUILTIN_OUTPUTS",
@@ -137,7 +133,7 @@ class PredictWithExperiment(BaseTransform):
 
     # ----------------------------------------------------------------- running
     def _call(self, data: Any) -> Any:
-        if _is_dataset_dict(data):
+        if is_dataset_dict(data):
             names = list(data)
             chosen = self.splits if self.splits is not None else names
             for split in chosen:
@@ -151,7 +147,7 @@ class PredictWithExperiment(BaseTransform):
             for split in chosen:
                 out[split] = self._predict(model, data[split])
             return out
-        if _is_dataset(data):
+        if is_dataset(data):
             return self._predict(self._load_model(), data)
         raise TypeError(f"PredictWithExperiment expects a datasets Dataset or DatasetDict, got {type(data).__name__}")
 
@@ -236,7 +232,7 @@ def _key_for(columns: Mapping[str, str], column: str) -> str:
 
 def _load_experiment(ref: str) -> Any:
     root = require_project_root()
-    _check_no_cycle(ref, root)
+    check_no_cycle(ref, root)
     try:
         return Experiment.load(ref, project_root=root)
     except RunwayError as exc:
@@ -266,7 +262,7 @@ def consumed_experiments(config: Mapping[str, Any], nodes: Iterable[str] | None 
     wanted = set(nodes) if nodes is not None else None
     lineage = []
     for node_id, spec in transforms.items():
-        if not isinstance(spec, Mapping) or not _is_this_transform(spec.get("transform_name")):
+        if not isinstance(spec, Mapping) or not is_this_transform(spec.get("transform_name")):
             continue
         if wanted is not None and node_id not in wanted:
             continue

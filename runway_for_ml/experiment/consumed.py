@@ -1,6 +1,6 @@
 """Which experiments a config consumes through ``PredictWithExperiment``, and checkpoint content hashes.
 
-``_check_no_cycle`` follows the experiment configs (and the files they import) to refuse a chain
+``check_no_cycle`` follows the experiment configs (and the files they import) to refuse a chain
 of experiments that loops; :func:`checkpoint_sha256` is the memoised hash that enters the
 consuming node's cache key.
 """
@@ -52,7 +52,7 @@ def checkpoint_sha256(path: Path) -> str:
     return value
 
 
-def _check_no_cycle(ref: str, root: Path) -> None:
+def check_no_cycle(ref: str, root: Path) -> None:
     """Refuse an experiment that consumes itself, directly or through others (as their configs say now)."""
     from runway_for_ml.experiment.names import split_version_name
 
@@ -101,7 +101,7 @@ def _consumed_names(name: str, root: Path) -> list[str]:
         _CONSUMED_MEMO[memo_key] = [
             split_version_name(str((spec.get("setup_kwargs") or {}).get("experiment")))[0]
             for spec in nodes.values()
-            if isinstance(spec, Mapping) and _is_this_transform(spec.get("transform_name"))
+            if isinstance(spec, Mapping) and is_this_transform(spec.get("transform_name"))
         ]
     return _CONSUMED_MEMO[memo_key]
 
@@ -131,5 +131,5 @@ def _config_files(path: Path) -> list[Path]:
     return found
 
 
-def _is_this_transform(name: Any) -> bool:
+def is_this_transform(name: Any) -> bool:
     return isinstance(name, str) and (name == TRANSFORM_NAME or name.endswith(f".{TRANSFORM_NAME}"))
