@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.jsonnet import evaluate_jsonnet
 from runway_for_ml.config.models import DEFAULT_CACHE_DIR
 from runway_for_ml.config.overrides import Override, apply_override, apply_overrides, parse_value
 from runway_for_ml.config.schema import RunwayConfig, validate_config
@@ -94,23 +94,6 @@ class ResolvedConfig:
         return {o.path: o for o in self.overrides}
 
 
-def evaluate_jsonnet(path: Path, ext_vars: Mapping[str, str] | None = None, search_dirs: Iterable[Path] = ()) -> Any:
-    """Evaluate a jsonnet file to Python data; jsonnet's own file:line:col errors become ConfigError."""
-    import _jsonnet  # the C extension of the `jsonnet` package; light, but only needed here
-
-    variables = dict(os.environ)
-    variables.update(ext_vars or {})
-    dirs = [str(d) for d in search_dirs if Path(d).is_dir()]
-    try:
-        text = _jsonnet.evaluate_file(str(path), jpathdir=dirs, ext_vars=variables)
-    except RuntimeError as exc:
-        message = str(exc).strip()
-        raise ConfigError(
-            f"{path}: jsonnet could not evaluate the config:\n{message}", hint=_jsonnet_hint(message)
-        ) from exc
-    return json.loads(text)
-
-
 def load_config(
     path: str | Path,
     opts: Iterable[str] = (),
@@ -164,11 +147,3 @@ def resolve_cache_dir(
 
 def _project_root_of(config_path: Path) -> Path | None:
     return find_project_root(config_path.resolve().parent)
-
-
-def _jsonnet_hint(message: str) -> str | None:
-    if "undefined external variable" in message.lower():
-        return "set it in the environment or pass --ext-var NAME=VALUE"
-    if "couldn't open import" in message or "could not open import" in message.lower():
-        return "imports resolve relative to the file and to the project's configs/ folder"
-    return "the location above is jsonnet's file:line:column"

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.jsonnet import evaluate_jsonnet
 from runway_for_ml.config.migrate_rules import (
     _CLI_ARGS,
     _OBSOLETE_TOP,
@@ -485,8 +486,6 @@ def migrate_config(
 
 def migrate_file(path: str | Path, *, experiment: str | None = None) -> Migration:
     """Evaluate an original config file (.jsonnet / .libsonnet / .json) and migrate it."""
-    from runway_for_ml.config.loader import evaluate_jsonnet
-
     source = Path(path)
     if not source.is_file():
         raise ConfigError(

@@ -20,8 +20,8 @@ SLURM is chosen by ``--slurm``, ``--launcher slurm`` or ``meta.launcher: "slurm"
 always runs here. On SLURM the job runs the spec's command line plus ``--launcher local`` on the node
 (see :mod:`runway_for_ml.launcher.job`), writing into the folder created at submit time.
 
-Modules: ``options`` (the launcher's flags), ``spec`` (``JobSpec``), ``submission`` (submitting, waiting),
-``sweep`` (job arrays), ``slurm`` (the ``slurm`` config section), ``job`` (what runs on the node),
+Modules: ``options`` (the launcher's flags), ``spec`` (``JobSpec``), ``dispatch`` (``maybe_submit``: here,
+one job or a sweep), ``submission`` (submitting, waiting), ``sweep`` (job arrays), ``slurm`` (the ``slurm`` config section), ``job`` (what runs on the node),
 ``jobs`` (the jobs registry and job states). This package stays light: submitit is imported only
 when something is submitted or a job's state is read.
 """
@@ -43,5 +43,6 @@ __all__ = [
 ]
 
 # The submission module reads manifests and the registry: loaded when a command submits.
-_LAZY = {name: "runway_for_ml.launcher.submission" for name in ("maybe_submit", "submit", "wait_for_jobs")}
+_LAZY = {name: "runway_for_ml.launcher.submission" for name in ("submit", "wait_for_jobs")}
+_LAZY["maybe_submit"] = "runway_for_ml.launcher.dispatch"
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, also=__all__, cache=False)

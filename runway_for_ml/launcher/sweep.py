@@ -23,6 +23,7 @@ from typing import Any
 
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 from runway_for_ml.launcher.spec import JobSpec
+from runway_for_ml.launcher.submission import discard_fresh_version, project_root, submit, wait_for_jobs
 
 __all__ = [
     "load_sweep",
@@ -153,7 +154,6 @@ def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
     from runway_for_ml.experiment.layout import project_root_of
     from runway_for_ml.experiment.names import resolve_experiment
     from runway_for_ml.launcher.slurm import check_slurm_available
-    from runway_for_ml.launcher.submission import discard_fresh_version, project_root, wait_for_jobs
 
     if spec.command not in ("train", "run"):
         raise RunwayError(f"--sweep works with runway-train and runway-run, not `runway {spec.command}`")
@@ -193,7 +193,6 @@ def _create_and_submit(
 ) -> tuple[list[JobSpec], list[Any]]:
     """One version per point, submitted as one job array; on any failure nothing is left behind."""
     from runway_for_ml.experiment.versions import create_versions
-    from runway_for_ml.launcher.submission import submit
 
     root = exp.experiments_dir.resolve()
     version_dirs: list[Path] = []
@@ -367,7 +366,6 @@ def retry_failed(experiments_root: Path, name: str) -> list[tuple[str, Any]]:
     """
     from runway_for_ml.experiment.layout import VersionDir
     from runway_for_ml.launcher.jobs import FAILED_STATES
-    from runway_for_ml.launcher.submission import submit
 
     path, state = load_sweep(experiments_root, name)
     rows = sweep_rows(experiments_root, state)

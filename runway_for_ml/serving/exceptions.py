@@ -35,6 +35,7 @@ __all__ = [
     "UnauthorizedError",
     "UnknownCommandError",
     "UnknownInputError",
+    "exception_text",
     "shown",
 ]
 
@@ -192,3 +193,14 @@ class RequestTimeoutError(ServingError):
     """The request did not finish within the server's per-request timeout."""
 
     code = 504
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Type: message`` of a model's exception for an error body (a KeyError's key as JSON, not its repr).
+
+    >>> exception_text(KeyError("pixels")), exception_text(RuntimeError("kaput"))
+    ('KeyError: "pixels"', 'RuntimeError: kaput')
+    """
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return f"KeyError: {shown(exc.args[0])}"
+    return f"{type(exc).__name__}: {exc}"

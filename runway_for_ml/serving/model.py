@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runway_for_ml.errors import RunwayError
 from runway_for_ml.serving.data_types import BaseType
 from runway_for_ml.serving.exceptions import (
     InferenceError,
@@ -42,8 +43,9 @@ from runway_for_ml.serving.exceptions import (
     ServingError,
     SetupError,
     UnknownInputError,
-    shown,
+    exception_text,
 )
+from runway_for_ml.serving.server import ServerConfig, serve
 from runway_for_ml.serving.type_base import _json_kind
 
 __all__ = ["Command", "RunwayModel"]
@@ -341,8 +343,6 @@ class RunwayModel:
         (1/true: print the ``/meta`` manifest as JSON and exit, without serving). Other keyword
         arguments go to :class:`runway_for_ml.serving.server.ServerConfig` (``max_batch_size``, ...).
         """
-        from runway_for_ml.serving.server import ServerConfig, serve
-
         host = os.environ.get("RW_HOST", host)
         raw_port = os.environ.get("RW_PORT", port)
         try:
@@ -356,8 +356,6 @@ class RunwayModel:
         if _env_flag("RW_META", meta):
             print(json.dumps(self.manifest(), indent=2))
             return
-        from runway_for_ml.errors import RunwayError
-
         try:
             serve(self, ServerConfig(host=host, port=port, debug=debug, **server_options), model_options=model_options)
         except RunwayError as exc:
@@ -366,17 +364,6 @@ class RunwayModel:
             # A model file run as a script: one clear message and exit code 2, as the runway CLI does.
             sys.stderr.write(f"error: {exc}\n")
             raise SystemExit(2) from exc
-
-
-def exception_text(exc: BaseException) -> str:
-    """``Type: message`` of a model's exception for an error body (a KeyError's key as JSON, not its repr).
-
-    >>> exception_text(KeyError("pixels")), exception_text(RuntimeError("kaput"))
-    ('KeyError: "pixels"', 'RuntimeError: kaput')
-    """
-    if isinstance(exc, KeyError) and len(exc.args) == 1:
-        return f"KeyError: {shown(exc.args[0])}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _env_flag(name: str, default: bool) -> bool:

@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runway_for_ml.serving.data_types import BaseType
-from runway_for_ml.serving.model import Command, RunwayModel
+
+if TYPE_CHECKING:  # annotations only: the model module imports the server, which builds this document
+    from runway_for_ml.serving.model import Command, RunwayModel
 
 __all__ = ["OPENAPI_VERSION", "build_openapi", "type_schema"]
 

@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.serving.batching import Batcher
@@ -42,16 +42,19 @@ from runway_for_ml.serving.exceptions import (
     ServingError,
     UnauthorizedError,
     UnknownCommandError,
+    exception_text,
     shown,
 )
 from runway_for_ml.serving.metrics import ServerMetrics
-from runway_for_ml.serving.model import RunwayModel, exception_text
 from runway_for_ml.serving.transport import (
     ServerConfig,
     _graceful_server_class,
     _gunzip,
     bind_socket,
 )
+
+if TYPE_CHECKING:  # annotations only: the model runs the server (RunwayModel.run), not the reverse
+    from runway_for_ml.serving.model import RunwayModel
 
 __all__ = ["ServerConfig", "ServingApp", "bind_socket", "serve"]
 
