@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", type=Path, default=None, help="where to write bench.json (default: <version>/bench.json)"
     )
-    add_server_arguments(parser, port=None)
+    add_server_arguments(parser, port=False)
 
 
 def _serve_argv(version_path: Path, args: argparse.Namespace) -> list[str]:

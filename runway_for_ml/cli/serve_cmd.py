@@ -26,11 +26,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_server_arguments(parser: argparse.ArgumentParser, *, port: int | None = 9000) -> None:
-    """Flags shared by ``runway serve`` and ``runway bench``."""
-    if port is not None:
+def add_server_arguments(parser: argparse.ArgumentParser, *, port: bool = True) -> None:
+    """Flags shared by ``runway serve`` and ``runway bench``; unset, a flag takes the ``serve:`` section's value.
+
+    The defaults shown are :class:`~runway_for_ml.config.models.ServeSection`'s (the section's owner).
+    """
+    from runway_for_ml.config.models import ServeSection
+
+    default = {name: field.default for name, field in ServeSection.model_fields.items()}
+    if port:
         parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it)")
-        parser.add_argument("--port", type=int, default=None, help=f"port (default {port}; 0 picks a free one)")
+        parser.add_argument(
+            "--port", type=int, default=None, help=f"port (default: serve.port, {default['port']}; 0 picks a free one)"
+        )
         parser.add_argument(
             "--api-key-env", default=None, metavar="VAR", help="require the API key held in env var VAR"
         )
@@ -39,7 +47,10 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, port: int | None = 
             "--max-body-mb", type=float, default=10.0, help="request body limit in MB (default 10; 413 above)"
         )
         parser.add_argument(
-            "--timeout", type=float, default=None, help="per-request timeout in seconds (default 60; 504)"
+            "--timeout",
+            type=float,
+            default=None,
+            help=f"per-request timeout in seconds (default: serve.request_timeout_s, {default['request_timeout_s']}; 504)",
         )
         parser.add_argument(
             "--log-level",
@@ -47,14 +58,30 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, port: int | None = 
             choices=["critical", "error", "warning", "info", "debug"],
             help="log level of the HTTP server, uvicorn (default: warning)",
         )
-    parser.add_argument("--max-batch-size", type=int, default=None, help="requests per model call (default 32)")
-    parser.add_argument("--batch-timeout-ms", type=float, default=None, help="wait for a fuller batch (default 2 ms)")
-    parser.add_argument("--workers", type=int, default=None, help="model calls running at once (default 1)")
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=None,
+        help=f"requests per model call (default: serve.max_batch_size, {default['max_batch_size']})",
+    )
+    parser.add_argument(
+        "--batch-timeout-ms",
+        type=float,
+        default=None,
+        help=f"wait for a fuller batch (default: serve.batch_timeout_ms, {default['batch_timeout_ms']} ms)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help=f"model calls running at once (default: serve.workers, {default['workers']})",
+    )
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
 
 
-def server_config(args: argparse.Namespace, defaults: dict[str, Any]) -> Any:
-    """A :class:`ServerConfig` from the flags, then the ``serve:`` section, then the built-in defaults."""
+def server_config(args: argparse.Namespace, section: Any = None) -> Any:
+    """A :class:`ServerConfig`: the flags given override the ``serve:`` section object (its defaults when absent)."""
+    from runway_for_ml.config.models import ServeSection
     from runway_for_ml.errors import RunwayError
     from runway_for_ml.serving.server import ServerConfig
 
@@ -66,24 +93,20 @@ def server_config(args: argparse.Namespace, defaults: dict[str, Any]) -> Any:
                 f"--api-key-env {args.api_key_env}: that environment variable is not set or empty",
                 hint=f"export {args.api_key_env}=<a long random key> before serving",
             )
-
-    def pick(flag: str, key: str, fallback: Any) -> Any:
-        value = getattr(args, flag, None)
-        return value if value is not None else defaults.get(key, fallback)
-
     for flag in ("max_batch_size", "workers"):
-        value = pick(flag, flag, 1)
-        if int(value) < 1:
+        value = getattr(args, flag, None)
+        if value is not None and int(value) < 1:
             raise RunwayError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    return ServerConfig(
+    return ServerConfig.from_section(
+        section if section is not None else ServeSection(),
         host=getattr(args, "host", None) or "127.0.0.1",
-        port=int(pick("port", "port", 9000)),
+        port=getattr(args, "port", None),
         debug=bool(getattr(args, "debug", False)),
-        max_batch_size=int(pick("max_batch_size", "max_batch_size", 32)),
-        batch_timeout_ms=float(pick("batch_timeout_ms", "batch_timeout_ms", 2.0)),
-        workers=int(pick("workers", "workers", 1)),
+        max_batch_size=getattr(args, "max_batch_size", None),
+        batch_timeout_ms=getattr(args, "batch_timeout_ms", None),
+        workers=getattr(args, "workers", None),
         max_body_bytes=int(float(getattr(args, "max_body_mb", 10.0)) * 1024 * 1024),
-        request_timeout_s=float(pick("timeout", "request_timeout_s", 60.0)),
+        request_timeout_s=getattr(args, "timeout", None),
         api_key=api_key,
         cors_origins=[o.strip() for o in (getattr(args, "cors_origins", "") or "").split(",") if o.strip()],
         log_level=getattr(args, "log_level", "warning"),
@@ -98,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         return _write_openapi(args)
     exp = load_experiment(args.version)
     model = build_experiment_model(exp, checkpoint=args.checkpoint, device=args.device)
-    config = server_config(args, serve_spec_of(exp).server)
+    config = server_config(args, serve_spec_of(exp).section)
     sock = bind_socket(config.host, config.port)  # a port in use fails here, with exit code 2
     serve(model, config, sock=sock)
     return 0
@@ -133,11 +156,12 @@ def openapi_model(ref: str, checkpoint: str = "best") -> Any:
     if number is None and "/" not in ref:
         named = resolve_experiment(name, root)
         if named.config_path.is_file():
-            config = load_config(named.config_path, project_root=root).data
-            section = config.get("serve")
-            if section is None:
+            config = load_config(named.config_path, project_root=root)
+            if config.data.get("serve") is None:
                 raise RunwayError(f"{named.config_path}: no serve: section", hint="see docs/serving.md")
-            return model_from_spec(name, parse_serve_section(section, f"{named.config_path}: "), checkpoint)
+            return model_from_spec(
+                name, parse_serve_section(config.section("serve"), f"{named.config_path}: "), checkpoint
+            )
     from runway_for_ml.serving.experiment_model import load_experiment, serve_spec_of
 
     exp = load_experiment(ref)

@@ -288,17 +288,19 @@ class ServeSection(SectionModel):
     description: str | None = Field(None, description="free text shown by the server")
     commands: dict[str, Any] = Field({}, description="served commands: {name: {inputs, outputs}} (docs/serving.md)")
     preprocess: bool = Field(True, description="run the pipeline's per-example transforms on each request")
-    max_batch_size: int | None = _int(None, 1, "requests per model call (default 32; --max-batch-size)")
-    batch_timeout_ms: NonNegative | None = Field(
-        None, description="wait this long for a fuller batch (default 2; --batch-timeout-ms)"
+    max_batch_size: int = _int(32, 1, "requests answered by one model call (runway serve --max-batch-size)")
+    batch_timeout_ms: NonNegative = Field(
+        2.0, description="milliseconds a batch waits for more requests (runway serve --batch-timeout-ms)"
     )
-    workers: int | None = _int(None, 1, "model calls running at once (default 1; --workers)")
-    request_timeout_s: Positive | None = Field(None, description="per-request timeout (default 60; --timeout)")
-    port: int | None = Field(None, ge=0, le=65535, description="the port (default 9000; 0 picks a free one)")
+    workers: int = _int(1, 1, "model calls running at once (runway serve --workers)")
+    request_timeout_s: Positive = Field(
+        60.0, description="seconds a request may take before a 504 (runway serve --timeout)"
+    )
+    port: int = Field(9000, ge=0, le=65535, description="the port to listen on; 0 picks a free one (--port)")
     examples: int | bool | dict[str, Any] | list[Any] | None = Field(
         None,
         description="example requests of /ui: a number of data rows, {count, split, inputs}, a list of "
-        "written examples, or false (checked by serving/examples.py)",
+        "written examples, or false (null: 3 test rows when the data can be read; checked by serving/examples.py)",
     )
 
 

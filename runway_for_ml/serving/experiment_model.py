@@ -19,8 +19,11 @@
           },
         },
       },
-      max_batch_size: 32,        // optional server defaults, overridden by runway serve's flags
+      max_batch_size: 32,        // optional server settings, overridden by runway serve's flags
     }
+
+The section's keys, types, ranges and defaults are :class:`~runway_for_ml.config.models.ServeSection`'s
+(docs/config-reference.md); the config loader builds it, and this module reads the section object.
 
 A request's inputs become one raw example row, the data pipeline's per-example transforms run on it
 (:class:`~runway_for_ml.serving.preprocess.ExamplePreprocessor`, with the statistics of training),
@@ -36,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.models import ServeSection
+from runway_for_ml.config.schema import check_section
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys
 from runway_for_ml.serving.data_types import BaseType, category, descriptor_type
 from runway_for_ml.serving.examples import ExampleSource, label_vector_outputs, parse_examples, read_examples
@@ -43,7 +48,6 @@ from runway_for_ml.serving.exceptions import InferenceError, InvalidArgumentErro
 from runway_for_ml.serving.model import RESERVED_ROUTES, Command, RunwayModel
 
 __all__ = [
-    "SERVE_KEYS",
     "CommandSpec",
     "ServeSpec",
     "build_experiment_model",
@@ -53,17 +57,6 @@ __all__ = [
     "serve_spec_of",
 ]
 
-SERVE_KEYS = (
-    "description",
-    "commands",
-    "preprocess",
-    "max_batch_size",
-    "batch_timeout_ms",
-    "workers",
-    "request_timeout_s",
-    "port",
-    "examples",
-)
 _COMMAND_KEYS = ("description", "inputs", "outputs")
 _EXAMPLE = (
     "serve: { commands: { classify: { inputs: { pixels: { type: 'vector', length: 64 } }, "
@@ -125,11 +118,12 @@ def _fills_vector(spec: CommandSpec, name: str) -> bool:
 
 @dataclass
 class ServeSpec:
-    """The validated ``serve:`` section."""
+    """The validated ``serve:`` section: its commands parsed, and the section object itself."""
 
     commands: dict[str, CommandSpec]
     description: str | None = None
-    server: dict[str, Any] = field(default_factory=dict)
+    # The typed section (server settings: max_batch_size, workers, ...; runway serve's flags override them).
+    section: ServeSection = field(default_factory=ServeSection)
     # False: serve_step gets the raw inputs (e.g. a text executor that tokenises them itself).
     preprocess: bool = True
     # serve.examples: rows to read from the data at serve / export time (None: none), or written ones.
@@ -151,13 +145,18 @@ def _not_served(model: Any, batch: Any) -> Any:
     raise RuntimeError("a probe command is not served")
 
 
-def parse_serve_section(section: Any, where: str = "") -> ServeSpec:
-    """Validate a ``serve:`` section; an unknown key, data type or field is a ConfigError naming its path."""
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"{where}serve must be an object", hint=_EXAMPLE)
-    check_keys(section, SERVE_KEYS, "serve", where=where)
-    commands = section.get("commands")
-    if not isinstance(commands, Mapping) or not commands:
+def parse_serve_section(section: ServeSection | Mapping[str, Any] | Any, where: str = "") -> ServeSpec:
+    """The commands of a ``serve:`` section; an unknown key, data type or field is a ConfigError naming its path.
+
+    ``section`` is the typed section built by the config loader (``cfg.section("serve")``), or a plain
+    dict (an exported model's stored ``config.json``), validated here by the same model.
+    """
+    if not isinstance(section, ServeSection):
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"{where}serve must be an object", hint=_EXAMPLE)
+        section = check_section(dict(section), "serve", where=where)
+    commands = section.commands
+    if not commands:
         raise ConfigError(f"{where}serve.commands is missing or empty", hint=_EXAMPLE)
     specs: dict[str, CommandSpec] = {}
     for name, body in commands.items():
@@ -194,14 +193,8 @@ def parse_serve_section(section: Any, where: str = "") -> ServeSpec:
                 else:
                     outputs[key], out_cols[key] = data_type, column
         specs[str(name)] = CommandSpec(str(name), body.get("description"), inputs, outputs, in_cols, scales, out_cols)
-    preprocess = section.get("preprocess", True)
-    if not isinstance(preprocess, bool):
-        raise ConfigError(f"{where}serve.preprocess must be true or false, got {preprocess!r}")
-    # The rest are server defaults (runway serve's flags override them).
-    own = ("description", "commands", "preprocess", "examples")
-    server = {k: section[k] for k in SERVE_KEYS if k in section and k not in own}
-    spec = ServeSpec(specs, section.get("description"), server, preprocess)
-    spec.example_source, spec.examples = parse_examples(section.get("examples"), spec.probe_commands(), where)
+    spec = ServeSpec(specs, section.description, section, section.preprocess)
+    spec.example_source, spec.examples = parse_examples(section.examples, spec.probe_commands(), where)
     return spec
 
 
@@ -221,15 +214,18 @@ def load_experiment(ref: str | Path, project_root: Path | None = None) -> Any:
 
 def serve_spec_of(exp: Any) -> ServeSpec:
     """The version's ``serve:`` section; a version trained before the section existed uses the experiment's file."""
-    section = exp.config.get("serve")
+    section: ServeSection | None = None
     where = f"{exp.layout.config_path}: "
-    if section is None and exp.project_root is not None:
+    if exp.config.get("serve") is not None:
+        section = exp.resolved_config.section("serve")
+    elif exp.project_root is not None:
         from runway_for_ml.config import load_config
 
         config_file = Path(exp.project_root) / "configs" / "experiments" / f"{exp.name}.jsonnet"
         if config_file.is_file():
-            section = load_config(config_file, project_root=exp.project_root).data.get("serve")
-            where = f"{config_file}: "
+            config = load_config(config_file, project_root=exp.project_root)
+            if config.data.get("serve") is not None:
+                section, where = config.section("serve"), f"{config_file}: "
     if section is None:
         raise ConfigError(
             f"{exp.version_name} has no serve: section, so runway does not know which commands to serve",

@@ -15,15 +15,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from runway_for_ml.config.models import ServeSection
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.serving.exceptions import MalformedRequestError, PayloadTooLargeError
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+# The serve: section owns the defaults of the keys it has (config/models.py, docs/config-reference.md).
+_SERVE = {name: field.default for name, field in ServeSection.model_fields.items()}
 
 
 @dataclass
 class ServerConfig:
     """How the server listens and batches; the defaults are the cautious ones.
+
+    ``port``, ``max_batch_size``, ``batch_timeout_ms``, ``workers`` and ``request_timeout_s`` default to
+    the ``serve:`` section's defaults (:class:`~runway_for_ml.config.models.ServeSection`);
+    :meth:`from_section` takes a section's values.
 
     ``api_key``: when set, every route but ``/healthcheck`` needs ``X-API-Key: KEY`` or
     ``Authorization: Bearer KEY`` (401 otherwise). ``cors_origins``: origins allowed to call from a
@@ -31,19 +38,30 @@ class ServerConfig:
     """
 
     host: str = "127.0.0.1"
-    port: int = 9000
+    port: int = _SERVE["port"]
     debug: bool = False
-    max_batch_size: int = 32
-    batch_timeout_ms: float = 2.0
-    workers: int = 1
+    max_batch_size: int = _SERVE["max_batch_size"]
+    batch_timeout_ms: float = _SERVE["batch_timeout_ms"]
+    workers: int = _SERVE["workers"]
     max_body_bytes: int = DEFAULT_MAX_BODY
-    request_timeout_s: float = 60.0
+    request_timeout_s: float = _SERVE["request_timeout_s"]
     api_key: str | None = None
     cors_origins: list[str] = field(default_factory=list)
     log_level: str = "warning"
     graceful_timeout_s: float = 30.0
     # Exit (with an error) when the first setup fails, instead of serving FAILED.
     exit_on_setup_failure: bool = True
+
+    @classmethod
+    def from_section(cls, section: ServeSection, **overrides: Any) -> ServerConfig:
+        """The section's server keys, then ``overrides`` (the CLI flags given; ``None`` values are ignored)."""
+        values: dict[str, Any] = {key: getattr(section, key) for key in SERVER_KEYS}
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+#: The ``serve:`` keys that configure the server (the others describe the commands).
+SERVER_KEYS = ("port", "max_batch_size", "batch_timeout_ms", "workers", "request_timeout_s")
 
 
 def _gunzip(raw: bytes, limit: int) -> bytes:

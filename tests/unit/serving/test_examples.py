@@ -67,7 +67,7 @@ def test_written_examples_go_to_the_commands_they_fit_and_reach_meta():
         ([{"inputs": {"pixel": [1, 2]}}], "serve.examples[0]: no command takes the inputs pixel"),
         ([{"command": "clasify", "inputs": {}}], "serve.examples[0].command: unknown command 'clasify'"),
         ([{"inputs": {"pixels": [1, 2], "image": "x"}, "command": "classify"}], "image: the image is not valid base64"),
-        ("three", "serve.examples must be a number, false, an object or a list"),
+        ("three", "serve.examples: expected an integer or true/false or an object or a list"),
     ],
 )
 def test_bad_examples_are_config_errors_naming_the_key(examples, message):

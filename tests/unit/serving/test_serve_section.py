@@ -11,6 +11,7 @@ from PIL import Image
 
 from runway_for_ml.cli.main import main
 from runway_for_ml.config import load_config
+from runway_for_ml.config.models import ServeSection
 from runway_for_ml.errors import ConfigError
 from runway_for_ml.serving.exceptions import InvalidArgumentError, MissingInputError
 from runway_for_ml.serving.experiment_model import model_from_spec, parse_serve_section
@@ -22,7 +23,7 @@ COMMITTED_SPEC = REPO / "docs" / "openapi" / "digits.json"
 
 
 def _template_spec():
-    return parse_serve_section(load_config(TEMPLATE_CONFIG).data["serve"])
+    return parse_serve_section(load_config(TEMPLATE_CONFIG).section("serve"))
 
 
 def test_template_serves_classify_with_pixels_or_image():
@@ -74,13 +75,34 @@ def test_bad_serve_sections_name_the_key(section, message):
     assert str(info.value).startswith("cfg.jsonnet: ") and message in str(info.value)
 
 
-def test_preprocess_switch():
+def test_preprocess_switch_and_server_settings_come_from_the_typed_section():
     section = {"commands": {"c": {"inputs": {"text": {"type": "text"}}, "outputs": {"label": {"type": "any"}}}}}
-    assert parse_serve_section(section).preprocess is True
+    spec = parse_serve_section(section)
+    assert spec.preprocess is True
+    assert isinstance(spec.section, ServeSection) and spec.section.max_batch_size == 32  # the section's default
     assert parse_serve_section({**section, "preprocess": False, "max_batch_size": 8}).preprocess is False
-    assert parse_serve_section({**section, "max_batch_size": 8}).server == {"max_batch_size": 8}
-    with pytest.raises(ConfigError, match="serve.preprocess must be true or false"):
+    assert parse_serve_section({**section, "max_batch_size": 8}).section.max_batch_size == 8
+    with pytest.raises(ConfigError, match='serve.preprocess: expected true/false, found "no"'):
         parse_serve_section({**section, "preprocess": "no"})
+    with pytest.raises(ConfigError, match=r"cfg.jsonnet: serve.workers: expected an integer >= 1, found 0"):
+        parse_serve_section({**section, "workers": 0}, "cfg.jsonnet: ")
+
+
+def test_server_config_flags_override_the_section_which_overrides_its_defaults():
+    import argparse
+
+    from runway_for_ml.cli.serve_cmd import add_server_arguments, server_config
+
+    parser = argparse.ArgumentParser()
+    add_server_arguments(parser)
+    section = ServeSection(max_batch_size=8, workers=2, port=9100)
+    config = server_config(parser.parse_args([]), section)
+    assert (config.max_batch_size, config.workers, config.port) == (8, 2, 9100)
+    assert (config.batch_timeout_ms, config.request_timeout_s) == (2.0, 60.0)  # ServeSection's defaults
+    config = server_config(parser.parse_args(["--max-batch-size", "4", "--timeout", "5", "--port", "0"]), section)
+    assert (config.max_batch_size, config.workers, config.request_timeout_s, config.port) == (4, 2, 5.0, 0)
+    defaults = server_config(parser.parse_args([]))
+    assert (defaults.max_batch_size, defaults.port, defaults.workers) == (32, 9000, 1)
 
 
 def test_committed_openapi_spec_of_the_template_does_not_drift():
