@@ -59,7 +59,7 @@ def dry_run(spec: JobSpec, sweep_items: Sequence[str] = ()) -> int:
     Nothing is submitted; the caller removes the fresh version folder. The script is submitit's own
     (the text ``sbatch`` would receive); each task then runs ``runway <argv>`` in the submit directory.
     """
-    from runway_for_ml.launcher.slurm import make_executor
+    from runway_for_ml.launcher.slurm import render_sbatch
 
     root = experiments_root(spec.version_dir)
     points = 1
@@ -67,8 +67,8 @@ def dry_run(spec: JobSpec, sweep_items: Sequence[str] = ()) -> int:
         points = len(sweep_points(parse_sweep(list(sweep_items))))
     params = spec.sbatch_parameters()  # geometry and key checks: exit 2 here, as a real submission would
     spec.max_requeues()
-    executor = make_executor(job_folder(spec, root), params, section=spec.slurm_section, check_sbatch=False)
-    script = executor._make_submission_file_text(executor._submitit_command_str, "dry-run")
+    # submitit's own script, written through its public API to a stand-in sbatch (nothing is queued).
+    script = render_sbatch(params, job_folder(spec, root).absolute(), section=spec.slurm_section)
     srun = [line for line in script.splitlines() if line.startswith("srun ")]
     tasks = int(params.get("nodes") or 1) * int(params.get("ntasks_per_node") or 1)
     what = f"a job array of {points} points (one version each)" if points > 1 else "one job"

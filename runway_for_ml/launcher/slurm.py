@@ -309,12 +309,41 @@ def make_executor(
     return executor
 
 
-def render_sbatch(params: dict[str, Any], folder: Path | str, command: str) -> str:
-    """The sbatch script submitit would write for ``params`` (used by the golden-file test and --debug).
+def render_sbatch(params: dict[str, Any], folder: Path | str, *, section: dict[str, Any] | None = None) -> str:
+    """The sbatch script submitit writes for ``params`` in job folder ``folder`` (``--dry-run``, golden-file test).
 
-    >>> "#SBATCH --partition=gpu" in render_sbatch(sbatch_parameters({"partition": "gpu"}), "/tmp/x", "python -c 1")
+    submitit has no public call that only renders the script, so this submits through its public API
+    (``SlurmExecutor.submit``, then the job's ``paths.submission_file``) with a stand-in ``sbatch`` and
+    ``srun`` first on PATH for the duration of the call: they queue nothing and answer a job id, and
+    the script is written into a temporary folder, then shown with ``folder`` in its paths. It works
+    where SLURM is not installed, and the text is exactly what a real submission writes.
+
+    >>> "#SBATCH --partition=gpu" in render_sbatch(sbatch_parameters({"partition": "gpu"}), "/tmp/x/%j")
     True
     """
-    from submitit.slurm import slurm as submitit_slurm
+    import os
+    import tempfile
 
-    return submitit_slurm._make_sbatch_string(command=command, folder=folder, **params)
+    with tempfile.TemporaryDirectory(prefix="runway-sbatch-") as tmp:
+        stand_ins = Path(tmp) / "bin"
+        stand_ins.mkdir()
+        for tool in ("sbatch", "srun"):
+            (stand_ins / tool).write_text(_STAND_IN, encoding="utf-8")
+            (stand_ins / tool).chmod(0o755)
+        saved_path = os.environ.get("PATH", "")
+        os.environ["PATH"] = f"{stand_ins}{os.pathsep}{saved_path}"
+        try:
+            executor = make_executor(Path(tmp) / "jobs" / "%j", params, section=section, check_sbatch=False)
+            job = executor.submit(_not_run)
+            text = job.paths.submission_file.read_text(encoding="utf-8")
+        finally:
+            os.environ["PATH"] = saved_path
+        return text.replace(str(executor.folder), str(folder))
+
+
+# What the stand-in sbatch / srun of render_sbatch answer (submitit reads the job id from "job <N>").
+_STAND_IN = '#!/bin/sh\n# runway: a stand-in that queues nothing (launcher/slurm.py render_sbatch)\necho "Submitted batch job 0"\n'
+
+
+def _not_run() -> None:
+    """The function a rendered (never queued) job would run."""

@@ -40,8 +40,7 @@ TRAINER = {"devices": 4, "num_nodes": 2, "strategy": "ddp", "accelerator": "gpu"
 
 
 def _normalised_script(params: dict, folder: str) -> str:
-    command = " ".join([shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(folder)])
-    text = render_sbatch(params, folder, command)
+    text = render_sbatch(params, folder)
     return text.replace(folder, "<FOLDER>").replace(shlex.quote(sys.executable), "<PYTHON>")
 
 
@@ -113,3 +112,14 @@ def test_missing_sbatch_suggests_local_launcher(monkeypatch, tmp_path):
     with pytest.raises(RunwayError) as err:
         check_slurm_available()
     assert "sbatch" in str(err.value) and "--launcher local" in str(err.value)
+
+
+def test_render_sbatch_needs_no_slurm_and_restores_path(tmp_path, monkeypatch):
+    """The script comes from submitit's public submit() to a stand-in sbatch: no SLURM, nothing queued, PATH kept."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no sbatch, no srun
+    folder = str(tmp_path / "v" / "slurm" / "%j")
+    text = render_sbatch(sbatch_parameters({"partition": "gpu", "time_min": 5}), folder)
+    assert os.environ["PATH"] == str(tmp_path / "empty-bin")
+    assert text.startswith("#!/bin/bash") and "#SBATCH --partition=gpu" in text and "#SBATCH --time=5" in text
+    assert f"#SBATCH --output={folder}/%j_0_log.out" in text
+    assert not (tmp_path / "v").exists(), "rendering writes nothing into the job folder"
