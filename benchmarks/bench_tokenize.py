@@ -36,7 +36,8 @@ import datasets
 from _results import overlap, record
 
 from runway_for_ml.pipeline import TRANSFORMS
-from runway_for_ml.pipeline.runner import DataPipeline, _datasets_caching_off
+from runway_for_ml.pipeline.node_run import datasets_caching_off
+from runway_for_ml.pipeline.runner import DataPipeline
 
 MAP_TARGET = 1.05
 WARM_TARGET = 0.02
@@ -95,7 +96,7 @@ def main() -> int:
         return t(data)
 
     hand_times, transform_times = [], []
-    with _datasets_caching_off():
+    with datasets_caching_off():
         by_hand(), transform()  # warm-up of both sides: imports, page cache, first-call costs
         for repeat in range(args.repeats):
             order = [(by_hand, hand_times), (transform, transform_times)]

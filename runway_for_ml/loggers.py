@@ -36,7 +36,7 @@ __all__ = ["LOGGERS", "build_loggers", "mlflow_tracking_uri", "register_logger",
 LoggerFactory = Callable[[Path, str, str, Mapping[str, Any], bool], Any]
 LOGGERS: Registry[LoggerFactory] = Registry("logger", hint="available loggers: {names}")
 
-_WANDB_KEYS = ("project", "entity", "mode", "tags", "group", "notes", "job_type")
+WANDB_KEYS = ("project", "entity", "mode", "tags", "group", "notes", "job_type")
 
 
 def register_logger(factory: LoggerFactory | None = None, *, name: str | None = None) -> Any:
@@ -162,7 +162,7 @@ def _wandb_logger(save_dir: Path, run_name: str, run_id: str, config: Mapping[st
 
     meta = config.get("meta") or {}
     settings = dict(meta.get("wandb") or {})
-    check_keys(settings, _WANDB_KEYS, "meta.wandb")
+    check_keys(settings, WANDB_KEYS, "meta.wandb")
     settings["mode"] = wandb_mode(config)
     settings.setdefault("project", meta.get("name") or run_name.rsplit("_V", 1)[0] or "runway")
 

@@ -23,20 +23,20 @@ from typing import Any
 
 from runway_for_ml.config.jsonnet import evaluate_jsonnet
 from runway_for_ml.config.migrate_rules import (
-    _CLI_ARGS,
-    _OBSOLETE_TOP,
-    _ORDER,
-    _ORIGINAL_META_KEYS,
-    _ORIGINAL_TOP_KEYS,
-    _WANDB_KEYS,
-    _WANDB_RENAMES,
-    _WHY,
+    CLI_ARGS,
     COMPAT_TRANSFORMS,
     MIGRATED_MARKER,
+    OBSOLETE_TOP,
+    ORIGINAL_META_KEYS,
+    ORIGINAL_TOP_KEYS,
+    SECTION_ORDER,
+    WANDB_KEYS,
+    WANDB_RENAMES,
+    WHY,
     Migration,
     MigrationStep,
 )
-from runway_for_ml.config.migrate_training import _TrainingSections
+from runway_for_ml.config.migrate_training import TrainingSections
 from runway_for_ml.errors import ConfigError
 
 __all__ = [
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 
-class _Migrator(_TrainingSections):
+class _Migrator(TrainingSections):
     """The whole config: top-level keys, meta and data_pipeline here; model and training sections inherited."""
 
     # ----------------------------------------------------------------- top level
@@ -79,13 +79,13 @@ class _Migrator(_TrainingSections):
                 handlers[key](key, value)
             elif key in ("experiment_name", "test_suffix", "tag", "exp_version"):
                 shown = self.experiment if key == "experiment_name" and self.experiment else value
-                self.step("dropped", key, None, _WHY[key].format(value=shown))
+                self.step("dropped", key, None, WHY[key].format(value=shown))
             elif key == "model_config" and value == {}:
                 self.step("dropped", key, None, "empty")
             elif key == "model_config":
                 self.model_config(key, value)
             elif key == "next_data_pipeline":
-                self.step("dropped", key, None, _WHY[key])
+                self.step("dropped", key, None, WHY[key])
             elif key == "tokenizer_config":
                 self.move(
                     key,
@@ -95,9 +95,9 @@ class _Migrator(_TrainingSections):
                 )
             elif key in ("seed",):
                 self.move(key, "meta.seed", value, "project-wide settings live in meta")
-            elif key in _OBSOLETE_TOP:
-                self.step("dropped", key, None, _WHY[key])
-            elif key in _CLI_ARGS:
+            elif key in OBSOLETE_TOP:
+                self.step("dropped", key, None, WHY[key])
+            elif key in CLI_ARGS:
                 self.step("dropped", key, None, "a command-line argument of the original main.py, not configuration")
             elif key == "cache":
                 self.old_cache(key, value)
@@ -119,7 +119,7 @@ class _Migrator(_TrainingSections):
         # Report in the order of the old file (sections were handled first, see above).
         position = {key: i for i, key in enumerate(old)}
         self.steps.sort(key=lambda step: position.get(step.old.split(".")[0], len(position)))
-        ordered = {k: self.new[k] for k in _ORDER if k in self.new}
+        ordered = {k: self.new[k] for k in SECTION_ORDER if k in self.new}
         ordered.update({k: v for k, v in self.new.items() if k not in ordered})
         return Migration(ordered, self.steps, name if isinstance(name, str) else None)
 
@@ -142,13 +142,13 @@ class _Migrator(_TrainingSections):
                 "cuda",
                 "gpu_device",
             ):
-                self.step("dropped", f"{key}.{k}", None, _WHY[k])
+                self.step("dropped", f"{key}.{k}", None, WHY[k])
             elif k == "WANDB":
                 self.wandb(f"{key}.WANDB", v)
             elif k == "cache":
                 self.old_cache(f"{key}.cache", v)
             elif k == "use_versioning":
-                self.step("dropped", f"{key}.{k}", None, _WHY[k])
+                self.step("dropped", f"{key}.{k}", None, WHY[k])
             elif k == "logger_enable" and isinstance(v, list) and "metrics_history" in v:
                 self.move(
                     f"{key}.{k}",
@@ -168,13 +168,13 @@ class _Migrator(_TrainingSections):
             self.step("dropped", path, None, f"expected an object, found {value!r}")
             return
         for k, v in value.items():
-            new_key = _WANDB_RENAMES.get(k, k if k in _WANDB_KEYS else None)
+            new_key = WANDB_RENAMES.get(k, k if k in WANDB_KEYS else None)
             if k == "CACHE_DIR":
-                self.step("dropped", f"{path}.{k}", None, _WHY["CACHE_DIR"])
+                self.step("dropped", f"{path}.{k}", None, WHY["CACHE_DIR"])
             elif isinstance(v, str) and v.upper().startswith("YOUR "):
                 self.step("dropped", f"{path}.{k}", None, f"a template placeholder ({v!r})")
             elif new_key is None:
-                self.step("dropped", f"{path}.{k}", None, f"meta.wandb accepts {', '.join(_WANDB_KEYS)}")
+                self.step("dropped", f"{path}.{k}", None, f"meta.wandb accepts {', '.join(WANDB_KEYS)}")
             else:
                 self.move(f"{path}.{k}", f"meta.wandb.{new_key}", v, "W&B settings", action="renamed")
 
@@ -242,8 +242,8 @@ class _Migrator(_TrainingSections):
                 )
             elif k == "out_ops":
                 self.out_ops(path, v)
-            elif k in _WHY and k not in known:
-                self.step("dropped", path, None, _WHY[k])
+            elif k in WHY and k not in known:
+                self.step("dropped", path, None, WHY[k])
             elif k in known:
                 self.keep(path, v)
             else:
@@ -457,8 +457,8 @@ def original_config_hint(data: Any, source: str | Path | None = None) -> str | N
     if not isinstance(data, Mapping):
         return None
     meta = data.get("meta")
-    original = any(k in data for k in _ORIGINAL_TOP_KEYS) or (
-        isinstance(meta, Mapping) and any(k in meta for k in _ORIGINAL_META_KEYS)
+    original = any(k in data for k in ORIGINAL_TOP_KEYS) or (
+        isinstance(meta, Mapping) and any(k in meta for k in ORIGINAL_META_KEYS)
     )
     if not original:
         return None

@@ -1,7 +1,7 @@
 """The rule tables and bookkeeping of ``runway migrate`` (see ``config.migrate``).
 
 Where each key of an original runway_for_ml config goes, why a dropped key is gone, and
-:class:`_MigratorBase`: the new config being built and the list of steps taken.
+:class:`MigratorBase`: the new config being built and the list of steps taken.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ _EXTRA_KNOWN = {
     "train": ("lora", "use_lora", "lora_config"),
     "test": ("generation_kwargs", "merge_lora"),
 }
-_WANDB_KEYS = ("project", "entity", "mode", "tags", "group", "notes", "job_type")
-_WANDB_RENAMES = {"USER_NAME": "entity", "PROJECT_NAME": "project", "ENTITY": "entity", "PROJECT": "project"}
-_LORA_RENAMES = {"lora_alpha": "alpha", "lora_dropout": "dropout", "r": "r", "target_modules": "target_modules"}
-_LORA_EXTRA = ("bias", "modules_to_save", "use_rslora", "init_lora_weights")
-_ORDER = ("description", "meta", "data_pipeline", "executor", "train", "test", "eval", "slurm", "serve", "user")
+WANDB_KEYS = ("project", "entity", "mode", "tags", "group", "notes", "job_type")
+WANDB_RENAMES = {"USER_NAME": "entity", "PROJECT_NAME": "project", "ENTITY": "entity", "PROJECT": "project"}
+LORA_RENAMES = {"lora_alpha": "alpha", "lora_dropout": "dropout", "r": "r", "target_modules": "target_modules"}
+LORA_EXTRA = ("bias", "modules_to_save", "use_rslora", "init_lora_weights")
+SECTION_ORDER = ("description", "meta", "data_pipeline", "executor", "train", "test", "eval", "slurm", "serve", "user")
 
 # main.py command-line arguments the original copied into the config dict.
-_CLI_ARGS = ("config", "mode", "from_experiment", "opts", "reset", "modules", "tags", "log_prediction_tables")
+CLI_ARGS = ("config", "mode", "from_experiment", "opts", "reset", "modules", "tags", "log_prediction_tables")
 
-_WHY = {
+WHY = {
     "experiment_name": "the experiment name is the config file's name: save the result as "
     "configs/experiments/{value}.jsonnet and run `runway-train {value}` (versions {value}_V0, _V1 ... are automatic)",
     "test_suffix": "the inference run's name is a command-line argument: `runway-infer <version> {value}`",
@@ -58,7 +58,7 @@ _WHY = {
     "custom metrics are @register_metric functions in metrics/",
 }
 
-_OBSOLETE_TOP = (
+OBSOLETE_TOP = (
     "platform_type",
     "ignore_pretrained_weights",
     "cuda",
@@ -67,7 +67,7 @@ _OBSOLETE_TOP = (
     "DATA_FOLDER",
     "TENSORBOARD_FOLDER",
 )
-_TEST_OBSOLETE = (
+TEST_OBSOLETE = (
     "evaluation_name",
     "load_epoch",
     "load_model_path",
@@ -76,7 +76,7 @@ _TEST_OBSOLETE = (
     "additional",
     "trainer_paras",
 )
-_TRAIN_OBSOLETE = (
+TRAIN_OBSOLETE = (
     "load_epoch",
     "load_model_path",
     "load_best_model",
@@ -103,7 +103,7 @@ COMPAT_TRANSFORMS = "runway_for_ml.data_module.data_transforms"
 MIGRATED_MARKER = "// Migrated by `runway migrate`"
 
 # Keys only the original framework wrote: seeing one means `runway migrate` can help.
-_ORIGINAL_TOP_KEYS = (
+ORIGINAL_TOP_KEYS = (
     "experiment_name",
     "test_suffix",
     "tokenizer_config",
@@ -111,7 +111,7 @@ _ORIGINAL_TOP_KEYS = (
     "meta_config",
     "exp_version",
 )
-_ORIGINAL_META_KEYS = ("EXPERIMENT_FOLDER", "DATA_FOLDER", "TENSORBOARD_FOLDER", "WANDB", "platform_type", "cuda")
+ORIGINAL_META_KEYS = ("EXPERIMENT_FOLDER", "DATA_FOLDER", "TENSORBOARD_FOLDER", "WANDB", "platform_type", "cuda")
 
 
 #: What happened to a key. ``set``: a value written that the original left implicit (its default);
@@ -172,7 +172,7 @@ class Migration:
         return [s for s in self.steps if s.action == "todo"]
 
 
-class _MigratorBase:
+class MigratorBase:
     """The new config being built, key by key, and what happened to each old key."""
 
     def __init__(self, old: Mapping[str, Any], *, already_migrated: bool = False) -> None:

@@ -6,18 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from runway_for_ml.config.migrate_rules import (
-    _LORA_EXTRA,
-    _LORA_RENAMES,
-    _TEST_OBSOLETE,
-    _TRAIN_OBSOLETE,
-    _WHY,
+    LORA_EXTRA,
+    LORA_RENAMES,
     ORIGINAL_OPTIMIZERS,
+    TEST_OBSOLETE,
+    TRAIN_OBSOLETE,
     TRANSFORMERS_ADAFACTOR,
-    _MigratorBase,
+    WHY,
+    MigratorBase,
 )
 
 
-class _TrainingSections(_MigratorBase):
+class TrainingSections(MigratorBase):
     """executor (and model_config), train (and LoRA), test, eval and metrics."""
 
     # ----------------------------------------------------------------- executor and model
@@ -37,7 +37,7 @@ class _TrainingSections(_MigratorBase):
                     elif ik == "use_fp16":
                         if iv:
                             self.move(
-                                ipath, "train.trainer_paras.precision", "16-mixed", _WHY["use_fp16"], action="converted"
+                                ipath, "train.trainer_paras.precision", "16-mixed", WHY["use_fp16"], action="converted"
                             )
                         else:
                             self.step("dropped", ipath, None, "full precision is the default")
@@ -142,7 +142,7 @@ class _TrainingSections(_MigratorBase):
             elif k == "trainer_paras" and isinstance(v, Mapping):
                 paras = {pk: pv for pk, pv in v.items() if pk != "default_root_dir"}
                 if "default_root_dir" in v:
-                    self.step("dropped", f"{path}.default_root_dir", None, _WHY["default_root_dir"])
+                    self.step("dropped", f"{path}.default_root_dir", None, WHY["default_root_dir"])
                 paras = self.val_check_interval(path, paras)
                 for pk, pv in paras.items():
                     self.put(f"{path}.{pk}", pv, overwrite=False)
@@ -151,11 +151,11 @@ class _TrainingSections(_MigratorBase):
                 paras = dict(v)
                 if "dirpath" in paras:
                     paras.pop("dirpath")
-                    self.step("dropped", f"{path}.dirpath", None, _WHY["dirpath"])
+                    self.step("dropped", f"{path}.dirpath", None, WHY["dirpath"])
                 self.keep(path, paras)
             elif k == "trainer_fit_paras":
-                self.step("dropped", path, None, _WHY["trainer_fit_paras"])
-            elif k in _TRAIN_OBSOLETE:
+                self.step("dropped", path, None, WHY["trainer_fit_paras"])
+            elif k in TRAIN_OBSOLETE:
                 self.step("dropped", path, None, "not used: checkpoints, resuming and versions are managed by runway")
             elif k in known:
                 self.keep(path, v)
@@ -410,17 +410,17 @@ class _TrainingSections(_MigratorBase):
         if not config.get("target_modules") and "target_modules" in config and config.get("suffices_to_lora"):
             config.pop("target_modules")  # the original's empty list meant "use suffices_to_lora"
         for k, v in config.items():
-            if k in _LORA_RENAMES:
-                lora[_LORA_RENAMES[k]] = v
-                if _LORA_RENAMES[k] != k:
-                    self.step("renamed", f"{prefix}.{k}", f"train.lora.{_LORA_RENAMES[k]}")
+            if k in LORA_RENAMES:
+                lora[LORA_RENAMES[k]] = v
+                if LORA_RENAMES[k] != k:
+                    self.step("renamed", f"{prefix}.{k}", f"train.lora.{LORA_RENAMES[k]}")
             elif k == "suffices_to_lora":
                 if not config.get("target_modules"):
                     lora["target_modules"] = v
                     self.step("renamed", f"{prefix}.{k}", "train.lora.target_modules", "module names to adapt")
                 else:
                     self.step("dropped", f"{prefix}.{k}", None, "target_modules is given")
-            elif k in _LORA_EXTRA:
+            elif k in LORA_EXTRA:
                 lora[k] = v
             elif k == "task_type":
                 self.step("dropped", f"{prefix}.{k}", None, "the executor knows its task")
@@ -429,7 +429,7 @@ class _TrainingSections(_MigratorBase):
                     "dropped",
                     f"{prefix}.{k}",
                     None,
-                    f"train.lora accepts r, alpha, dropout, target_modules, {', '.join(_LORA_EXTRA)}",
+                    f"train.lora accepts r, alpha, dropout, target_modules, {', '.join(LORA_EXTRA)}",
                 )
         if lora.get("target_modules") == []:
             lora.pop("target_modules")
@@ -468,7 +468,7 @@ class _TrainingSections(_MigratorBase):
                     "train.model_checkpoint_callback_paras.monitor",
                     action="converted",
                 )
-            elif k in _TEST_OBSOLETE:
+            elif k in TEST_OBSOLETE:
                 self.step(
                     "dropped", path, None, "not used: inference settings are test.batch_size / split / checkpoint"
                 )
@@ -494,7 +494,7 @@ class _TrainingSections(_MigratorBase):
             ):
                 placeholder = isinstance(v, str) and v.strip().lower().startswith("your ")
                 self.step(
-                    "dropped", path, None, f"a template placeholder ({v!r})" if placeholder else _WHY["eval_pipeline"]
+                    "dropped", path, None, f"a template placeholder ({v!r})" if placeholder else WHY["eval_pipeline"]
                 )
                 dropped_pipeline = dropped_pipeline or not placeholder
             elif k in known:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runway_for_ml.config.schema import _resolve, config_json_schema, describe
+from runway_for_ml.config.schema import config_json_schema, describe, resolve_ref
 
 __all__ = ["render_reference"]
 
@@ -69,7 +69,7 @@ def _section(out: list[str], path: str, prop: dict[str, Any], root: dict[str, An
 
 def _object_of(prop: dict[str, Any], root: dict[str, Any]) -> dict[str, Any] | None:
     """The model (an object with properties) a field holds, directly or as a union member."""
-    node = _resolve(prop, root)
+    node = resolve_ref(prop, root)
     if node.get("properties"):
         return node
     for member in node.get("anyOf", []):
@@ -80,7 +80,7 @@ def _object_of(prop: dict[str, Any], root: dict[str, Any]) -> dict[str, Any] | N
 
 
 def _map_of(prop: dict[str, Any], root: dict[str, Any]) -> dict[str, Any] | None:
-    node = _resolve(prop, root)
+    node = resolve_ref(prop, root)
     values = node.get("additionalProperties")
     if isinstance(values, dict) and _object_of(values, root) is not None:
         return values

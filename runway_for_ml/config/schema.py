@@ -225,7 +225,7 @@ def _join(path: str, parts: list[Any]) -> str:
 # ----------------------------------------------------------------------------- schema text
 
 
-def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+def resolve_ref(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in node:
         node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
     return node
@@ -235,7 +235,7 @@ def _schema_at(root: dict[str, Any], parts: list[Any]) -> dict[str, Any] | None:
     """The JSON Schema of the value at ``parts`` (keys and list indices) of a config."""
     node: dict[str, Any] | None = root
     for part in parts:
-        node = _step(_resolve(node, root), part, root) if node is not None else None
+        node = _step(resolve_ref(node, root), part, root) if node is not None else None
     return node
 
 
@@ -247,7 +247,7 @@ def _step(node: dict[str, Any], part: Any, root: dict[str, Any]) -> dict[str, An
     if isinstance(part, str) and isinstance(node.get("additionalProperties"), dict):
         return node["additionalProperties"]
     for member in node.get("anyOf", []):
-        found = _step(_resolve(member, root), part, root)
+        found = _step(resolve_ref(member, root), part, root)
         if found is not None:
             return found
     return None
@@ -259,9 +259,9 @@ def describe(node: dict[str, Any] | None, root: dict[str, Any]) -> str:
         return "anything"
     if "x-expected" in node:
         return node["x-expected"]
-    node = _resolve(node, root)
+    node = resolve_ref(node, root)
     if "anyOf" in node:
-        members = [_resolve(m, root) for m in node["anyOf"]]
+        members = [resolve_ref(m, root) for m in node["anyOf"]]
         numbers = {_bounds(m) for m in members if m.get("type") == "number"}
         # An integer with the same range as a number adds nothing ("a number >= 0" covers both).
         kept = [m for m in members if not (m.get("type") == "integer" and _bounds(m) in numbers)]
@@ -292,7 +292,7 @@ def describe(node: dict[str, Any] | None, root: dict[str, Any]) -> str:
         return f"{base} <= {_num(high)}"
     if kind == "string" and node.get("minLength"):
         return "a non-empty string"
-    items = _resolve(node.get("items") or {}, root).get("type")
+    items = resolve_ref(node.get("items") or {}, root).get("type")
     if kind == "array" and items in _PLURALS:
         return f"a list of {_PLURALS[items]}"
     return base

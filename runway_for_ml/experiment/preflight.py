@@ -111,7 +111,7 @@ def _check_wandb(config: Mapping[str, Any]) -> None:
     if not isinstance(settings, Mapping):
         raise ConfigError(f"meta.wandb: expected an object, found {settings!r}")
     # loggers.py owns the list of W&B settings it passes on; checked here before any folder exists.
-    check_keys(settings, loggers._WANDB_KEYS, "meta.wandb")
+    check_keys(settings, loggers.WANDB_KEYS, "meta.wandb")
     loggers.wandb_mode(config)
 
 

@@ -32,12 +32,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.pipeline.datatypes import is_dataset, is_dataset_dict
 from runway_for_ml.pipeline.transform import (
     TRANSFORMS,
     BaseTransform,
     HFDatasetTransform,
-    _is_dataset,
-    _is_dataset_dict,
     register_transform_functor,
 )
 
@@ -267,15 +266,15 @@ class SplitHFDataset(HFDatasetTransform):
         self.stratify_by_column = stratify_by_column
 
     def _check_input(self, data: Any) -> None:
-        if _is_dataset_dict(data) and self.source_split not in data:
+        if is_dataset_dict(data) and self.source_split not in data:
             raise KeyError(f"source_split '{self.source_split}' is not a split of the input (splits: {list(data)})")
-        if not (_is_dataset(data) or _is_dataset_dict(data)):
+        if not (is_dataset(data) or is_dataset_dict(data)):
             raise TypeError(f"SplitHFDataset expects a Dataset or DatasetDict, got {type(data).__name__}")
 
     def _call(self, data: Any) -> Any:
         import datasets
 
-        ds = data[self.source_split] if _is_dataset_dict(data) else data
+        ds = data[self.source_split] if is_dataset_dict(data) else data
         n = len(ds)
         n_test = _count(self.test_size, n, "test_size")
         n_val = _count(self.validation_size or 0, n, "validation_size")
@@ -410,9 +409,9 @@ class ShuffleAndTake(BaseTransform):
         self.seed = int(seed)
 
     def _call(self, data: Any) -> Any:
-        if _is_dataset_dict(data):
+        if is_dataset_dict(data):
             return type(data)({split: self._call(ds) for split, ds in data.items()})
-        if _is_dataset(data):
+        if is_dataset(data):
             return data.shuffle(seed=self.seed).select(range(min(self.n, len(data)))).flatten_indices()
         if isinstance(data, (list, tuple)):
             items = list(data)

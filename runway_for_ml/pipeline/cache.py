@@ -45,26 +45,26 @@ from typing import Any
 
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.pipeline.cache_files import (
-    _KEY_RE,
-    _LOCK_DIR,
-    _OWNER_FILE,
-    _TMP_PREFIX,
-    _TRASH_PREFIX,
     ARROW_DIR,
+    KEY_RE,
+    LOCK_DIR,
     META_FILE,
+    OWNER_FILE,
     PICKLE_FILE,
+    TMP_PREFIX,
     TOKENIZER_DIR,
+    TRASH_PREFIX,
     CacheEntry,
-    _complete_meta,
-    _fsync_path,
-    _fsync_tree,
-    _read_json,
-    _read_meta,
-    _tree_size,
-    _write_data,
-    _write_json,
+    complete_meta,
+    fsync_path,
+    fsync_tree,
+    read_json,
+    read_meta_file,
+    tree_size,
+    write_data,
+    write_json,
 )
-from runway_for_ml.pipeline.cache_gc import _Housekeeping
+from runway_for_ml.pipeline.cache_gc import CacheHousekeeping
 from runway_for_ml.pipeline.digest import content_digest
 
 __all__ = ["DEFAULT_NAMESPACE", "DUMMY_NAMESPACE", "CacheEntry", "CacheMiss", "CacheStore"]
@@ -81,7 +81,7 @@ class CacheMiss(KeyError):
     """No complete entry exists for the requested key."""
 
 
-class CacheStore(_Housekeeping):
+class CacheStore(CacheHousekeeping):
     """Content-addressed storage of node outputs under ``root/namespace/<key>/``.
 
     Args:
@@ -111,7 +111,7 @@ class CacheStore(_Housekeeping):
 
     def entry_dir(self, key: str) -> Path:
         """The folder of ``key`` (whether or not it exists)."""
-        if not isinstance(key, str) or not _KEY_RE.match(key):
+        if not isinstance(key, str) or not KEY_RE.match(key):
             raise RunwayError(
                 f"invalid cache key {key!r}",
                 hint="keys are hex digests from runway_for_ml.pipeline.fingerprint.node_key",
@@ -132,7 +132,7 @@ class CacheStore(_Housekeeping):
             CacheMiss: no complete entry for ``key``.
         """
         path = self.entry_dir(key)
-        meta = _read_meta(path)
+        meta = read_meta_file(path)
         if meta is None:
             raise CacheMiss(key)
         if meta.get("format") == "arrow":
@@ -163,12 +163,12 @@ class CacheStore(_Housekeeping):
     def set_digest(self, key: str, digest: dict) -> None:
         """Add ``digest`` to the ``meta.json`` of an entry written before digests were recorded (atomic)."""
         path = self.entry_dir(key)
-        meta = _read_meta(path)
+        meta = read_meta_file(path)
         if meta is None:
             raise CacheMiss(key)
         meta["digest"] = digest
         tmp = path / f".{META_FILE}.{uuid.uuid4().hex[:8]}"
-        _write_json(tmp, meta)
+        write_json(tmp, meta)
         os.replace(tmp, path / META_FILE)
 
     # -- config reads ------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ class CacheStore(_Housekeeping):
         (see ``pipeline.runner``); this small index (``.reads/<base_key>.json``) says which paths to
         look up to find its entry. Nodes that read nothing have no index file.
         """
-        found = _read_json(self._reads_path(base_key))
+        found = read_json(self._reads_path(base_key))
         sets = (found or {}).get("read_sets") or []
         return [list(s) for s in sets if isinstance(s, list)]
 
@@ -199,7 +199,7 @@ class CacheStore(_Housekeeping):
         target = self._reads_path(base_key)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
-        _write_json(tmp, {"read_sets": [paths, *sets][:_MAX_READ_SETS]})
+        write_json(tmp, {"read_sets": [paths, *sets][:_MAX_READ_SETS]})
         os.replace(tmp, target)
 
     def _reads_path(self, base_key: str) -> Path:
@@ -211,13 +211,13 @@ class CacheStore(_Housekeeping):
 
     def read_meta(self, key: str) -> dict | None:
         """The ``meta.json`` of ``key``, or None when there is no complete entry."""
-        return _read_meta(self.entry_dir(key))
+        return read_meta_file(self.entry_dir(key))
 
     def entries(self) -> list[CacheEntry]:
         """All complete entries of this namespace, oldest first."""
         found = []
         for path in self._entry_dirs():
-            meta = _read_meta(path)
+            meta = read_meta_file(path)
             if meta is not None:
                 found.append(CacheEntry(key=path.name, node=str(meta.get("node", "")), path=path, meta=meta))
         found.sort(key=lambda e: (e.created_epoch, e.key))
@@ -239,20 +239,20 @@ class CacheStore(_Housekeeping):
         """
         final = self.entry_dir(key)
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{key[:16]}-", dir=self.dir))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{key[:16]}-", dir=self.dir))
         try:
             # Written under another name and renamed: a folder has a complete .owner or none.
-            _write_json(tmp / ".owner.tmp", {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
-            os.rename(tmp / ".owner.tmp", tmp / _OWNER_FILE)
-            fmt = _write_data(tmp, data)
-            full_meta = _complete_meta(key, self.namespace, data, fmt, meta)
+            write_json(tmp / ".owner.tmp", {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+            os.rename(tmp / ".owner.tmp", tmp / OWNER_FILE)
+            fmt = write_data(tmp, data)
+            full_meta = complete_meta(key, self.namespace, data, fmt, meta)
             # What the data is (not how it is stored), so `runway cache verify` can compare a recomputation.
             full_meta["digest"] = content_digest(data, tmp / TOKENIZER_DIR if fmt == "tokenizer" else None)
-            full_meta["size_bytes"] = _tree_size(tmp)
-            _fsync_tree(tmp)
+            full_meta["size_bytes"] = tree_size(tmp)
+            fsync_tree(tmp)
             # meta.json last: its presence marks the folder as complete.
-            _write_json(tmp / META_FILE, full_meta)
-            _fsync_path(tmp)
+            write_json(tmp / META_FILE, full_meta)
+            fsync_path(tmp)
             self._install(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -296,7 +296,7 @@ class CacheStore(_Housekeeping):
     def remove(self, key: str) -> None:
         """Delete the entry ``key`` (no error when absent). Readers never see it half-deleted."""
         path = self.entry_dir(key)
-        trash = self.dir / f"{_TRASH_PREFIX}{key[:16]}-{uuid.uuid4().hex[:8]}"
+        trash = self.dir / f"{TRASH_PREFIX}{key[:16]}-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(path, trash)
         except FileNotFoundError:
@@ -326,7 +326,7 @@ class CacheStore(_Housekeeping):
             return _MISSING
 
     def _lock_path(self, key: str) -> Path:
-        return self.dir / _LOCK_DIR / f"{key}.lock"
+        return self.dir / LOCK_DIR / f"{key}.lock"
 
     @contextlib.contextmanager
     def _lock(self, key: str, node: str | None) -> Iterator[None]:
@@ -354,7 +354,7 @@ class CacheStore(_Housekeeping):
                 raise
             # An entry is already there (regenerate, or a writer without the lock): move it aside
             # atomically, then put ours in place. Readers in between see no entry, never a partial one.
-            trash = self.dir / f"{_TRASH_PREFIX}{final.name[:16]}-{uuid.uuid4().hex[:8]}"
+            trash = self.dir / f"{TRASH_PREFIX}{final.name[:16]}-{uuid.uuid4().hex[:8]}"
             with contextlib.suppress(FileNotFoundError):
                 os.rename(final, trash)
             try:
@@ -365,7 +365,7 @@ class CacheStore(_Housekeeping):
                 # Another writer installed the same key in between; same key, same content: keep theirs.
                 shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(trash, ignore_errors=True)
-        _fsync_path(self.dir)
+        fsync_path(self.dir)
 
 
 _MISSING = object()

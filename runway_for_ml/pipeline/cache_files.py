@@ -23,18 +23,18 @@ META_FILE = "meta.json"
 ARROW_DIR = "data"
 PICKLE_FILE = "data.pkl"
 TOKENIZER_DIR = "tokenizer"
-_OWNER_FILE = ".owner"
-_TMP_PREFIX = ".tmp-"
-_TRASH_PREFIX = ".trash-"
-_LOCK_DIR = ".locks"
-_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+OWNER_FILE = ".owner"
+TMP_PREFIX = ".tmp-"
+TRASH_PREFIX = ".trash-"
+LOCK_DIR = ".locks"
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 # A temp folder without a readable owner, or from another host, is only considered abandoned after
 # this long: its writer may still be running (e.g. saving a large dataset on another SLURM node).
 _FOREIGN_TMP_MAX_AGE = 6 * 3600.0
 _UNOWNED_TMP_MAX_AGE = 600.0
 # A lock file younger than this may belong to a process that has created it and is about to lock it.
-_LOCK_MIN_AGE = 60.0
+LOCK_MIN_AGE = 60.0
 
 
 @dataclass
@@ -68,9 +68,9 @@ class CacheEntry:
         return self.meta.get("rows")
 
 
-def _tmp_abandoned(path: Path, age: float, host: str, older_than_seconds: float | None) -> bool:
+def tmp_abandoned(path: Path, age: float, host: str, older_than_seconds: float | None) -> bool:
     """Whether the writer of temp folder ``path`` is gone (so the folder can be deleted)."""
-    owner = _read_json(path / _OWNER_FILE)
+    owner = read_json(path / OWNER_FILE)
     if owner is not None and owner.get("host") == host:
         return not _pid_alive(int(owner.get("pid", -1)))  # certain on this host, whatever the age
     if owner is None:
@@ -91,7 +91,7 @@ def _is_hf_tokenizer(data: Any) -> bool:
     return isinstance(data, PreTrainedTokenizerBase)
 
 
-def _write_data(folder: Path, data: Any) -> str:
+def write_data(folder: Path, data: Any) -> str:
     if is_hf_dataset(data, iterable=False):
         from datasets.utils import logging as ds_logging
 
@@ -113,7 +113,7 @@ def _write_data(folder: Path, data: Any) -> str:
     return "pickle"
 
 
-def _complete_meta(key: str, namespace: str, data: Any, fmt: str, meta: dict) -> dict:
+def complete_meta(key: str, namespace: str, data: Any, fmt: str, meta: dict) -> dict:
     from runway_for_ml.version import __version__
 
     now = time.time()
@@ -144,14 +144,14 @@ def _describe(data: Any) -> dict:
     return {"rows": rows, "type": type(data).__name__}
 
 
-def _write_json(path: Path, payload: dict) -> None:
+def write_json(path: Path, payload: dict) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(payload, fh, indent=2, sort_keys=True, default=str)
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json(path: Path) -> dict | None:
     try:
         with open(path, encoding="utf-8") as fh:
             value = json.load(fh)
@@ -160,11 +160,11 @@ def _read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _read_meta(entry_dir: Path) -> dict | None:
-    return _read_json(entry_dir / META_FILE)
+def read_meta_file(entry_dir: Path) -> dict | None:
+    return read_json(entry_dir / META_FILE)
 
 
-def _tree_size(folder: Path) -> int:
+def tree_size(folder: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(folder):
         for name in files:
@@ -173,7 +173,7 @@ def _tree_size(folder: Path) -> int:
     return total
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -181,12 +181,12 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_tree(folder: Path) -> None:
+def fsync_tree(folder: Path) -> None:
     """Flush every file and folder below ``folder`` so a rename never publishes unwritten data."""
     for dirpath, _dirs, files in os.walk(folder):
         for name in files:
-            _fsync_path(Path(dirpath) / name)
-        _fsync_path(Path(dirpath))
+            fsync_path(Path(dirpath) / name)
+        fsync_path(Path(dirpath))
 
 
 def _pid_alive(pid: int) -> bool:

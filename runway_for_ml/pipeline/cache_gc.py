@@ -11,20 +11,20 @@ import time
 from pathlib import Path
 
 from runway_for_ml.pipeline.cache_files import (
-    _KEY_RE,
-    _LOCK_DIR,
-    _LOCK_MIN_AGE,
-    _TMP_PREFIX,
-    _TRASH_PREFIX,
+    KEY_RE,
+    LOCK_DIR,
+    LOCK_MIN_AGE,
+    TMP_PREFIX,
+    TRASH_PREFIX,
     CacheEntry,
-    _tmp_abandoned,
-    _tree_size,
+    tmp_abandoned,
+    tree_size,
 )
 
 log = logging.getLogger("runway_for_ml.pipeline.cache")
 
 
-class _Housekeeping:
+class CacheHousekeeping:
     """``gc`` and the removal of leftovers; mixed into ``CacheStore`` (uses its ``dir``, ``entries``, ``remove``)."""
 
     def gc(self, older_than_seconds: float, *, dry_run: bool = False) -> list[CacheEntry]:
@@ -87,20 +87,20 @@ class _Housekeeping:
         """
         import filelock
 
-        cutoff = time.time() - max(older_than_seconds, _LOCK_MIN_AGE)
+        cutoff = time.time() - max(older_than_seconds, LOCK_MIN_AGE)
         try:
-            items = [Path(p.path) for p in os.scandir(self.dir / _LOCK_DIR) if p.name.endswith(".lock")]
+            items = [Path(p.path) for p in os.scandir(self.dir / LOCK_DIR) if p.name.endswith(".lock")]
         except FileNotFoundError:
             return []
         removed = []
         for path in sorted(items):
             key = path.name[: -len(".lock")]
             try:
-                if path.stat().st_mtime >= cutoff or (_KEY_RE.match(key) and self.contains(key)):
+                if path.stat().st_mtime >= cutoff or (KEY_RE.match(key) and self.contains(key)):
                     continue
                 if not dry_run:
                     with filelock.FileLock(str(path), timeout=0):
-                        if _KEY_RE.match(key) and self.contains(key):
+                        if KEY_RE.match(key) and self.contains(key):
                             continue  # computed while we looked
                         os.unlink(path)
             except (filelock.Timeout, FileNotFoundError):
@@ -118,7 +118,7 @@ class _Housekeeping:
         now = time.time()
         host = socket.gethostname()
         try:
-            items = [Path(p.path) for p in os.scandir(self.dir) if p.name.startswith((_TMP_PREFIX, _TRASH_PREFIX))]
+            items = [Path(p.path) for p in os.scandir(self.dir) if p.name.startswith((TMP_PREFIX, TRASH_PREFIX))]
         except FileNotFoundError:
             return removed
         for path in items:
@@ -126,17 +126,17 @@ class _Housekeeping:
                 age = now - path.stat().st_mtime
             except FileNotFoundError:
                 continue
-            if path.name.startswith(_TRASH_PREFIX):
+            if path.name.startswith(TRASH_PREFIX):
                 abandoned = True  # moved aside by remove()/regenerate; nobody reads it any more
             else:
-                abandoned = _tmp_abandoned(path, age, host, older_than_seconds)
+                abandoned = tmp_abandoned(path, age, host, older_than_seconds)
             if not abandoned:
                 continue
             if not dry_run:
                 shutil.rmtree(path, ignore_errors=True)
             removed.append(
                 CacheEntry(
-                    key=path.name, node="(partial)", path=path, meta={"partial": True, "size_bytes": _tree_size(path)}
+                    key=path.name, node="(partial)", path=path, meta={"partial": True, "size_bytes": tree_size(path)}
                 )
             )
         return removed

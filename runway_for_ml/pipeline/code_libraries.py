@@ -17,10 +17,10 @@ import sysconfig
 
 # Classes whose source is *not* part of a transform's version: the framework's own base classes
 # (their code changes with the framework version, which would invalidate every cache for nothing).
-_FRAMEWORK_BASE_MODULE = "runway_for_ml.pipeline.transform"
+FRAMEWORK_BASE_MODULE = "runway_for_ml.pipeline.transform"
 # Framework modules that cannot change a node's output: transform base classes (and the
 # register decorator) and error classes.
-_FRAMEWORK_SILENT = frozenset({_FRAMEWORK_BASE_MODULE, "runway_for_ml.errors"})
+FRAMEWORK_SILENT = frozenset({FRAMEWORK_BASE_MODULE, "runway_for_ml.errors"})
 _STDLIB_NAMES = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(sys.builtin_module_names)
 
 _module_kinds: dict[str, str] = {}
@@ -37,7 +37,7 @@ def library_version(module_name: str, kind: str) -> tuple[str, str] | None:
         return "runway_for_ml", __version__
     if kind == "library":
         dist = _distribution_name(module_name.partition(".")[0])
-        return dist, _distribution_version(dist)
+        return dist, distribution_version(dist)
     if kind == "missing":
         return module_name.partition(".")[0], "not installed"
     return None
@@ -47,13 +47,13 @@ def clear_cache() -> None:
     """Forget module kinds, distribution names and versions."""
     _module_kinds.clear()
     _distribution_names.clear()
-    _packages_distributions.cache_clear()
-    cache_clear = getattr(_distribution_version, "cache_clear", None)
+    distributions_by_package.cache_clear()
+    cache_clear = getattr(distribution_version, "cache_clear", None)
     if callable(cache_clear):
         cache_clear()
 
 
-def _is_library_class(klass: type) -> bool:
+def is_library_class(klass: type) -> bool:
     """True for classes of the standard library and installed third-party packages (not runway_for_ml)."""
     module_name = klass.__module__ or ""
     if module_name == "builtins" or module_name.split(".")[0] in sys.builtin_module_names:
@@ -85,13 +85,13 @@ def _in_library_dir(path: str) -> bool:
     return real.startswith(_library_dirs())
 
 
-def _module_kind(module_name: str) -> str:
+def module_kind(module_name: str) -> str:
     """``project`` (source followed), ``framework``/``silent``, ``stdlib``, ``library`` or ``missing``."""
     kind = _module_kinds.get(module_name)
     if kind is not None:
         return kind
     top = module_name.partition(".")[0]
-    if module_name in _FRAMEWORK_SILENT:
+    if module_name in FRAMEWORK_SILENT:
         kind = "silent"
     elif top == "runway_for_ml":
         kind = "framework"
@@ -135,7 +135,7 @@ def _distribution_name(top: str) -> str:
         name = _distribution_beside(top)
         if name is None:
             # Scanning every installed distribution's file list is slow (~0.5 s): the last resort.
-            name = (_packages_distributions().get(top) or [top])[0]
+            name = (distributions_by_package().get(top) or [top])[0]
     _distribution_names[top] = name
     return name
 
@@ -195,14 +195,14 @@ def _metadata_name(info: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _packages_distributions() -> dict[str, list[str]]:
+def distributions_by_package() -> dict[str, list[str]]:
     import importlib.metadata
 
     return dict(importlib.metadata.packages_distributions())
 
 
 @functools.cache
-def _distribution_version(dist: str) -> str:
+def distribution_version(dist: str) -> str:
     """The installed version of distribution ``dist`` (module ``__version__`` as a fallback)."""
     import importlib.metadata
 

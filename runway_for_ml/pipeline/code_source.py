@@ -23,12 +23,12 @@ import tokenize
 log = logging.getLogger("runway_for_ml.pipeline.fingerprint")
 
 _DIGEST_CHARS = 16
-_module_tables: dict[tuple[str, str], tuple[tuple[int, int], _ModuleTable]] = {}
+module_tables: dict[tuple[str, str], tuple[tuple[int, int], ModuleTable]] = {}
 
-_Target = tuple[str, "str | None"]  # (absolute module name, attribute or None for the module itself)
+Target = tuple[str, "str | None"]  # (absolute module name, attribute or None for the module itself)
 
 
-def _class_source(klass: type) -> str:
+def class_source(klass: type) -> str:
     try:
         return inspect.getsource(klass)
     except (OSError, TypeError) as exc:
@@ -42,29 +42,29 @@ def _class_source(klass: type) -> str:
         return f"<source unavailable: {klass.__module__}.{klass.__qualname__}>"
 
 
-def _digest(text: str) -> str:
+def source_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_CHARS]
 
 
 @dataclasses.dataclass
-class _Def:
+class Def:
     """One top-level definition (or the statements binding one module constant)."""
 
     nodes: list[ast.AST]
     package: str
-    _digest: str | None = None
+    source_digest: str | None = None
     _refs: set[tuple[str, ...]] | None = None
-    _imports: dict[str, _Target] | None = None
+    _imports: dict[str, Target] | None = None
 
     @property
     def digest(self) -> str:
-        if self._digest is None:
+        if self.source_digest is None:
             for node in self.nodes:
                 _strip_docstrings(node)  # here, not when parsing: most definitions of a module are never used
-            self._digest = _digest("\n".join(ast.dump(node) for node in self.nodes))
-        return self._digest
+            self.source_digest = source_digest("\n".join(ast.dump(node) for node in self.nodes))
+        return self.source_digest
 
-    def references(self) -> tuple[set[tuple[str, ...]], dict[str, _Target]]:
+    def references(self) -> tuple[set[tuple[str, ...]], dict[str, Target]]:
         if self._refs is None:
             collector = _References(self.package)
             for node in self.nodes:
@@ -74,13 +74,13 @@ class _Def:
 
 
 @dataclasses.dataclass
-class _ModuleTable:
+class ModuleTable:
     name: str
-    defs: dict[str, _Def]
-    imports: dict[str, _Target]
+    defs: dict[str, Def]
+    imports: dict[str, Target]
 
 
-def _module_file(name: str) -> str | None:
+def module_file(name: str) -> str | None:
     module = sys.modules.get(name)
     path = getattr(module, "__file__", None) if module is not None else None
     if path is None and module is None:
@@ -92,9 +92,9 @@ def _module_file(name: str) -> str | None:
     return path if isinstance(path, str) and path.endswith(".py") else None
 
 
-def _module_table(name: str) -> _ModuleTable | None:
+def module_table(name: str) -> ModuleTable | None:
     """The parsed top-level definitions of a module's source file (cached per file version)."""
-    path = _module_file(name)
+    path = module_file(name)
     if path is None:
         return None
     try:
@@ -102,7 +102,7 @@ def _module_table(name: str) -> _ModuleTable | None:
     except OSError:
         return None
     signature = (stat.st_mtime_ns, stat.st_size)
-    cached = _module_tables.get((name, path))
+    cached = module_tables.get((name, path))
     if cached is not None and cached[0] == signature:
         return cached[1]
     try:
@@ -112,16 +112,16 @@ def _module_table(name: str) -> _ModuleTable | None:
         log.warning("cannot parse %s (%s); its code is not part of cache keys", path, exc)
         return None
     package = name if os.path.basename(path) == "__init__.py" else name.rpartition(".")[0]
-    table = _ModuleTable(name, {}, {})
+    table = ModuleTable(name, {}, {})
     _read_statements(tree.body, table, package)
-    _module_tables[(name, path)] = (signature, table)
+    module_tables[(name, path)] = (signature, table)
     return table
 
 
-def _read_statements(body: list[ast.stmt], table: _ModuleTable, package: str) -> None:
+def _read_statements(body: list[ast.stmt], table: ModuleTable, package: str) -> None:
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            table.defs[stmt.name] = _Def([stmt], package)
+            table.defs[stmt.name] = Def([stmt], package)
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             table.imports.update(_import_bindings(stmt, package))
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -136,7 +136,7 @@ def _read_statements(body: list[ast.stmt], table: _ModuleTable, package: str) ->
                 if existing is not None and not isinstance(existing.nodes[0], (ast.FunctionDef, ast.ClassDef)):
                     existing.nodes.append(node)  # X = ...; X += ... : every statement binding X counts
                 else:
-                    table.defs[name] = _Def([node], package)
+                    table.defs[name] = Def([node], package)
         elif isinstance(stmt, ast.If):
             _read_statements(stmt.body + stmt.orelse, table, package)
         elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
@@ -171,8 +171,8 @@ def _strip_docstrings(node: ast.AST) -> None:
                 child.body = body[1:] or [ast.Pass()]
 
 
-def _import_bindings(stmt: ast.Import | ast.ImportFrom, package: str) -> dict[str, _Target]:
-    out: dict[str, _Target] = {}
+def _import_bindings(stmt: ast.Import | ast.ImportFrom, package: str) -> dict[str, Target]:
+    out: dict[str, Target] = {}
     if isinstance(stmt, ast.Import):
         for alias in stmt.names:
             if alias.asname:
@@ -198,7 +198,7 @@ class _References(ast.NodeVisitor):
     def __init__(self, package: str) -> None:
         self.package = package
         self.refs: set[tuple[str, ...]] = set()
-        self.imports: dict[str, _Target] = {}
+        self.imports: dict[str, Target] = {}
         self._locals: list[set[str]] = []
 
     def _is_local(self, name: str) -> bool:
@@ -290,7 +290,7 @@ def _bound_in_scope(body: list) -> set[str]:
     return bound - declared_global
 
 
-def _def_from_source(klass: type) -> _Def | None:
+def def_from_source(klass: type) -> Def | None:
     try:
         source = textwrap.dedent(inspect.getsource(klass))
         tree = ast.parse(source)
@@ -299,4 +299,4 @@ def _def_from_source(klass: type) -> _Def | None:
     if not tree.body or not isinstance(tree.body[0], ast.ClassDef):
         return None
     node = tree.body[0]
-    return _Def([node], klass.__module__.rpartition(".")[0])
+    return Def([node], klass.__module__.rpartition(".")[0])

@@ -17,18 +17,18 @@ import weakref
 from typing import Any
 
 from runway_for_ml.pipeline import code_libraries
-from runway_for_ml.pipeline.code_libraries import _FRAMEWORK_BASE_MODULE, _FRAMEWORK_SILENT, _is_library_class
+from runway_for_ml.pipeline.code_libraries import FRAMEWORK_BASE_MODULE, FRAMEWORK_SILENT, is_library_class
 from runway_for_ml.pipeline.code_source import (
-    _class_source,
-    _Def,
-    _def_from_source,
-    _digest,
-    _module_file,
-    _module_table,
-    _module_tables,
-    _ModuleTable,
-    _Target,
+    Def,
+    ModuleTable,
+    Target,
+    class_source,
+    def_from_source,
     log,
+    module_file,
+    module_table,
+    module_tables,
+    source_digest,
 )
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
@@ -61,7 +61,7 @@ def code_fingerprint(cls: type) -> dict:
         pass
     walker = _CodeWalker()
     try:
-        for klass in _versioned_classes(cls):
+        for klass in versioned_classes(cls):
             walker.add_class(klass)
     except Exception as exc:  # pathological code (e.g. RecursionError); the class's own source still counts
         log.warning(
@@ -72,7 +72,7 @@ def code_fingerprint(cls: type) -> dict:
             exc,
         )
         walker = _CodeWalker()
-        walker.objects[f"{cls.__module__}.{cls.__qualname__}"] = _digest(_class_source(cls))
+        walker.objects[f"{cls.__module__}.{cls.__qualname__}"] = source_digest(class_source(cls))
     result = {"objects": dict(sorted(walker.objects.items())), "libraries": dict(sorted(walker.libraries.items()))}
     with contextlib.suppress(TypeError):  # classes that refuse weak references are not cached
         _code_cache[cls] = result
@@ -82,17 +82,17 @@ def code_fingerprint(cls: type) -> dict:
 def clear_cache() -> None:
     """Forget memoised code fingerprints, parsed modules, module kinds and library versions."""
     _code_cache.clear()
-    _module_tables.clear()
+    module_tables.clear()
     code_libraries.clear_cache()
 
 
-def _versioned_classes(cls: type) -> list[type]:
+def versioned_classes(cls: type) -> list[type]:
     """``cls`` and the bases whose code belongs to the user's transform (not framework, stdlib, libraries)."""
     classes = []
     for klass in cls.__mro__:
-        if klass is object or klass.__module__ == _FRAMEWORK_BASE_MODULE:
+        if klass is object or klass.__module__ == FRAMEWORK_BASE_MODULE:
             continue
-        if klass is not cls and _is_library_class(klass):
+        if klass is not cls and is_library_class(klass):
             continue
         classes.append(klass)
     return classes
@@ -108,7 +108,7 @@ class _CodeWalker:
 
     def add_class(self, klass: type) -> None:
         module_name, qualname = klass.__module__, klass.__qualname__
-        table = _module_table(module_name) if "<locals>" not in qualname else None
+        table = module_table(module_name) if "<locals>" not in qualname else None
         top = qualname.partition(".")[0]
         if table is not None and top in table.defs:
             self._add_def(table, top, root=True)
@@ -118,19 +118,19 @@ class _CodeWalker:
         if ("def", key) in self._seen:
             return
         self._seen.add(("def", key))
-        definition = _def_from_source(klass)
+        definition = def_from_source(klass)
         if definition is None:
-            self.objects[key] = _digest(_class_source(klass))  # warns that edits will not be noticed
+            self.objects[key] = source_digest(class_source(klass))  # warns that edits will not be noticed
             return
         self.objects[key] = definition.digest
-        self._follow(_module_table(module_name), module_name, definition)
+        self._follow(module_table(module_name), module_name, definition)
 
-    def _add_def(self, table: _ModuleTable, name: str, *, root: bool = False) -> None:
+    def _add_def(self, table: ModuleTable, name: str, *, root: bool = False) -> None:
         key = f"{table.name}.{name}"
         if ("def", key) in self._seen:
             return
         self._seen.add(("def", key))
-        kind = code_libraries._module_kind(table.name)
+        kind = code_libraries.module_kind(table.name)
         if not root and kind != "project":
             self._library(table.name, kind)
             return
@@ -138,13 +138,13 @@ class _CodeWalker:
         self.objects[key] = definition.digest
         self._follow(table, table.name, definition)
 
-    def _follow(self, table: _ModuleTable | None, module_name: str, definition: _Def) -> None:
+    def _follow(self, table: ModuleTable | None, module_name: str, definition: Def) -> None:
         refs, local_imports = definition.references()
         for chain in sorted(refs):
             self._resolve(table, module_name, local_imports, chain)
 
     def _resolve(
-        self, table: _ModuleTable | None, module_name: str, local_imports: dict[str, _Target], chain: tuple[str, ...]
+        self, table: ModuleTable | None, module_name: str, local_imports: dict[str, Target], chain: tuple[str, ...]
     ) -> None:
         name, rest = chain[0], chain[1:]
         if name in local_imports:
@@ -161,7 +161,7 @@ class _CodeWalker:
             if value is not _ABSENT:
                 self._object(value, rest)
 
-    def _target(self, target: _Target, rest: tuple[str, ...]) -> None:
+    def _target(self, target: Target, rest: tuple[str, ...]) -> None:
         module_name, attribute = target
         if attribute is None:
             self._module(module_name, rest)
@@ -169,7 +169,7 @@ class _CodeWalker:
             self._from(module_name, attribute, rest)
 
     def _module(self, module_name: str, rest: tuple[str, ...]) -> None:
-        kind = code_libraries._module_kind(module_name)
+        kind = code_libraries.module_kind(module_name)
         if kind != "project":
             self._library(module_name, kind)
         elif rest:
@@ -177,7 +177,7 @@ class _CodeWalker:
         elif ("module", module_name) not in self._seen:
             # The module itself is used as a value: all of its definitions count.
             self._seen.add(("module", module_name))
-            table = _module_table(module_name)
+            table = module_table(module_name)
             for name in sorted(table.defs) if table is not None else ():
                 self._add_def(table, name)
 
@@ -185,22 +185,22 @@ class _CodeWalker:
         if ("from", module_name, attribute) in self._seen:
             return
         self._seen.add(("from", module_name, attribute))
-        kind = code_libraries._module_kind(module_name)
+        kind = code_libraries.module_kind(module_name)
         if kind == "framework":
             # `from runway_for_ml import BaseTransform`: judge by where the object is defined.
             value = getattr(sys.modules.get(module_name), attribute, _ABSENT)
             defined_in = getattr(value, "__module__", None)
-            if isinstance(defined_in, str) and defined_in in _FRAMEWORK_SILENT:
+            if isinstance(defined_in, str) and defined_in in FRAMEWORK_SILENT:
                 return
         if kind != "project":
             self._library(module_name, kind)
             return
-        table = _module_table(module_name)
+        table = module_table(module_name)
         if table is not None and attribute in table.defs:
             self._add_def(table, attribute)
         elif table is not None and attribute in table.imports:
             self._target(table.imports[attribute], rest)  # re-exported from another module
-        elif _module_file(f"{module_name}.{attribute}") is not None:
+        elif module_file(f"{module_name}.{attribute}") is not None:
             self._module(f"{module_name}.{attribute}", rest)
         else:
             value = getattr(sys.modules.get(module_name), attribute, _ABSENT)
@@ -217,7 +217,7 @@ class _CodeWalker:
             return  # a plain value made at run time: nothing to read
         if not (inspect.isclass(value) or inspect.isroutine(value)):
             return
-        if isinstance(value, type) and "<locals>" in qualname and code_libraries._module_kind(module_name) == "project":
+        if isinstance(value, type) and "<locals>" in qualname and code_libraries.module_kind(module_name) == "project":
             self.add_class(value)
         else:
             self._from(module_name, qualname.partition(".")[0], ())

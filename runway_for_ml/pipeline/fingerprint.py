@@ -34,8 +34,8 @@ from pathlib import PurePath
 from typing import Any
 
 from runway_for_ml.pipeline import code_walk
-from runway_for_ml.pipeline.code_libraries import _distribution_version, _packages_distributions  # noqa: F401
-from runway_for_ml.pipeline.code_walk import _versioned_classes, code_fingerprint  # noqa: F401  (re-exported)
+from runway_for_ml.pipeline.code_libraries import distribution_version, distributions_by_package  # noqa: F401
+from runway_for_ml.pipeline.code_walk import code_fingerprint, versioned_classes  # noqa: F401  (re-exported)
 
 __all__ = [
     "canonical_json",

@@ -1,6 +1,6 @@
 """One run of the data pipeline: produce each needed node once (load its cache entry or call its transform).
 
-``DataPipeline.run`` (``pipeline.runner``) decides which nodes a run touches; :class:`_Run` produces
+``DataPipeline.run`` (``pipeline.runner``) decides which nodes a run touches; :class:`PipelineRun` produces
 them and records what happened (:class:`NodeRun`, :class:`RunReport`).
 """
 
@@ -49,7 +49,7 @@ class RunReport:
 ProgressCallback = Callable[[str, str, "NodeRun | None"], None]
 
 
-class _Run:
+class PipelineRun:
     """State of one run: results so far (so a shared ancestor runs once) and the report."""
 
     def __init__(self, pipeline: Any, needed: list[str], forced: dict[str, str]) -> None:
@@ -152,7 +152,7 @@ class _Run:
         transform.global_config = (reads or ConfigReads(self.p.config, spec.id)).view()
         try:
             transform.configure(**copy.deepcopy(spec.setup_kwargs))
-            with _datasets_caching_off():
+            with datasets_caching_off():
                 out = transform(arg)
             if self.p.dummy and spec.role == "input":
                 from runway_for_ml.pipeline.builtin_transforms import ShuffleAndTake
@@ -184,7 +184,7 @@ class _Run:
 
 
 @contextlib.contextmanager
-def _datasets_caching_off() -> Iterator[None]:
+def datasets_caching_off() -> Iterator[None]:
     """Turn off datasets' own cache files and progress bars while a transform runs.
 
     Our cache replaces datasets' cache: with it on, ``.map`` on an input loaded from our cache would

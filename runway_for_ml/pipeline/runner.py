@@ -26,12 +26,12 @@ from runway_for_ml.pipeline import fingerprint
 from runway_for_ml.pipeline.cache import CacheStore
 from runway_for_ml.pipeline.config_reads import current_values, describe_read_changes
 from runway_for_ml.pipeline.graph import NodeSpec, PipelineGraph
-from runway_for_ml.pipeline.node_run import (  # noqa: F401  (_datasets_caching_off: benchmarks use it)
+from runway_for_ml.pipeline.node_run import (  # noqa: F401  (datasets_caching_off: benchmarks use it)
     NodeRun,
+    PipelineRun,
     ProgressCallback,
     RunReport,
-    _datasets_caching_off,
-    _Run,
+    datasets_caching_off,
 )
 
 __all__ = ["DataPipeline", "NodePlan", "NodeRun", "RunReport"]
@@ -278,7 +278,7 @@ class DataPipeline:
         targets = self.graph.default_targets() if targets is None else list(targets)
         needed = self.graph.needed(targets)
         forced = self._forced(needed)
-        run = _Run(self, needed, forced)
+        run = PipelineRun(self, needed, forced)
         # Walk up from the targets: a node whose entry is cached (and not forced) is loaded and its
         # ancestors are not touched. Then produce the touched nodes in run order (no deep recursion).
         touched: set[str] = set()

@@ -37,10 +37,9 @@ from typing import Any
 
 from runway_for_ml.errors import RunwayError, check_keys, did_you_mean
 from runway_for_ml.pipeline import pretrained
+from runway_for_ml.pipeline.datatypes import is_dataset, is_dataset_dict
 from runway_for_ml.pipeline.transform import (
     HFDatasetTransform,
-    _is_dataset,
-    _is_dataset_dict,
     register_transform_functor,
 )
 
@@ -225,7 +224,7 @@ class HFDatasetTokenizeTransform(HFDatasetTransform):
                     hint="set tokenizer_config.version_name or use input_node: [data node, tokenizer node]",
                 )
             self.tokenizer = load_tokenizer(self.tokenizer_config)
-        if not (_is_dataset(data) or _is_dataset_dict(data)):
+        if not (is_dataset(data) or is_dataset_dict(data)):
             raise RunwayError(f"HFDatasetTokenizeTransform expects a Dataset or DatasetDict, got {type(data).__name__}")
         return super()._run(data)
 
@@ -238,7 +237,7 @@ class HFDatasetTokenizeTransform(HFDatasetTransform):
         return kwargs
 
     def _call(self, data: Any) -> Any:
-        if _is_dataset_dict(data):
+        if is_dataset_dict(data):
             return type(data)({split: self._call(ds) for split, ds in data.items()})
         missing = [f for f in self.fields if f not in data.column_names]
         if missing:

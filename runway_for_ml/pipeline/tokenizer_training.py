@@ -27,7 +27,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from runway_for_ml.errors import RunwayError, did_you_mean
-from runway_for_ml.pipeline.transform import BaseTransform, _is_dataset, _is_dataset_dict, register_transform_functor
+from runway_for_ml.pipeline.datatypes import is_dataset, is_dataset_dict
+from runway_for_ml.pipeline.transform import BaseTransform, register_transform_functor
 
 __all__ = ["MODELS", "TrainTokenizer"]
 
@@ -90,14 +91,14 @@ class TrainTokenizer(BaseTransform):
         self.max_rows = max_rows
 
     def _check_input(self, data: Any) -> None:
-        if _is_dataset_dict(data):
+        if is_dataset_dict(data):
             if self.split not in data:
                 raise RunwayError(
                     f"split '{self.split}' is not a split of the input{did_you_mean(self.split, list(data))}; "
                     f"splits: {', '.join(data)}"
                 )
             columns = data[self.split].column_names
-        elif _is_dataset(data):
+        elif is_dataset(data):
             columns = data.column_names
         else:
             raise RunwayError(f"TrainTokenizer expects a Dataset or DatasetDict, got {type(data).__name__}")
@@ -118,7 +119,7 @@ class TrainTokenizer(BaseTransform):
     def _call(self, data: Any) -> Any:
         from transformers import PreTrainedTokenizerFast
 
-        ds = data[self.split] if _is_dataset_dict(data) else data
+        ds = data[self.split] if is_dataset_dict(data) else data
         tok, trainer, specials = self._untrained()
         tok.train_from_iterator(self._texts(ds), trainer=trainer)
         self._add_template(tok, specials)

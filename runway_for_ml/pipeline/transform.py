@@ -222,8 +222,6 @@ class BaseTransform:
 
 # Duck-typed (see pipeline/datatypes.py) so that datasets is not imported just to check a type; the
 # private names are kept for the modules that import them from here.
-_is_dataset = is_dataset
-_is_dataset_dict = is_dataset_dict
 
 
 class HFDatasetTransform(BaseTransform):
@@ -295,7 +293,7 @@ class HFDatasetTransform(BaseTransform):
         owned = self._owned_options()
         if "splits_to_process" in owned:
             return self._rename(self._call(data))
-        if self.splits_to_process is not None and _is_dataset_dict(data):
+        if self.splits_to_process is not None and is_dataset_dict(data):
             missing = [s for s in self.splits_to_process if s not in data]
             if missing:
                 raise KeyError(f"splits_to_process names {missing} but the input has splits {list(data)}")
@@ -308,7 +306,7 @@ class HFDatasetTransform(BaseTransform):
     def _rename(self, data: Any) -> Any:
         if not self.rename_col_dict or data is None or "rename_col_dict" in self._owned_options():
             return data
-        if _is_dataset_dict(data):
+        if is_dataset_dict(data):
             return type(data)({split: self._rename(ds) for split, ds in data.items()})
         missing = [c for c in self.rename_col_dict if c not in data.column_names]
         if missing:
@@ -317,9 +315,9 @@ class HFDatasetTransform(BaseTransform):
 
     def _apply_mapping(self, data: Any, in_out_col_mapping: Mapping[str, str]) -> Any:
         """Keep only the columns in ``in_out_col_mapping`` and rename them (every split)."""
-        if _is_dataset_dict(data):
+        if is_dataset_dict(data):
             return type(data)({k: self._apply_mapping(v, in_out_col_mapping) for k, v in data.items()})
-        if _is_dataset(data):
+        if is_dataset(data):
             return data.select_columns(list(in_out_col_mapping)).rename_columns(dict(in_out_col_mapping))
         return super()._apply_mapping(data, in_out_col_mapping)
 

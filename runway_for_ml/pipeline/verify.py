@@ -27,7 +27,7 @@ from runway_for_ml.pipeline.cache import CacheStore
 from runway_for_ml.pipeline.cache_files import TOKENIZER_DIR
 from runway_for_ml.pipeline.config_reads import ConfigReads
 from runway_for_ml.pipeline.digest import content_digest, first_difference
-from runway_for_ml.pipeline.node_run import _Run, isolated
+from runway_for_ml.pipeline.node_run import PipelineRun, isolated
 
 __all__ = ["VerifyResult", "verifiable_nodes", "verify_nodes"]
 
@@ -76,7 +76,7 @@ def verify_nodes(
     scratch_dir = Path(tempfile.mkdtemp(prefix="runway-verify-"))
     try:
         scratch = CacheStore(scratch_dir, pipeline.store.namespace)
-        run = _Run(pipeline, [], {})
+        run = PipelineRun(pipeline, [], {})
         inputs: dict[str, Any] = {}  # node -> its data as the cache holds it (or recomputed, when not cached)
         results = []
         for index, node in enumerate(wanted):
@@ -109,7 +109,7 @@ def verifiable_nodes(pipeline: Any, nodes: Iterable[str] | None = None) -> tuple
     return wanted, plans
 
 
-def _input(pipeline: Any, run: _Run, inputs: dict[str, Any], node: str) -> Any:
+def _input(pipeline: Any, run: PipelineRun, inputs: dict[str, Any], node: str) -> Any:
     """The data of ``node`` as the cache holds it; recomputed in memory when it has no entry."""
     if node not in inputs:
         key = pipeline._key(node)
@@ -123,7 +123,9 @@ def _input(pipeline: Any, run: _Run, inputs: dict[str, Any], node: str) -> Any:
     return inputs[node]
 
 
-def _verify_one(pipeline: Any, run: _Run, scratch: CacheStore, inputs: dict, node: str, key: str) -> VerifyResult:
+def _verify_one(
+    pipeline: Any, run: PipelineRun, scratch: CacheStore, inputs: dict, node: str, key: str
+) -> VerifyResult:
     spec = pipeline.graph.nodes[node]
     store = pipeline.store
     started = time.perf_counter()

@@ -28,12 +28,12 @@ from typing import Any, ClassVar
 from runway_for_ml.serving.exceptions import InvalidArgumentError, shown
 from runway_for_ml.serving.media_types import file, image
 from runway_for_ml.serving.type_base import (
-    _FLOAT32_MAX,
-    _NUMBER_TYPES,
+    FLOAT32_MAX,
+    NUMBER_TYPES,
     BaseType,
-    _is_number,
-    _json_kind,
-    _to_python,
+    is_number,
+    json_kind,
+    to_python,
 )
 
 __all__ = [
@@ -72,8 +72,8 @@ class number(BaseType):  # the SDK's lowercase names are the contract
         self.step, self.min, self.max = step, min, max
 
     def deserialize(self, value: Any) -> Any:
-        if not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
-            raise self._invalid(f"expected a finite number, got {_json_kind(value)}")
+        if not is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
+            raise self._invalid(f"expected a finite number, got {json_kind(value)}")
         if self.min is not None and value < self.min:
             raise self._invalid(f"{shown(value)} is below the minimum {shown(self.min)}")
         if self.max is not None and value > self.max:
@@ -81,13 +81,13 @@ class number(BaseType):  # the SDK's lowercase names are the contract
         return value
 
     def serialize(self, value: Any) -> Any:
-        value = _to_python(value)
+        value = to_python(value)
         return value if isinstance(value, int) else float(value)
 
 
 def _check_bounds(low: float | None, high: float | None) -> None:
     for bound in (low, high):
-        if bound is not None and not _is_number(bound):
+        if bound is not None and not is_number(bound):
             raise ValueError(f"min and max must be numbers, got {shown(bound)}")
     if low is not None and high is not None and low > high:
         raise ValueError(f"min {low} is above max {high}")
@@ -112,7 +112,7 @@ class text(BaseType):
 
     def deserialize(self, value: Any) -> Any:
         if not isinstance(value, str):
-            raise self._invalid(f"expected a string, got {_json_kind(value)}")
+            raise self._invalid(f"expected a string, got {json_kind(value)}")
         if len(value) < (self.min_length or 0):
             raise self._invalid(f"shorter than minLength {self.min_length}")
         if self.max_length is not None and len(value) > self.max_length:
@@ -120,7 +120,7 @@ class text(BaseType):
         return value
 
     def serialize(self, value: Any) -> Any:
-        return str(_to_python(value))
+        return str(to_python(value))
 
 
 class category(BaseType):
@@ -149,7 +149,7 @@ class category(BaseType):
         return value
 
     def serialize(self, value: Any) -> Any:
-        value = _to_python(value)
+        value = to_python(value)
         if value in self.choices and not isinstance(value, bool):
             return value
         # A class index (what a classifier predicts) names the choice at that position.
@@ -167,11 +167,11 @@ class boolean(BaseType):
 
     def deserialize(self, value: Any) -> Any:
         if not isinstance(value, bool):
-            raise self._invalid(f"expected true or false, got {_json_kind(value)}")
+            raise self._invalid(f"expected true or false, got {json_kind(value)}")
         return value
 
     def serialize(self, value: Any) -> Any:
-        return bool(_to_python(value))
+        return bool(to_python(value))
 
 
 class vector(BaseType):
@@ -219,18 +219,18 @@ class vector(BaseType):
         import numpy as np
 
         if not isinstance(value, list):
-            raise self._invalid(f"expected a list of {self.length} numbers, got {_json_kind(value)}")
+            raise self._invalid(f"expected a list of {self.length} numbers, got {json_kind(value)}")
         if len(value) != self.length:
             raise self._invalid(f"expected {self.length} numbers, got {len(value)}")
-        if not all(type(item) in _NUMBER_TYPES for item in value):  # fast path: JSON gives int/float
-            bad = next(i for i, item in enumerate(value) if not _is_number(item))
+        if not all(type(item) in NUMBER_TYPES for item in value):  # fast path: JSON gives int/float
+            bad = next(i for i, item in enumerate(value) if not is_number(item))
             raise self._invalid(f"item {bad} is not a finite number ({shown(value[bad])})")
         array = np.asarray(value, dtype=np.float64)
         if not np.isfinite(array).all():
             bad = int(np.flatnonzero(~np.isfinite(array))[0])
             raise self._invalid(f"item {bad} is not a finite number ({shown(value[bad])})")
-        if np.abs(array).max(initial=0.0) > _FLOAT32_MAX:  # would become inf in the model's float32
-            bad = int(np.flatnonzero(np.abs(array) > _FLOAT32_MAX)[0])
+        if np.abs(array).max(initial=0.0) > FLOAT32_MAX:  # would become inf in the model's float32
+            bad = int(np.flatnonzero(np.abs(array) > FLOAT32_MAX)[0])
             raise self._invalid(f"item {bad} ({shown(value[bad])}) is outside the float32 range")
         if self.min is not None and (array < self.min).any():
             bad = int(np.flatnonzero(array < self.min)[0])
@@ -241,7 +241,7 @@ class vector(BaseType):
         return array.astype(np.float32)
 
     def serialize(self, value: Any) -> Any:
-        return [float(v) for v in _to_python(value)]
+        return [float(v) for v in to_python(value)]
 
 
 class array(BaseType):
@@ -266,7 +266,7 @@ class array(BaseType):
 
     def deserialize(self, value: Any) -> Any:
         if not isinstance(value, list):
-            raise self._invalid(f"expected a list, got {_json_kind(value)}")
+            raise self._invalid(f"expected a list, got {json_kind(value)}")
         if len(value) < (self.min_length or 0):
             raise self._invalid(f"{len(value)} items, fewer than minLength {self.min_length}")
         if self.max_length is not None and len(value) > self.max_length:

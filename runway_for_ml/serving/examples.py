@@ -28,7 +28,7 @@ from typing import Any
 
 from runway_for_ml.errors import ConfigError, check_choice, did_you_mean
 from runway_for_ml.serving.exceptions import ServingError
-from runway_for_ml.serving.type_base import _to_python
+from runway_for_ml.serving.type_base import to_python
 
 __all__ = ["DEFAULT_COUNT", "MAX_EXAMPLES", "ExampleSource", "class_names_for", "parse_examples", "read_examples"]
 
@@ -172,7 +172,7 @@ def read_examples(
                 f"{did_you_mean(column, columns)}; columns: {', '.join(columns)}"
             )
     chosen = _pick_rows(rows_of, label_column if label_column in columns else None, source.count)
-    rows = [{c: _to_python(v) for c, v in dict(rows_of[i]).items()} for i in chosen]
+    rows = [{c: to_python(v) for c, v in dict(rows_of[i]).items()} for i in chosen]
     out: dict[str, list[dict[str, Any]]] = {}
     for command_name, spec in specs.items():
         examples = _examples_for(spec, commands[command_name], rows, columns, source, label_column, names)

@@ -9,7 +9,7 @@ import re
 from typing import Any, ClassVar
 
 from runway_for_ml.serving.exceptions import InvalidArgumentError
-from runway_for_ml.serving.type_base import BaseType, _json_kind, _to_python
+from runway_for_ml.serving.type_base import BaseType, json_kind, to_python
 
 _DATA_URI = re.compile(
     r"^data:(?P<mime>[\w/+.\-]*)(?P<params>(;[\w\-]+=[\w\-.]+)*)(?P<b64>;base64)?,(?P<data>.*)$", re.S
@@ -79,7 +79,7 @@ class image(BaseType):
 
         name = self.name or "image"
         if not isinstance(value, str):
-            raise self._invalid(f"expected a base64 data URI string, got {_json_kind(value)}")
+            raise self._invalid(f"expected a base64 data URI string, got {json_kind(value)}")
         _, data = _decode_base64(value, "image", name)
         try:
             img = Image.open(io.BytesIO(data))
@@ -112,7 +112,7 @@ class image(BaseType):
         if not isinstance(value, Image.Image):
             import numpy as np
 
-            arr = np.asarray(_to_python(value) if hasattr(value, "detach") else value)
+            arr = np.asarray(to_python(value) if hasattr(value, "detach") else value)
             if arr.dtype.kind == "f":
                 arr = (np.clip(arr, 0.0, 1.0) * 255).round()
             value = Image.fromarray(arr.astype(np.uint8))
@@ -139,7 +139,7 @@ class file(BaseType):
 
     def deserialize(self, value: Any) -> Any:
         if not isinstance(value, str):
-            raise self._invalid(f"expected a base64 data URI string, got {_json_kind(value)}")
+            raise self._invalid(f"expected a base64 data URI string, got {json_kind(value)}")
         return _decode_base64(value, "file", self.name or "file")[1]
 
     def serialize(self, value: Any) -> Any:

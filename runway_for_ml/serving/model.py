@@ -46,7 +46,7 @@ from runway_for_ml.serving.exceptions import (
     exception_text,
 )
 from runway_for_ml.serving.server import ServerConfig, serve
-from runway_for_ml.serving.type_base import _json_kind
+from runway_for_ml.serving.type_base import json_kind
 
 __all__ = ["Command", "RunwayModel"]
 
@@ -122,7 +122,7 @@ class Command:
     def decode(self, body: Any) -> dict[str, Any]:
         """JSON body -> decoded inputs; 400-class errors name the input (an unknown one too)."""
         if not isinstance(body, Mapping):
-            raise InvalidArgumentError("body", f"expected a JSON object of inputs, got {_json_kind(body)}")
+            raise InvalidArgumentError("body", f"expected a JSON object of inputs, got {json_kind(body)}")
         for name in body:
             if name not in self.inputs:
                 raise UnknownInputError(str(name), list(self.inputs))

@@ -48,9 +48,9 @@ from runway_for_ml.serving.exceptions import (
 from runway_for_ml.serving.metrics import ServerMetrics
 from runway_for_ml.serving.transport import (
     ServerConfig,
-    _graceful_server_class,
-    _gunzip,
     bind_socket,
+    graceful_server_class,
+    gunzip,
 )
 
 if TYPE_CHECKING:  # annotations only: the model runs the server (RunwayModel.run), not the reverse
@@ -279,7 +279,7 @@ class ServingApp:
         raw = b"".join(chunks)
         encoding = headers.get("content-encoding", "").strip().lower()
         if encoding in ("gzip", "x-gzip"):
-            raw = _gunzip(raw, limit)
+            raw = gunzip(raw, limit)
         elif encoding not in ("", "identity"):
             raise MalformedRequestError(f"Unsupported Content-Encoding {shown(encoding)}; send identity or gzip")
         if not raw.strip():
@@ -365,7 +365,7 @@ def serve(
         server_header=False,
         date_header=False,
     )
-    server = _graceful_server_class()(uv_config)
+    server = graceful_server_class()(uv_config)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     message = f"Serving {model.name} on http://{shown}:{port}  (UI: http://{shown}:{port}/ui, Ctrl-C to stop)"

@@ -64,7 +64,7 @@ class ServerConfig:
 SERVER_KEYS = ("port", "max_batch_size", "batch_timeout_ms", "workers", "request_timeout_s")
 
 
-def _gunzip(raw: bytes, limit: int) -> bytes:
+def gunzip(raw: bytes, limit: int) -> bytes:
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         out = decompressor.decompress(raw, limit + 1)
@@ -75,7 +75,7 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
     return out
 
 
-def _graceful_server_class() -> type:
+def graceful_server_class() -> type:
     import uvicorn
 
     class GracefulServer(uvicorn.Server):

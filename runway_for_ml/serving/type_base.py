@@ -7,15 +7,15 @@ from typing import Any, ClassVar
 
 from runway_for_ml.serving.exceptions import InvalidArgumentError
 
-_NUMBER_TYPES = (int, float)
-_FLOAT32_MAX = 3.4028234663852886e38
+NUMBER_TYPES = (int, float)
+FLOAT32_MAX = 3.4028234663852886e38
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """The JSON name of a client's value (``string``, ``number``, ``object`` ...), for error messages."""
     if value is None:
         return "null"
@@ -32,14 +32,14 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _to_python(value: Any) -> Any:
+def to_python(value: Any) -> Any:
     """numpy / torch scalars and arrays -> plain Python (JSON-encodable) values."""
     if hasattr(value, "detach"):  # a torch tensor
         value = value.detach().cpu().numpy()
     if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):
         return value.tolist()
     if isinstance(value, (list, tuple)):
-        return [_to_python(v) for v in value]
+        return [to_python(v) for v in value]
     return value
 
 
@@ -94,7 +94,7 @@ class BaseType:
 
     def serialize(self, value: Any) -> Any:
         """Encode a Python value (numpy, torch, PIL, bytes ...) as a JSON value."""
-        return _to_python(value)
+        return to_python(value)
 
     def __repr__(self) -> str:
         return f"{self.type_name}({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items() if k != 'type')})"

@@ -160,8 +160,8 @@ def test_framework_base_class_source_is_not_part_of_the_version():
     assert transform_version(A) != transform_version(B)
     from runway_for_ml.pipeline import fingerprint
 
-    assert BaseTransform not in fingerprint._versioned_classes(B)
-    assert A in fingerprint._versioned_classes(B)
+    assert BaseTransform not in fingerprint.versioned_classes(B)
+    assert A in fingerprint.versioned_classes(B)
 
 
 def test_editing_the_class_source_changes_the_key(tmp_path):

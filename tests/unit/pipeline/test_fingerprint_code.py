@@ -230,8 +230,8 @@ def test_unrelated_functions_comments_formatting_and_docstrings_do_not_change_ke
 
 
 def test_a_library_version_change_reruns_the_nodes_that_use_it(project, monkeypatch):
-    real = code_libraries._distribution_version
-    monkeypatch.setattr(code_libraries, "_distribution_version", lambda d: "0.0.simulated" if d == "numpy" else real(d))
+    real = code_libraries.distribution_version
+    monkeypatch.setattr(code_libraries, "distribution_version", lambda d: "0.0.simulated" if d == "numpy" else real(d))
     installed = real("numpy")
     stale = _stale(project.plan())
     # Only the node whose code reaches numpy (text_utils.score) is affected; normalise's module imports
@@ -420,4 +420,4 @@ def test_a_library_whose_module_name_differs_from_its_distribution_enters_by_the
         "scikit-learn": importlib.metadata.version("scikit-learn"),
         "pillow": importlib.metadata.version("pillow"),
     }
-    assert fingerprint._packages_distributions.cache_info().currsize == 0  # found without the slow full scan
+    assert fingerprint.distributions_by_package.cache_info().currsize == 0  # found without the slow full scan
