@@ -262,7 +262,7 @@ class EvalSection(SectionModel):
 
 
 class SlurmSection(PassThrough):
-    """The ``slurm`` section; any other key is a submitit SLURM parameter (checked by launcher/slurm.py)."""
+    """The ``slurm`` section; any other key is a submitit SLURM parameter (submitit checks it; launcher/slurm.py)."""
 
     time_min: int = _int(60, 1, "the job's time limit in minutes")
     nodes: int | None = _int(None, 1, "machines (default: train.trainer_paras.num_nodes, else 1)")
@@ -279,6 +279,14 @@ class SlurmSection(PassThrough):
         json_schema_extra={"x-expected": 'a positive number of GB (or a size such as "500MB")'},
     )
     partition: str | None = Field(None, description="the SLURM partition")
+    account: str | None = Field(None, description="the account charged (sbatch --account)")
+    qos: str | None = Field(None, description="the quality of service (sbatch --qos)")
+    constraint: str | None = Field(None, description="node features required (sbatch --constraint)")
+    exclude: str | None = Field(None, description="nodes not to run on (sbatch --exclude)")
+    setup: list[str] | None = Field(None, description="shell lines run in the job before srun (modules, venv)")
+    additional_parameters: dict[str, Any] | None = Field(
+        None, description="other sbatch options: {key: value} becomes #SBATCH --key=value"
+    )
     python: str | None = Field(None, description="the interpreter the job runs (default: the submitting one)")
 
 

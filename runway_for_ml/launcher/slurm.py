@@ -1,13 +1,14 @@
 """The ``slurm`` config section and its translation to submitit's SLURM executor.
 
-The section uses submitit's own parameter names (the keyword arguments of
-``submitit.slurm.slurm._make_sbatch_string``) with three friendlier spellings taken from submitit's
-``AutoExecutor``: ``time_min`` (minutes), ``mem_gb`` and ``tasks_per_node``. Two keys are runway's own:
-``max_requeues`` (how often a preempted / timed-out job is requeued, default 3) and ``python`` (the
-interpreter the job runs, default: the one submitting). The valid keys are derived from submitit's
-function signature, so a new submitit parameter is accepted without a change here; an unknown key is
-a :class:`~runway_for_ml.errors.ConfigError` with did-you-mean and the list of valid keys, raised
-before anything is submitted.
+The section's documented keys (their types, defaults and docs) are :class:`~runway_for_ml.config.models.SlurmSection`'s;
+they reach submitit through its public ``AutoExecutor.update_parameters``: ``mem_gb``, ``tasks_per_node``,
+``nodes``, ``cpus_per_task`` and ``gpus_per_node`` are its shared parameters (submitit converts them,
+``1.5`` GB becoming ``1536MB``), ``time_min`` is its ``timeout_min``, and every other key is passed as
+``slurm_<key>``, so any SLURM parameter submitit knows is accepted without a change here. Two keys are
+runway's own: ``max_requeues`` (how often a preempted / timed-out job is requeued, default 3) and
+``python`` (the interpreter the job runs, default: the one submitting). A key submitit refuses is a
+:class:`~runway_for_ml.errors.ConfigError` with did-you-mean and the documented keys, raised before
+anything is submitted.
 
 With ``train.trainer_paras`` the task geometry is checked before anything is queued as well: SLURM must
 start one task per process Lightning expects (``nodes x tasks_per_node == num_nodes x devices``), the job
@@ -22,9 +23,11 @@ must ask for the GPUs (or CPUs) those processes use, and several tasks need ``sr
 
 from __future__ import annotations
 
-import inspect
+import contextlib
+import os
 import shutil
-from functools import lru_cache
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,39 +48,28 @@ __all__ = [
 # The section's defaults are those of its typed model (config/models.py, docs/config-reference.md).
 _SLURM_DEFAULTS = {name: field.default for name, field in SlurmSection.model_fields.items()}
 DEFAULT_MAX_REQUEUES: int = _SLURM_DEFAULTS["max_requeues"]
-# Friendlier names (those of submitit's AutoExecutor) -> submitit's SLURM parameter.
-_RENAMES = {"time_min": "time", "mem_gb": "mem", "tasks_per_node": "ntasks_per_node"}
 # Keys handled by runway itself, not passed to sbatch.
 RUNWAY_KEYS = ("max_requeues", "python")
-# submitit parameters we do not expose: set internally, legacy, or replaced by a friendlier name.
-_HIDDEN = {"command", "folder", "map_count", "num_gpus", *_RENAMES.values()}
+# The section's keys that are submitit's shared (AutoExecutor) parameters, by the same name.
+_SHARED = ("mem_gb", "tasks_per_node", "nodes", "cpus_per_task", "gpus_per_node")
+# Spellings the section refuses: it has its own key for them (or submitit sets them itself).
+_REFUSED = {"time": "time_min", "mem": "mem_gb", "num_gpus": "gpus_per_node", "timeout_min": "time_min"}
+_INTERNAL = ("map_count", "command", "folder")
 # What every runway job asks for unless the section says otherwise.
-_DEFAULTS: dict[str, Any] = {"time": _SLURM_DEFAULTS["time_min"], "nodes": 1}
+_DEFAULTS: dict[str, Any] = {"timeout_min": _SLURM_DEFAULTS["time_min"], "nodes": 1}
 # Preempted or timed-out jobs are requeued by submitit with `scontrol requeue`, which needs --requeue
 # on clusters whose slurm.conf has JobRequeue=0.
 _DEFAULT_ADDITIONAL = {"requeue": True}
-
-
-@lru_cache(maxsize=1)
-def _submitit_parameters() -> dict[str, Any]:
-    """Keyword parameters of submitit's sbatch writer and their defaults (its own source of truth)."""
-    from submitit.slurm import slurm as submitit_slurm
-
-    signature = inspect.signature(submitit_slurm._make_sbatch_string)
-    return {
-        name: p.default
-        for name, p in signature.parameters.items()
-        if p.default is not inspect.Parameter.empty and name not in _HIDDEN
-    }
+_KEYS_HINT = "the slurm section takes submitit's SLURM parameters (docs/hpc.md)"
 
 
 def valid_slurm_keys() -> list[str]:
-    """Every key the ``slurm`` section accepts, sorted.
+    """The documented keys of the ``slurm`` section, sorted (any other SLURM parameter submitit knows is accepted too).
 
     >>> "partition" in valid_slurm_keys() and "time_min" in valid_slurm_keys()
     True
     """
-    return sorted({*_submitit_parameters(), *_RENAMES, *RUNWAY_KEYS})
+    return sorted(SlurmSection.model_fields)
 
 
 def max_requeues(section: dict[str, Any] | None) -> int:
@@ -105,17 +97,23 @@ def sbatch_parameters(
     if section is not None and not isinstance(section, dict):
         raise ConfigError(f"slurm: expected an object, found {type(section).__name__}")
     section = dict(section or {})
-    check_keys(section, valid_slurm_keys(), "slurm", hint="the slurm section takes submitit's SLURM parameters")
     max_requeues(section)
-    params: dict[str, Any] = dict(_DEFAULTS)
+    for key in section:
+        if key in _REFUSED or key in _INTERNAL:
+            check_keys({key: None}, [k for k in valid_slurm_keys() if k != key], "slurm", hint=_KEYS_HINT)
+    kwargs: dict[str, Any] = dict(_DEFAULTS)
     if job_name:
-        params["job_name"] = job_name
+        kwargs["name"] = job_name
     for key, value in section.items():
         if key in RUNWAY_KEYS or value is None:
             continue
-        params[_RENAMES.get(key, key)] = value
-    if "mem" in params:
-        params["mem"] = _convert_mem(params["mem"])
+        if key == "time_min":
+            kwargs["timeout_min"] = value
+        elif key in _SHARED and not (key == "mem_gb" and isinstance(value, str)):
+            kwargs[key] = value
+        else:  # a SLURM parameter by submitit's own name ("500MB" is its mem)
+            kwargs["slurm_mem" if key == "mem_gb" else f"slurm_{key}"] = value
+    params = converted_parameters(kwargs, section)
     _agree_with_lightning(section, params, trainer_paras or {})
     additional = dict(_DEFAULT_ADDITIONAL)
     additional.update(params.get("additional_parameters") or {})
@@ -126,12 +124,52 @@ def sbatch_parameters(
     return params
 
 
-def _convert_mem(mem_gb: Any) -> str:
-    if isinstance(mem_gb, str):
-        return mem_gb  # already "16GB" / "500MB"
-    if not isinstance(mem_gb, (int, float)) or mem_gb <= 0:
-        raise ConfigError(f"slurm.mem_gb: expected a positive number of GB, found {mem_gb!r}")
-    return f"{int(mem_gb)}GB" if mem_gb == int(mem_gb) else f"{int(mem_gb * 1024)}MB"
+def converted_parameters(kwargs: dict[str, Any], section: dict[str, Any]) -> dict[str, Any]:
+    """submitit's SLURM parameters for ``AutoExecutor.update_parameters(**kwargs)``: submitit converts them.
+
+    A key submitit does not know is a ConfigError naming ``slurm.<key>`` with did-you-mean; a value it
+    refuses is a ConfigError with submitit's reason.
+    """
+    import submitit
+
+    with stand_in_slurm() as tmp:
+        executor = submitit.AutoExecutor(folder=tmp, cluster="slurm")
+        for key, value in kwargs.items():  # one at a time: an unknown key is named exactly
+            try:
+                executor.update_parameters(**{key: value})
+            except NameError:
+                name = key.removeprefix("slurm_")
+                check_keys({name: None}, valid_slurm_keys(), "slurm", hint=_KEYS_HINT)
+                raise
+            except (AssertionError, TypeError, ValueError) as exc:  # submitit's own checks of values
+                name = {"timeout_min": "time_min", "slurm_mem": "mem_gb"}.get(key, key.removeprefix("slurm_"))
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(
+                    f"slurm.{name}: submitit refused {section.get(name, value)!r}: {reason}",
+                    hint="see the slurm keys in docs/hpc.md",
+                ) from None
+        return dict(executor.parameters)
+
+
+@contextlib.contextmanager
+def stand_in_slurm() -> Iterator[Path]:
+    """A temporary folder, with a stand-in ``sbatch`` and ``srun`` first on PATH until the block ends.
+
+    submitit's ``SlurmExecutor`` looks for ``srun`` when it is built; the stand-ins queue nothing and
+    answer a job id, so parameters can be converted and a script rendered where SLURM is not installed.
+    """
+    with tempfile.TemporaryDirectory(prefix="runway-sbatch-") as tmp:
+        stand_ins = Path(tmp) / "bin"
+        stand_ins.mkdir()
+        for tool in ("sbatch", "srun"):
+            (stand_ins / tool).write_text(_STAND_IN, encoding="utf-8")
+            (stand_ins / tool).chmod(0o755)
+        saved_path = os.environ.get("PATH", "")
+        os.environ["PATH"] = f"{stand_ins}{os.pathsep}{saved_path}"
+        try:
+            yield Path(tmp)
+        finally:
+            os.environ["PATH"] = saved_path
 
 
 def _device_count(devices: Any) -> int | None:
@@ -165,7 +203,7 @@ def _agree_with_lightning(section: dict[str, Any], params: dict[str, Any], train
     devices = _device_count(trainer_paras.get("devices"))
     num_nodes = trainer_paras.get("num_nodes")
     num_nodes = num_nodes if isinstance(num_nodes, int) and not isinstance(num_nodes, bool) and num_nodes > 0 else None
-    if devices is not None and section.get("tasks_per_node") is None:
+    if devices is not None and section.get("tasks_per_node", section.get("ntasks_per_node")) is None:
         params["ntasks_per_node"] = devices
     if num_nodes is not None and section.get("nodes") is None:
         params["nodes"] = num_nodes
@@ -321,23 +359,10 @@ def render_sbatch(params: dict[str, Any], folder: Path | str, *, section: dict[s
     >>> "#SBATCH --partition=gpu" in render_sbatch(sbatch_parameters({"partition": "gpu"}), "/tmp/x/%j")
     True
     """
-    import os
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="runway-sbatch-") as tmp:
-        stand_ins = Path(tmp) / "bin"
-        stand_ins.mkdir()
-        for tool in ("sbatch", "srun"):
-            (stand_ins / tool).write_text(_STAND_IN, encoding="utf-8")
-            (stand_ins / tool).chmod(0o755)
-        saved_path = os.environ.get("PATH", "")
-        os.environ["PATH"] = f"{stand_ins}{os.pathsep}{saved_path}"
-        try:
-            executor = make_executor(Path(tmp) / "jobs" / "%j", params, section=section, check_sbatch=False)
-            job = executor.submit(_not_run)
-            text = job.paths.submission_file.read_text(encoding="utf-8")
-        finally:
-            os.environ["PATH"] = saved_path
+    with stand_in_slurm() as tmp:
+        executor = make_executor(tmp / "jobs" / "%j", params, section=section, check_sbatch=False)
+        job = executor.submit(_not_run)
+        text = job.paths.submission_file.read_text(encoding="utf-8")
         return text.replace(str(executor.folder), str(folder))
 
 
