@@ -90,7 +90,7 @@ def predict_batches(
     returned); without it the dicts are returned as a list. Eval mode and ``torch.inference_mode``
     for the loop (not a generator: neither leaks into the caller's code), the previous mode restored
     after it; ``precision`` (``train.trainer_paras.precision``) turns on autocast for mixed precision.
-    With ``progress_label``, plain progress lines (``[infer] 12/40 batch (30%) | ...``) go to stderr
+    With ``progress_label``, plain progress lines (``[predict] 12/40 batch (30%) | ...``) go to stderr
     when it is not a terminal.
     """
     total = len(batches) if hasattr(batches, "__len__") else None

@@ -112,7 +112,7 @@ def predict_rows(
         loader,
         on_batch=lambda out, _index: recorder.add_batch(out),
         precision=paras.get("precision"),
-        progress_label="infer" if show else None,
+        progress_label="predict" if show else None,
     )
     return recorder
 

@@ -77,6 +77,6 @@ def test_prepare_train_and_embed_write_plain_lines_into_a_log(project: Path, tmp
 
     log = tmp_path / "infer.log"
     assert _run(project, log, "infer", "digits", "test").stdout.strip().endswith("digits_V0/infer-test")
-    assert any(re.match(r"\[predict\] 1/1 step \(100%\)", x) for x in log.read_text().splitlines())
+    assert any(re.match(r"\[predict\] 1/1 batch \(100%\)", x) for x in log.read_text().splitlines())
     listing = _run(project, tmp_path / "ls.log", "ls").stdout
     assert "test accuracy" in listing and f"experiments in {project}" in listing  # the title whole
