@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -238,7 +240,10 @@ def _wait(url: str, path: str, expect: bytes = b"", timeout: float = 600) -> Non
 
 def _start(argv: list[str], cwd: Path, timeout: float = 1200) -> tuple[subprocess.Popen, str]:
     """Start a server that prints ``http://HOST:PORT``; the process and its URL (output drained)."""
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A session of its own, so that stopping it stops every process it started (LitServe, gunicorn workers).
+    proc = subprocess.Popen(
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     assert proc.stdout is not None
     deadline, seen = time.time() + timeout, []
     while time.time() < deadline:
@@ -254,6 +259,13 @@ def _start(argv: list[str], cwd: Path, timeout: float = 1200) -> tuple[subproces
             return proc, f"http://{match.group(1)}:{match.group(2)}"
     proc.kill()
     raise RuntimeError(f"{argv} did not print its URL within {timeout:.0f} s:\n" + "".join(seen[-30:]))
+
+
+def _stop_tree(proc: subprocess.Popen) -> None:
+    """Stop a server and every process of its session (SIGTERM, then SIGKILL)."""
+    stop_process(proc)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # children that outlived their parent's SIGTERM
 
 
 def _post(url: str, body: dict) -> dict:
@@ -389,7 +401,7 @@ def bench_model(model: str, project: Path, version: str, bodies: list[bytes], re
                 server["rounds"].append(measure_round(server, bodies, requests, args))
     finally:
         for server in started:
-            stop_process(server["proc"])
+            _stop_tree(server["proc"])
     rows = []
     for server in started:
         rounds = server["rounds"]
