@@ -13,13 +13,16 @@ import os
 import sys
 from pathlib import Path
 
+from runway_for_ml.cli.main import main as runway_main
+from runway_for_ml.experiment.layout import VersionDir
+from runway_for_ml.experiment.names import resolve_experiment
+from runway_for_ml.project import find_project_root
+
 TARGET_ACCURACY = 0.95
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo in the folder given as the first argument (default ``demo-project``)."""
-    from runway_for_ml.cli.main import main as runway_main
-    from runway_for_ml.project import find_project_root
 
     args = list(sys.argv[1:] if argv is None else argv)
     target = Path(args[0] if args else "demo-project").resolve()
@@ -34,8 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     code = runway_main(["run", "digits"])
     if code:
         return code
-    from runway_for_ml.experiment.layout import VersionDir
-    from runway_for_ml.experiment.names import resolve_experiment
 
     layout = VersionDir(resolve_experiment("digits", target).latest_version())
     metrics = json.loads((layout.infer_dir("test") / "metrics.json").read_text(encoding="utf-8"))

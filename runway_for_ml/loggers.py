@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import ConfigError, check_choice, check_keys
+from runway_for_ml.project import find_project_root
 from runway_for_ml.registry import Registry
 
 __all__ = ["LOGGERS", "build_loggers", "mlflow_tracking_uri", "register_logger", "stable_run_id", "wandb_mode"]
@@ -207,7 +208,6 @@ def mlflow_tracking_uri(config: Mapping[str, Any], save_dir: str | os.PathLike[s
 
 def _mlruns_dir(save_dir: str | os.PathLike[str]) -> Path:
     """``<project>/mlruns`` for a version's ``train/logs`` folder (``save_dir/mlruns`` outside a project)."""
-    from runway_for_ml.project import find_project_root
 
     root = find_project_root(save_dir)
     return (root if root is not None else Path(save_dir).resolve()) / "mlruns"

@@ -19,7 +19,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import write_text_atomic
+from runway_for_ml.cli.output import rich_console
 from runway_for_ml.cli.serve_cmd import add_server_arguments
+from runway_for_ml.errors import RunwayError, did_you_mean
+from runway_for_ml.progress import PlainProgress
 
 
 def _ints(text: str) -> list[int]:
@@ -79,9 +83,6 @@ def _serve_argv(version_path: Path, args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.atomic import write_text_atomic
-    from runway_for_ml.errors import RunwayError, did_you_mean
-    from runway_for_ml.progress import PlainProgress
     from runway_for_ml.serving import bench
     from runway_for_ml.serving.experiment_model import build_experiment_model, load_experiment
 
@@ -184,8 +185,6 @@ def _in_process(
 
 def _print(report: dict[str, Any], output: Path) -> None:
     from rich.table import Table
-
-    from runway_for_ml.cli.output import rich_console
 
     console = rich_console()
     console.print(

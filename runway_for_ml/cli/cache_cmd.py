@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.pipeline.cache import CacheStore
+from runway_for_ml.project import resolve_config_arg
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -134,14 +136,12 @@ def parse_duration(text: str) -> float:
 def cache_folder(cache_dir: str | None, config: str | None) -> Path:
     """The cache folder the command works on (see the module docstring for the order)."""
     from runway_for_ml.config import load_config, resolve_cache_dir
-    from runway_for_ml.project import resolve_config_arg
 
     loaded = load_config(resolve_config_arg(config)) if config and not cache_dir else None
     return resolve_cache_dir(loaded, cache_dir=cache_dir).resolve()
 
 
 def _stores(root: Path, namespace: str | None) -> list:
-    from runway_for_ml.pipeline.cache import CacheStore
 
     if namespace:
         return [CacheStore(root, namespace)]

@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.cli.output import rich_console
+from runway_for_ml.experiment.ddp import worker_version_dir
+
 __all__ = [
     "add_launch_arguments",
     "add_new_version_arguments",
@@ -77,8 +80,6 @@ def print_metrics(title: str, metrics: dict[str, Any], *, stderr: bool = False) 
     """A rich table of scalar metrics."""
     from rich.table import Table
 
-    from runway_for_ml.cli.output import rich_console
-
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -96,7 +97,6 @@ def join_ddp_rank(args: argparse.Namespace) -> bool:
     (``RUNWAY_VERSION_DIR``). SLURM: ``srun`` starts every task with the same ``--in-version``.
     Creating versions, writing manifests and printing results stay rank 0's job.
     """
-    from runway_for_ml.experiment.ddp import worker_version_dir
 
     worker_dir = worker_version_dir(getattr(args, "in_version", None))
     if worker_dir is None:

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from runway_for_ml.experiment.compare import compare_versions, select_versions
+from runway_for_ml.experiment.compare_page import build_compare_page
 from runway_for_ml.experiment.names import require_project_root
 
 DEFAULT_OUTPUT = "compare.html"
@@ -49,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_json_rows(data), indent=2, default=str))
         return 0
-    from runway_for_ml.experiment.compare_page import build_compare_page
 
     title = f"runway compare: {' '.join([*args.names, *([args.search] if args.search else [])]) or root.name}"
     try:

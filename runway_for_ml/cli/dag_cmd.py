@@ -15,6 +15,7 @@ from pathlib import Path
 
 from runway_for_ml.cli.config_cmd import add_config_arguments
 from runway_for_ml.cli.prepare_cmd import add_pipeline_arguments, build_pipeline
+from runway_for_ml.pipeline.render import dag_table, render_dag
 
 FORMATS = ("text", "mermaid", "dot", "png", "svg")
 
@@ -27,7 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.pipeline.render import dag_table, render_dag
 
     pipeline = build_pipeline(args)
     plan = pipeline.plan(args.targets)

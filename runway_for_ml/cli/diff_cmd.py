@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from runway_for_ml.cli.output import rich_console
 from runway_for_ml.experiment.compare import diff_versions
 from runway_for_ml.experiment.names import require_project_root, resolve_version
 
@@ -34,8 +35,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, default=str))
         return 0
     from rich.table import Table
-
-    from runway_for_ml.cli.output import rich_console
 
     console = rich_console()
     a, b = result["a"], result["b"]

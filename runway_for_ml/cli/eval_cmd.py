@@ -22,6 +22,10 @@ from runway_for_ml.cli.common import (
     replayed_options,
     submit_or_none,
 )
+from runway_for_ml.experiment.layout import VersionDir
+from runway_for_ml.experiment.manifest import read_manifest
+from runway_for_ml.experiment.names import require_project_root, resolve_infer_dir
+from runway_for_ml.experiment.report import build_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +57,6 @@ def job_spec(args: argparse.Namespace, config: Any, infer_dir: Path) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from runway_for_ml.experiment.inference import evaluate_infer_dir, infer_config, infer_run_name
-    from runway_for_ml.experiment.names import require_project_root, resolve_infer_dir
 
     root = require_project_root()
     infer_dir = resolve_infer_dir(args.infer_run, root)
@@ -83,7 +86,6 @@ def _saved_keys(path: Path) -> set[str]:
 
 
 def _evaluated_now(infer_dir: Path) -> set[str]:
-    from runway_for_ml.experiment.manifest import read_manifest
 
     history = read_manifest(infer_dir).get("evaluations") or [{}]
     return set(history[-1].get("keys") or [])
@@ -91,12 +93,10 @@ def _evaluated_now(infer_dir: Path) -> set[str]:
 
 def _rebuild_report(version_dir: Path) -> None:
     """An existing report.html shows the metrics and pictures: draw it again (a failure is only reported)."""
-    from runway_for_ml.experiment.layout import VersionDir
 
     layout = VersionDir(version_dir)
     if not layout.report_path.is_file():
         return
-    from runway_for_ml.experiment.report import build_report
 
     try:
         build_report(layout.path)

@@ -22,6 +22,9 @@ from runway_for_ml.cli.common import (
 from runway_for_ml.cli.output import work_on_stderr
 from runway_for_ml.cli.preflight import add_ext_var_argument
 from runway_for_ml.cli.preflight import preflight as _preflight
+from runway_for_ml.experiment.layout import VersionDir
+from runway_for_ml.experiment.manifest import read_manifest
+from runway_for_ml.experiment.names import require_project_root, resolve_experiment, split_version_name
 from runway_for_ml.experiment.preflight import removed_on_user_error
 
 
@@ -42,7 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from runway_for_ml.experiment.inference import infer_config, prepare_inference
-    from runway_for_ml.experiment.names import require_project_root, resolve_experiment, split_version_name
 
     root = require_project_root()
     _preflight("infer", args, root)  # checks everything before any folder is created
@@ -77,7 +79,6 @@ def job_spec(args: argparse.Namespace, config: Any, infer_dir: Path) -> Any:
 
     ``--checkpoint``, ``--config``, ``--opts`` and ``--no-eval`` are in that folder already.
     """
-    from runway_for_ml.experiment.names import split_version_name
     from runway_for_ml.launcher import VERSION_DIR, JobSpec
 
     return JobSpec(
@@ -93,9 +94,6 @@ def job_spec(args: argparse.Namespace, config: Any, infer_dir: Path) -> Any:
 def _queued_infer_dir(version_dir: Path, suffix: str) -> Path | None:
     """The infer folder created at submit time, when this process is the SLURM job that runs it."""
     import os
-
-    from runway_for_ml.experiment.layout import VersionDir
-    from runway_for_ml.experiment.manifest import read_manifest
 
     infer_dir = VersionDir(version_dir).infer_dir(suffix)
     if os.environ.get("RUNWAY_LAUNCHER") != "slurm" or not infer_dir.is_dir():

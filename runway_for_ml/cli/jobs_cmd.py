@@ -15,6 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
+from runway_for_ml.cli.output import rich_console
+from runway_for_ml.experiment.layout import experiments_dir
+from runway_for_ml.experiment.names import require_project_root
+
 __all__ = ["add_arguments", "run"]
 
 _TAIL_LINES = 8
@@ -32,8 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _experiments_root() -> Path:
-    from runway_for_ml.experiment.layout import experiments_dir
-    from runway_for_ml.experiment.names import require_project_root
 
     return experiments_dir(require_project_root())
 
@@ -53,8 +55,6 @@ def run(args: argparse.Namespace) -> int:
     if args.log:
         return _print_logs(records)
     from rich.table import Table
-
-    from runway_for_ml.cli.output import rich_console
 
     console = rich_console(highlight=False)
     if not records:

@@ -13,8 +13,11 @@ import json
 import sys
 from pathlib import Path
 
+from runway_for_ml.cli.output import rich_console
+from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.experiment.compare import list_runs
-from runway_for_ml.experiment.names import require_project_root
+from runway_for_ml.experiment.manifest import read_manifest
+from runway_for_ml.experiment.names import list_experiment_names, require_project_root
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,8 +70,6 @@ def _fmt_metric(km: dict | None) -> str:
 
 def _check_experiment_name(name: str, with_versions: set[str], root) -> None:
     """An experiment that has neither versions nor a config is an error with the closest name."""
-    from runway_for_ml.errors import RunwayError, did_you_mean
-    from runway_for_ml.experiment.names import list_experiment_names
 
     known = sorted(with_versions | set(list_experiment_names(root)))
     if name not in known:
@@ -98,8 +99,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(_csv(rows) if fmt == "csv" else _markdown(rows))
         return 0
     from rich.table import Table
-
-    from runway_for_ml.cli.output import rich_console
 
     table = Table(title=f"experiments in {root}", title_justify="left")
     for col in ("experiment", "version", "status", "key metric", "inference runs", "created"):
@@ -180,7 +179,6 @@ def _markdown(rows: list[dict]) -> str:
 
 def _mark_search_trials(rows: list[dict]) -> None:
     """``row["search"]``: ``{study, trial, state}`` of a version made by ``runway search`` (else None)."""
-    from runway_for_ml.experiment.manifest import read_manifest
 
     for row in rows:
         record = None

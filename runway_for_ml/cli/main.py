@@ -18,6 +18,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from runway_for_ml.errors import RunwayError
+from runway_for_ml.version import __version__
+
 # name -> (module under runway_for_ml.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("init_cmd", "create a new runway project from the template"),
@@ -45,7 +48,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    from runway_for_ml.version import __version__
 
     parser = argparse.ArgumentParser(prog="runway", description="runway_for_ml: cached data pipelines and experiments")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -97,7 +99,6 @@ def main(argv: Sequence[str] | None = None, *, only: str | None = None) -> int:
 
 def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> int:
     """Run one parsed command, turning user errors into exit code 2 with one clear message."""
-    from runway_for_ml.errors import RunwayError
 
     previous_debug = os.environ.get("RUNWAY_DEBUG")
     # `--ext-var NAME=VALUE` is set in the environment while the command runs (cli/preflight.py).

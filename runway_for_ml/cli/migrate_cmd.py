@@ -19,6 +19,8 @@ from typing import Any
 
 from runway_for_ml.atomic import write_text_atomic
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.pipeline.user_code import import_pipeline_code, unknown_transform_names
+from runway_for_ml.project import find_project_root, import_user_modules
 
 # Named here rather than read from the executor registry: importing executors loads torch and
 # Lightning, seconds that a config rewrite should not cost.
@@ -34,7 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from runway_for_ml.config.migrate import migrate_file, render_config, render_report
-    from runway_for_ml.project import find_project_root
 
     source = Path(args.old_config)
     output = Path(args.output) if args.output else None
@@ -121,7 +122,6 @@ def _config_checks(path: Path, config: dict[str, Any], root: Path | None) -> lis
 
 def _unregistered(config: dict[str, Any], root: Path | None) -> list[str]:
     """Transforms and the executor the config names that neither runway nor the project registers."""
-    from runway_for_ml.pipeline.user_code import import_pipeline_code, unknown_transform_names
 
     lines = []
     where = f"the project at {root}" if root is not None else "a project (none found above the output file)"
@@ -155,7 +155,6 @@ def _project_registers_executor(name: str, root: Path | None, lines: list[str]) 
         return False
     # Importing the project's executors loads torch and Lightning: only for a name that is not built in.
     from runway_for_ml.executors.base import EXECUTORS
-    from runway_for_ml.project import import_user_modules
 
     try:
         import_user_modules(root)

@@ -21,6 +21,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from runway_for_ml.progress import is_terminal
+
 __all__ = ["PIPE_WIDTH", "rich_console", "work_on_stderr"]
 
 # Width of a console that is not a terminal: wide enough for any table, which rich then sizes from
@@ -36,8 +38,6 @@ def rich_console(*, stderr: bool = False, **kwargs: Any) -> Any:
     """
     from rich.console import Console
     from rich.table import Table
-
-    from runway_for_ml.progress import is_terminal
 
     class _Console(Console):
         def print(self, *objects: Any, **print_kwargs: Any) -> None:

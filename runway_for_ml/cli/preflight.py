@@ -23,6 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.layout import VersionDir
+from runway_for_ml.experiment.manifest import read_manifest
+from runway_for_ml.experiment.names import (
+    CONFIG_SUFFIX,
+    NamedExperiment,
+    check_clone_parent,
+    resolve_experiment,
+    split_version_name,
+    validate_name,
+)
 
 __all__ = ["add_ext_var_argument", "apply_ext_vars", "experiment_argument", "load_experiment_config", "preflight"]
 
@@ -63,7 +73,6 @@ def experiment_argument(text: str, root: Path, *, version: bool = False) -> str:
     >>> experiment_argument("configs/experiments/digits.jsonnet", root)  # doctest: +SKIP
     'digits'
     """
-    from runway_for_ml.experiment.names import CONFIG_SUFFIX, split_version_name, validate_name
 
     if text.endswith(CONFIG_SUFFIX):
         path = Path(text).expanduser()
@@ -91,7 +100,6 @@ def load_experiment_config(args: argparse.Namespace, root: Path) -> Any:
     same ``--opts``: the clone is a copy of it.
     """
     from runway_for_ml.config import load_config
-    from runway_for_ml.experiment.names import NamedExperiment, check_clone_parent, resolve_experiment
 
     from_name = getattr(args, "from_name", None)
     config_path = NamedExperiment(args.experiment, root).config_path
@@ -179,8 +187,6 @@ def _check_sweep_points(command: str, args: argparse.Namespace, config: Any, roo
 def _check_infer(args: argparse.Namespace, root: Path) -> None:
     from runway_for_ml.config import load_config
     from runway_for_ml.experiment.inference import resolve_checkpoint
-    from runway_for_ml.experiment.manifest import read_manifest
-    from runway_for_ml.experiment.names import resolve_experiment, split_version_name, validate_name
     from runway_for_ml.experiment.preflight import check_run_config
     from runway_for_ml.experiment.training import load_version_config
 
@@ -210,7 +216,6 @@ def _check_infer(args: argparse.Namespace, root: Path) -> None:
 
 def _trained_splits(config: dict[str, Any], version_dir: Path, manifest: dict[str, Any]) -> list[str] | None:
     """The splits the version trained on, when inference reads the same pipeline node with the same pipeline."""
-    from runway_for_ml.experiment.layout import VersionDir
     from runway_for_ml.experiment.sections import data_source
 
     splits = manifest.get("splits")

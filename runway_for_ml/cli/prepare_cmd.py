@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.cli.config_cmd import add_config_arguments, ext_vars_from
+from runway_for_ml.cli.output import rich_console
+from runway_for_ml.config import load_config
+from runway_for_ml.pipeline.user_code import import_pipeline_code
+from runway_for_ml.progress import Heartbeats
+from runway_for_ml.project import find_project_root, resolve_config_arg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,10 +43,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_pipeline(args: argparse.Namespace, progress: Any = None) -> Any:
     """Resolve the config argument, import user modules, and build the DataPipeline (nothing runs)."""
-    from runway_for_ml.config import load_config
     from runway_for_ml.pipeline.runner import DataPipeline
-    from runway_for_ml.pipeline.user_code import import_pipeline_code
-    from runway_for_ml.project import find_project_root, resolve_config_arg
 
     path = resolve_config_arg(args.config)
     # --dummy is an explicit CLI flag: it goes in before --opts (precedence: file < flags < --opts).
@@ -60,11 +62,8 @@ def build_pipeline(args: argparse.Namespace, progress: Any = None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.cli.output import rich_console
 
     console = rich_console(stderr=False, highlight=False)
-
-    from runway_for_ml.progress import Heartbeats
 
     beats = Heartbeats("data")  # in a log: "still running" lines while a long node runs
 

@@ -19,10 +19,12 @@ from runway_for_ml.cli.common import (
     new_version_or_submit,
     replayed_options,
 )
-from runway_for_ml.cli.output import work_on_stderr
+from runway_for_ml.cli.output import rich_console, work_on_stderr
 from runway_for_ml.cli.preflight import add_ext_var_argument
 from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.experiment.layout import VersionDir
+from runway_for_ml.experiment.manifest import read_manifest
+from runway_for_ml.experiment.names import require_project_root
 from runway_for_ml.experiment.preflight import removed_on_user_error
 from runway_for_ml.experiment.run import run_in_version
 
@@ -43,9 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def print_results(result: dict[str, Any]) -> None:
     """The rich results table of a run."""
     from rich.table import Table
-
-    from runway_for_ml.cli.output import rich_console
-    from runway_for_ml.experiment.manifest import read_manifest
 
     version_dir = result["version_dir"]
     manifest = read_manifest(version_dir)
@@ -86,7 +85,6 @@ def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.experiment.names import require_project_root
 
     if join_ddp_rank(args):  # a DDP rank > 0 only trains; rank 0 infers, evaluates and reports
         return 0

@@ -14,6 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import write_text_atomic
+from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.names import require_project_root, resolve_experiment, split_version_name
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -82,7 +86,6 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, port: bool = True) 
 def server_config(args: argparse.Namespace, section: Any = None) -> Any:
     """A :class:`ServerConfig`: the flags given override the ``serve:`` section object (its defaults when absent)."""
     from runway_for_ml.config.models import ServeSection
-    from runway_for_ml.errors import RunwayError
     from runway_for_ml.serving.server import ServerConfig
 
     api_key = None
@@ -137,7 +140,6 @@ def _write_openapi(args: argparse.Namespace) -> int:
     if str(args.openapi) == "-":
         sys.stdout.write(text)
         return 0
-    from runway_for_ml.atomic import write_text_atomic
 
     write_text_atomic(args.openapi, text)
     sys.stderr.write(f"OpenAPI spec written to {args.openapi}\n")
@@ -147,8 +149,6 @@ def _write_openapi(args: argparse.Namespace) -> int:
 def openapi_model(ref: str, checkpoint: str = "best") -> Any:
     """A model with the commands of ``ref`` (a version, or an experiment name read from its config file)."""
     from runway_for_ml.config import load_config
-    from runway_for_ml.errors import RunwayError
-    from runway_for_ml.experiment.names import require_project_root, resolve_experiment, split_version_name
     from runway_for_ml.serving.experiment_model import model_from_spec, parse_serve_section
 
     root = require_project_root()

@@ -14,6 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from runway_for_ml.cli.output import rich_console
+from runway_for_ml.experiment.layout import experiments_dir
+from runway_for_ml.experiment.names import require_project_root
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -25,8 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.experiment.layout import experiments_dir
-    from runway_for_ml.experiment.names import require_project_root
     from runway_for_ml.launcher.sweep import load_sweep, retry_failed, sweep_rows
 
     root = experiments_dir(require_project_root())
@@ -49,8 +51,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     from rich.table import Table
-
-    from runway_for_ml.cli.output import rich_console
 
     table = Table(title=f"sweep {state['name']} ({state['command']} of {state['experiment']})", title_justify="left")
     for column in ("point", "overrides", "version", "job id", "tries", "state", "elapsed", "key metric"):

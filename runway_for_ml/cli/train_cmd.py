@@ -28,6 +28,7 @@ from runway_for_ml.cli.preflight import add_ext_var_argument
 from runway_for_ml.cli.preflight import preflight as _preflight
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.layout import VersionDir
+from runway_for_ml.experiment.names import require_project_root, resolve_experiment
 from runway_for_ml.experiment.preflight import removed_on_user_error
 
 
@@ -62,7 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.experiment.names import require_project_root
 
     if join_ddp_rank(args):
         return 0
@@ -95,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace, root: Path) -> int:
     """``--resume``: continue the latest (or ``--version N``) version from its ``last.ckpt``, in its folder."""
-    from runway_for_ml.experiment.names import resolve_experiment
     from runway_for_ml.experiment.training import train_in_version
 
     if args.opts or args.from_name:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.config.jsonnet import evaluate_jsonnet
+from runway_for_ml.config.migrate_render import render_jsonnet
 from runway_for_ml.config.migrate_rules import (
     CLI_ARGS,
     COMPAT_TRANSFORMS,
@@ -528,7 +529,6 @@ def render_config(
     every changed key carries a ``//`` comment with the original key and value. ``experiment`` is the
     name the file will run under (the ``-o`` file's name; default: the original's experiment_name).
     """
-    from runway_for_ml.config.migrate_render import render_jsonnet
 
     head = [MIGRATED_MARKER + (f" from {source}" if source else "") + "."]
     name = experiment or migration.experiment_name

@@ -37,6 +37,7 @@ from typing import Any, Literal
 from pydantic import Field, JsonValue
 
 from runway_for_ml.config.models import SectionModel, register_section
+from runway_for_ml.config.schema import check_section
 from runway_for_ml.errors import ConfigError
 
 __all__ = [
@@ -90,7 +91,6 @@ def check_search_section(section: Any, where: str = "") -> SearchSection:
 
     ``where`` prefixes messages (the config file).
     """
-    from runway_for_ml.config.schema import check_section
 
     model = check_section(section, "search", where=where)
     assert isinstance(model, SearchSection)

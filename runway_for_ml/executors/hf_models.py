@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
+from runway_for_ml.pipeline.pretrained import local_files_only, offline_error, resolve_source
 
 __all__ = ["HF_MODEL_KEYS", "build_hf_model", "hf_model_config", "resolve_hf_class"]
 
@@ -112,13 +113,11 @@ def hf_model_config(model_config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _source(model_version: str) -> Any:
-    from runway_for_ml.pipeline.pretrained import resolve_source
 
     return resolve_source(model_version, what=f"{_WHERE}.model_version")
 
 
 def _load_kwargs(source: Any) -> dict[str, Any]:
-    from runway_for_ml.pipeline.pretrained import local_files_only
 
     if source.kind == "hub":
         return {"local_files_only": local_files_only(), "revision": source.revision}
@@ -126,7 +125,6 @@ def _load_kwargs(source: Any) -> dict[str, Any]:
 
 
 def _pretrained_call(fn: Any, source: Any, kwargs: dict[str, Any]) -> Any:
-    from runway_for_ml.pipeline.pretrained import offline_error
 
     try:
         return fn(source.location, **_load_kwargs(source), **kwargs)

@@ -20,6 +20,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.errors import RunwayError, did_you_mean
+from runway_for_ml.experiment.curves import metric_direction, read_curves
 from runway_for_ml.experiment.layout import INFER_PREFIX, VersionDir, experiments_dir
 from runway_for_ml.experiment.manifest import read_manifest
 from runway_for_ml.experiment.names import list_experiment_names
@@ -224,7 +226,6 @@ def select_versions(
     the trials of a study (``digits_search_S0``: versions whose manifest has ``search.study`` naming it).
     No names and no search: every completed version of the project.
     """
-    from runway_for_ml.errors import RunwayError, did_you_mean
 
     root = Path(project_root)
     rows = [r for r in list_runs(root) if r["run_name"]]
@@ -273,7 +274,6 @@ def select_versions(
 def _search_trials(root: Path, study: str, rows: list[dict[str, Any]]) -> list[Path]:
     """The versions of a study's trials, in trial order: manifests with ``search.study`` == ``study``
     (or naming the study folder), plus versions named in the study's ``trials.csv``."""
-    from runway_for_ml.errors import RunwayError, did_you_mean
 
     study_dir = experiments_dir(root) / study
     trials: dict[str, tuple[float, Path]] = {}
@@ -304,7 +304,6 @@ def _search_trials(root: Path, study: str, rows: list[dict[str, Any]]) -> list[P
 
 def _summary(version_dir: Path) -> dict[str, Any]:
     """What the compare page shows of one version: config, status, curves, last/best metrics, eval metrics."""
-    from runway_for_ml.experiment.curves import metric_direction, read_curves
 
     layout = VersionDir(version_dir)
     try:
@@ -373,7 +372,6 @@ def compare_versions(
     >>> data["differing"]  # doctest: +SKIP
     ['meta.seed', 'train.optimizer_config.optimizer_params.lr']
     """
-    from runway_for_ml.errors import RunwayError, did_you_mean
 
     versions = [_summary(Path(d)) for d in version_dirs]
     all_keys = sorted({k for v in versions for k in v["config"]})
@@ -425,8 +423,6 @@ def _chosen_metric(
 ) -> dict[str, Any]:
     """The metric of the parallel coordinates: ``--metric`` (a logged metric: its best value; or an eval
     metric such as ``test/accuracy``), else each version's key metric, else the best ``val_loss``."""
-    from runway_for_ml.errors import RunwayError, did_you_mean
-    from runway_for_ml.experiment.curves import metric_direction
 
     if metric is None and all(v["search"] for v in versions):
         study = _study_metric(versions)

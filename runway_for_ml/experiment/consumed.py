@@ -17,6 +17,7 @@ from typing import Any
 
 from runway_for_ml.atomic import write_text_atomic
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.names import CONFIG_SUFFIX, split_version_name
 
 TRANSFORM_NAME = "PredictWithExperiment"
 _IMPORT_RE = re.compile(r"""import(?:str)?\s*['"]([^'"]+)['"]""")
@@ -54,7 +55,6 @@ def checkpoint_sha256(path: Path) -> str:
 
 def check_no_cycle(ref: str, root: Path) -> None:
     """Refuse an experiment that consumes itself, directly or through others (as their configs say now)."""
-    from runway_for_ml.experiment.names import split_version_name
 
     start = split_version_name(ref)[0]
     stack: list[tuple[str, list[str]]] = [(start, [start])]
@@ -79,7 +79,6 @@ _CONSUMED_MEMO: dict[tuple[str, ...], list[str]] = {}
 
 def _consumed_names(name: str, root: Path) -> list[str]:
     """Experiments named by PredictWithExperiment nodes in ``configs/experiments/<name>.jsonnet``."""
-    from runway_for_ml.experiment.names import CONFIG_SUFFIX, split_version_name
 
     path = Path(root) / "configs" / "experiments" / f"{name}{CONFIG_SUFFIX}"
     files = _config_files(path)

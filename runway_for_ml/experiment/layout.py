@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.project import find_project_root
 
 if TYPE_CHECKING:
     from runway_for_ml.config import ResolvedConfig
@@ -106,7 +107,6 @@ def _is_version_name(name: str) -> bool:
 def project_root_of(version_dir: Path, manifest: dict[str, Any] | None = None) -> Path | None:
     """The project a version folder belongs to: the manifest's ``project_root`` if it still exists, else
     the nearest project folder above the version (a project copied to another machine)."""
-    from runway_for_ml.project import find_project_root
 
     if manifest is None:
         manifest = _read_json(Path(version_dir) / TRAIN_DIR / MANIFEST_NAME) or {}

@@ -26,6 +26,7 @@ from runway_for_ml.atomic import write_json_atomic, write_text_exclusive
 from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.experiment.layout import INFER_PREFIX, VersionDir, experiments_dir
 from runway_for_ml.experiment.manifest import now_iso
+from runway_for_ml.project import find_project_root
 
 __all__ = [
     "CONFIG_SUFFIX",
@@ -167,7 +168,6 @@ class NamedExperiment:
 
 def require_project_root(start: Path | None = None) -> Path:
     """The enclosing runway project, or a RunwayError telling the user how to get one."""
-    from runway_for_ml.project import find_project_root
 
     root = find_project_root(start)
     if root is None:

@@ -36,6 +36,8 @@ from typing import Any
 
 from runway_for_ml.config.schema import typed_config
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys, did_you_mean
+from runway_for_ml.experiment.layout import LOCKS_DIR
+from runway_for_ml.experiment.sections import data_source
 
 __all__ = [
     "COMMANDS",
@@ -172,7 +174,6 @@ def _check_test_split(config: Mapping[str, Any], project_root: Path | None, know
 
 def _knowable_splits(config: Mapping[str, Any], project_root: Path | None) -> list[str] | None:
     """Split names of the test data when known without running a transform, else ``None``."""
-    from runway_for_ml.experiment.sections import data_source
 
     sources = data_source(config, "test")
     if "*" not in sources:
@@ -222,7 +223,6 @@ def removed_on_user_error(folder: Path, produced: str) -> Iterator[None]:
 
 def _remove_lock_files(folder: Path) -> None:
     """The folder's lock files (``experiments/.locks/<version>[.<sub>].*.lock``, see ``layout.lock_file``)."""
-    from runway_for_ml.experiment.layout import LOCKS_DIR
 
     patterns = [
         (folder.parent / LOCKS_DIR, f"{folder.name}.*.lock"),  # a version folder

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.experiment.layout import VersionDir
+from runway_for_ml.experiment.report import build_report
 
 __all__ = ["infer_and_report", "run_in_version"]
 
@@ -40,7 +41,6 @@ def infer_and_report(
     trials that were not pruned).
     """
     from runway_for_ml.experiment.inference import evaluate_infer_dir, infer_in_dir, prepare_inference
-    from runway_for_ml.experiment.report import build_report
     from runway_for_ml.metrics.recorder import PREDICTIONS_JSONL
 
     layout = VersionDir(version_dir)

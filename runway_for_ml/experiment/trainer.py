@@ -21,7 +21,11 @@ import contextvars
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from runway_for_ml.experiment.ddp import ddp_strategy, rng_state_callback
 from runway_for_ml.experiment.layout import LAST_CKPT, VersionDir
+from runway_for_ml.experiment.process import quiet_lightning
+from runway_for_ml.loggers import build_loggers, stable_run_id
+from runway_for_ml.progress import PlainProgress, plain_progress_wanted
 
 __all__ = [
     "build_callbacks",
@@ -88,7 +92,6 @@ def progress_bar(version_label: int | str, *, plain: bool | None = None) -> Any:
     When stderr is not a terminal (SLURM, ``nohup``, CI, ``2> log``; ``plain=None`` decides from
     stderr), a :func:`plain_progress_bar` instead: a live bar writes nothing useful into a file.
     """
-    from runway_for_ml.progress import plain_progress_wanted
 
     if plain or (plain is None and plain_progress_wanted()):
         return plain_progress_bar(version_label)
@@ -123,8 +126,6 @@ def plain_progress_bar(version_label: int | str) -> Any:
     Prediction and test loops write the same kind of lines (``[predict]``, ``[test]``).
     """
     from pytorch_lightning.callbacks import ProgressBar
-
-    from runway_for_ml.progress import PlainProgress
 
     class PlainProgressBar(ProgressBar):
         def __init__(self) -> None:
@@ -209,7 +210,6 @@ def plain_progress_bar(version_label: int | str) -> Any:
 
 def build_loggers_for(config: Mapping[str, Any], layout: VersionDir, *, resume: bool) -> list[Any]:
     """The loggers of ``meta.logger_enable``, writing under ``train/logs/``, with a run id stable per version."""
-    from runway_for_ml.loggers import build_loggers, stable_run_id
 
     return build_loggers(
         # Without the key, CSV (docs/config.md): the report's curves come from it. [] means none.
@@ -225,8 +225,6 @@ def build_loggers_for(config: Mapping[str, Any], layout: VersionDir, *, resume: 
 def build_trainer(config: Mapping[str, Any], layout: VersionDir, *, resuming: bool, under_slurm: bool) -> Any:
     """The ``pl.Trainer`` for fitting ``layout``'s version with ``train.trainer_paras``."""
     import pytorch_lightning as pl
-
-    from runway_for_ml.experiment.process import quiet_lightning
 
     train_cfg = dict(config.get("train") or {})
     trainer_kwargs = dict(train_cfg.get("trainer_paras") or {})
@@ -245,7 +243,6 @@ def build_trainer(config: Mapping[str, Any], layout: VersionDir, *, resuming: bo
 
         # submitit handles SIGUSR2/SIGTERM (checkpoint + requeue); Lightning must not requeue too.
         plugins.append(SLURMEnvironment(auto_requeue=False))
-    from runway_for_ml.experiment.ddp import ddp_strategy, rng_state_callback
 
     # DDP: a rendezvous bounded by train.ddp_timeout_s that names the node that did not join (ddp.py).
     strategy = ddp_strategy(trainer_kwargs, train_cfg, layout.train_dir / "ddp")

@@ -49,6 +49,7 @@ from runway_for_ml.experiment.names import (
 )
 from runway_for_ml.experiment.process import apply_thread_settings
 from runway_for_ml.experiment.signals import sigterm_as_interrupt, under_runway_slurm
+from runway_for_ml.experiment.trainer import build_trainer, scalar_metrics
 from runway_for_ml.experiment.versions import create_version
 
 __all__ = [
@@ -238,7 +239,6 @@ def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, write
     # torch and Lightning
     from runway_for_ml.executors.base import build_executor, get_executor_class, wants_tokenizer
     from runway_for_ml.experiment.datamodule import build_datamodule
-    from runway_for_ml.experiment.trainer import build_trainer, scalar_metrics
 
     config = layout.read_config()
     data = config.data

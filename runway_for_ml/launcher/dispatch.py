@@ -18,6 +18,7 @@ from pathlib import Path
 
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.launcher.options import chosen_launcher
+from runway_for_ml.launcher.slurm import render_sbatch
 from runway_for_ml.launcher.spec import JobSpec
 from runway_for_ml.launcher.submission import discard_fresh_version, experiments_root, job_folder, submit, wait_for_jobs
 from runway_for_ml.launcher.sweep import parse_sweep, submit_sweep, sweep_points
@@ -59,7 +60,6 @@ def dry_run(spec: JobSpec, sweep_items: Sequence[str] = ()) -> int:
     Nothing is submitted; the caller removes the fresh version folder. The script is submitit's own
     (the text ``sbatch`` would receive); each task then runs ``runway <argv>`` in the submit directory.
     """
-    from runway_for_ml.launcher.slurm import render_sbatch
 
     root = experiments_root(spec.version_dir)
     points = 1

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.manifest import write_json_atomic
 
 __all__ = [
     "FAILED_STATES",
@@ -106,7 +107,6 @@ def save_jobs(experiments_root: Path, records: list[JobRecord]) -> Path:
     >>> save_jobs(Path("experiments"), records).name  # doctest: +SKIP
     '1234.json'
     """
-    from runway_for_ml.experiment.manifest import write_json_atomic
 
     if not records:
         raise ValueError("save_jobs needs at least one record")

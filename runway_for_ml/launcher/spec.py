@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.launcher.slurm import max_requeues, sbatch_parameters
+
 __all__ = ["VERSION_DIR", "JobSpec"]
 
 #: Placeholder in :attr:`JobSpec.argv` for the folder the job writes into (absolute in the job).
@@ -96,7 +98,6 @@ class JobSpec:
 
     def sbatch_parameters(self) -> dict[str, Any]:
         """submitit's SLURM parameters for this job (validated; see :mod:`runway_for_ml.launcher.slurm`)."""
-        from runway_for_ml.launcher.slurm import sbatch_parameters
 
         if self.command not in TRAINING_COMMANDS:
             # One process predicts / evaluates / prepares: the training's DDP geometry does not apply.
@@ -109,6 +110,5 @@ class JobSpec:
 
     def max_requeues(self) -> int:
         """``slurm.max_requeues`` (validated)."""
-        from runway_for_ml.launcher.slurm import max_requeues
 
         return max_requeues(self.slurm_section)

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.layout import VersionDir, experiments_dir, project_root_of
+from runway_for_ml.experiment.manifest import now_iso, read_manifest, update_manifest
+from runway_for_ml.launcher.jobs import FINISHED_STATES, JobRecord, job_states, save_jobs
+from runway_for_ml.launcher.slurm import make_executor
 from runway_for_ml.launcher.spec import JobSpec
+from runway_for_ml.project import find_project_root
 
 __all__ = ["discard_fresh_version", "experiments_root", "job_folder", "submit", "wait_for_jobs"]
 
@@ -36,7 +41,6 @@ def discard_fresh_version(version_dir: Path | None) -> dict[str, Any] | None:
     """
     if version_dir is None or not Path(version_dir).is_dir():
         return None
-    from runway_for_ml.experiment.manifest import read_manifest
 
     manifest = read_manifest(Path(version_dir))
     if manifest.get("status") == "created" and not (manifest.get("slurm") or {}).get("job_id"):
@@ -47,8 +51,6 @@ def discard_fresh_version(version_dir: Path | None) -> dict[str, Any] | None:
 
 def project_root(version_dir: Path | None) -> Path:
     """The project of ``version_dir`` (see ``experiment.layout.project_root_of``), else the one around the cwd."""
-    from runway_for_ml.experiment.layout import project_root_of
-    from runway_for_ml.project import find_project_root
 
     root = project_root_of(Path(version_dir)) if version_dir is not None else None
     return Path(root or find_project_root() or Path.cwd())
@@ -56,7 +58,6 @@ def project_root(version_dir: Path | None) -> Path:
 
 def experiments_root(version_dir: Path | None) -> Path:
     """The experiments folder of the project (where ``.jobs`` and ``.sweeps`` live)."""
-    from runway_for_ml.experiment.layout import VersionDir, experiments_dir
 
     if version_dir is not None and VersionDir(version_dir).train_dir.is_dir():
         return Path(version_dir).resolve().parent
@@ -90,7 +91,6 @@ def submit(
     ``job.result()``.
     """
     from runway_for_ml.launcher.job import RunwayJob
-    from runway_for_ml.launcher.slurm import make_executor
 
     if not specs:
         raise ValueError("submit needs at least one job spec")
@@ -138,8 +138,6 @@ def _register(
     points: Sequence[int] | None,
 ) -> None:
     """Write the jobs registry (one file per submission) and each job's record in its manifest."""
-    from runway_for_ml.experiment.manifest import now_iso, update_manifest
-    from runway_for_ml.launcher.jobs import JobRecord, save_jobs
 
     submitted_at = now_iso()
     records = [
@@ -191,7 +189,6 @@ def wait_for_jobs(jobs: Sequence[Any], *, poll_s: float = 1.0, stream: bool = Tr
     ``jobs`` are submitit jobs (or anything with ``job_id`` and ``paths``). States come from
     :func:`~runway_for_ml.launcher.jobs.job_states` (``squeue`` first: submitit's ``sacct`` view lags).
     """
-    from runway_for_ml.launcher.jobs import FINISHED_STATES, job_states
 
     offsets: dict[str, int] = {}
     final: dict[str, str] = {}

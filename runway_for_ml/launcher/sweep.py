@@ -21,7 +21,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config import ResolvedConfig, apply_overrides, parse_value, validate_config
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
+from runway_for_ml.experiment.layout import VersionDir, project_root_of
+from runway_for_ml.experiment.manifest import now_iso, write_json_atomic
+from runway_for_ml.experiment.names import resolve_experiment
+from runway_for_ml.experiment.versions import create_versions
+from runway_for_ml.launcher.jobs import FAILED_STATES, find_jobs, job_states
+from runway_for_ml.launcher.slurm import check_slurm_available, sbatch_parameters
 from runway_for_ml.launcher.spec import JobSpec
 from runway_for_ml.launcher.submission import discard_fresh_version, project_root, submit, wait_for_jobs
 
@@ -44,7 +51,6 @@ def parse_sweep(items: list[str]) -> list[tuple[str, list[Any]]]:
 
     Commas inside brackets, braces or quotes do not split: ``k=[1,2],[3]`` has two values.
     """
-    from runway_for_ml.config import parse_value
 
     axes: list[tuple[str, list[Any]]] = []
     seen: set[str] = set()
@@ -111,7 +117,6 @@ def _new_sweep_path(experiments_root: Path, experiment: str) -> Path:
 
 def save_sweep(path: Path, state: dict[str, Any]) -> None:
     """Write the sweep state atomically."""
-    from runway_for_ml.experiment.manifest import write_json_atomic
 
     write_json_atomic(path, state)
 
@@ -151,9 +156,6 @@ def submit_sweep(spec: JobSpec, items: list[str], *, wait: bool = False) -> int:
     with the environment captured once (reused from the fresh base version when there is one); if the
     submission fails, the new version folders and the sweep state are removed again.
     """
-    from runway_for_ml.experiment.layout import project_root_of
-    from runway_for_ml.experiment.names import resolve_experiment
-    from runway_for_ml.launcher.slurm import check_slurm_available
 
     if spec.command not in ("train", "run"):
         raise RunwayError(f"--sweep works with runway-train and runway-run, not `runway {spec.command}`")
@@ -192,7 +194,6 @@ def _create_and_submit(
     base_manifest: dict[str, Any],
 ) -> tuple[list[JobSpec], list[Any]]:
     """One version per point, submitted as one job array; on any failure nothing is left behind."""
-    from runway_for_ml.experiment.versions import create_versions
 
     root = exp.experiments_dir.resolve()
     version_dirs: list[Path] = []
@@ -238,7 +239,6 @@ def _sweep_state(
     jobs: list[Any],
 ) -> dict[str, Any]:
     """What ``runway sweep status`` and ``--retry-failed`` read later: points, folders, job ids."""
-    from runway_for_ml.experiment.manifest import now_iso
 
     return {
         "name": name,
@@ -266,8 +266,6 @@ def _point_configs(config: Any, points: list[dict[str, Any]]) -> list[Any]:
     The base config passed validation already, so each point re-checks the copy its overrides changed
     (cheap: no file is read, nothing is imported).
     """
-    from runway_for_ml.config import ResolvedConfig, apply_overrides, validate_config
-    from runway_for_ml.launcher.slurm import sbatch_parameters
 
     base = getattr(config, "data", config)
     copy_point = _copier(base)
@@ -312,7 +310,6 @@ def _check_points(point_configs: list[Any], project_root: Path) -> None:
 
 def sweep_rows(experiments_root: Path, state: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per point: index, overrides, version, latest job id, state, key metric."""
-    from runway_for_ml.launcher.jobs import find_jobs, job_states
 
     latest = [p["jobs"][-1] for p in state["points"]]
     records = find_jobs(experiments_root, latest)
@@ -364,8 +361,6 @@ def retry_failed(experiments_root: Path, name: str) -> list[tuple[str, Any]]:
 
     Returns ``(version name, submitit job)`` per resubmitted point.
     """
-    from runway_for_ml.experiment.layout import VersionDir
-    from runway_for_ml.launcher.jobs import FAILED_STATES
 
     path, state = load_sweep(experiments_root, name)
     rows = sweep_rows(experiments_root, state)

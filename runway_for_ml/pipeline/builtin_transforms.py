@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.errors import RunwayError
 from runway_for_ml.pipeline.datatypes import is_dataset, is_dataset_dict
 from runway_for_ml.pipeline.transform import (
     TRANSFORMS,
@@ -142,8 +143,6 @@ _HUB_PROBE_SECONDS = 3.0
 def _load_from_hub(dataset_id: str, name: str | None, split: str | None, kwargs: Mapping[str, Any]) -> Any:
     """``datasets.load_dataset`` of a hub id, failing at once (no retries) when the hub cannot be used."""
     import datasets
-
-    from runway_for_ml.errors import RunwayError
 
     offline = _offline_variable()
     unreachable = None if offline else _hub_unreachable()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.pipeline.datatypes import count_rows, is_hf_dataset
+from runway_for_ml.version import __version__
 
 META_FILE = "meta.json"
 ARROW_DIR = "data"
@@ -114,7 +115,6 @@ def write_data(folder: Path, data: Any) -> str:
 
 
 def complete_meta(key: str, namespace: str, data: Any, fmt: str, meta: dict) -> dict:
-    from runway_for_ml.version import __version__
 
     now = time.time()
     out = dict(meta)

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.atomic import write_text_atomic
+
 __all__ = ["inspect_data", "render_inspection", "text_scatter", "write_inspection"]
 
 SAMPLE_ROWS = 3
@@ -120,7 +122,6 @@ def _jsonable(value: Any, limit: int = 120) -> Any:
 
 def write_inspection(path: Path, info: Mapping[str, Any]) -> None:
     """Write ``info`` to ``path`` atomically (temp file + rename)."""
-    from runway_for_ml.atomic import write_text_atomic
 
     write_text_atomic(path, json.dumps(info, indent=2, default=str))
 

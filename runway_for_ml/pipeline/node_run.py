@@ -21,6 +21,7 @@ from runway_for_ml.errors import RunwayError, TransformError
 from runway_for_ml.pipeline.config_reads import ConfigReads
 from runway_for_ml.pipeline.datatypes import count_rows
 from runway_for_ml.pipeline.graph import NodeSpec
+from runway_for_ml.pipeline.inspect import inspect_data, write_inspection
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,6 @@ class PipelineRun:
         return out
 
     def _inspect(self, spec: NodeSpec, key: str, data: Any) -> None:
-        from runway_for_ml.pipeline.inspect import inspect_data, write_inspection
 
         info = {"node": spec.id, "key": key, **inspect_data(data)}
         self.inspections[spec.id] = info

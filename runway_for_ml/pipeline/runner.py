@@ -33,6 +33,8 @@ from runway_for_ml.pipeline.node_run import (  # noqa: F401  (datasets_caching_o
     RunReport,
     datasets_caching_off,
 )
+from runway_for_ml.pipeline.user_code import import_pipeline_code
+from runway_for_ml.project import find_project_root
 
 __all__ = ["DataPipeline", "NodePlan", "NodeRun", "RunReport"]
 
@@ -103,8 +105,6 @@ class DataPipeline:
         >>> DataPipeline.from_config("configs/experiments/x.jsonnet", ["meta.seed=3"], dummy=True)  # doctest: +SKIP
         """
         from runway_for_ml.config import ResolvedConfig, load_config
-        from runway_for_ml.pipeline.user_code import import_pipeline_code
-        from runway_for_ml.project import find_project_root
 
         if isinstance(path_or_dict, ResolvedConfig):
             config = ResolvedConfig.from_dict(path_or_dict.data, opts, path=path_or_dict.path) if opts else path_or_dict

@@ -25,6 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from runway_for_ml.errors import ConfigError, check_choice, check_keys
 from runway_for_ml.serving.exceptions import InvalidArgumentError, shown
 from runway_for_ml.serving.media_types import file, image
 from runway_for_ml.serving.type_base import (
@@ -302,7 +303,6 @@ def descriptor_type(descriptor: Mapping[str, Any], path: str = "", extra_keys: S
     An unknown ``type`` or field raises :class:`runway_for_ml.errors.ConfigError` naming ``path``
     with a did-you-mean; ``extra_keys`` are allowed and ignored here (the caller reads them).
     """
-    from runway_for_ml.errors import ConfigError, check_choice, check_keys
 
     where = path or "data type"
     if not isinstance(descriptor, Mapping):

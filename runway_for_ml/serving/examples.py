@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runway_for_ml.errors import ConfigError, check_choice, did_you_mean
+from runway_for_ml.pipeline.datatypes import is_dataset_dict
 from runway_for_ml.serving.exceptions import ServingError
+from runway_for_ml.serving.preprocess import PASSTHROUGH_TRANSFORMS, serving_data_node
 from runway_for_ml.serving.type_base import to_python
 
 __all__ = ["DEFAULT_COUNT", "MAX_EXAMPLES", "ExampleSource", "class_names_for", "parse_examples", "read_examples"]
@@ -183,7 +185,6 @@ def read_examples(
 
 def _raw_rows_node(graph: Any, data: Mapping[str, Any], preprocess: bool) -> tuple[str, str | None]:
     """The node whose rows are what a served request sends (see the module docstring), and its split."""
-    from runway_for_ml.serving.preprocess import PASSTHROUGH_TRANSFORMS, serving_data_node
 
     data_node, split = serving_data_node(data)
     if not preprocess:
@@ -208,7 +209,6 @@ def _test_split(data: Mapping[str, Any]) -> str:
 
 
 def _split_of(output: Any, split: str, node: str, *, explicit: bool) -> Any:
-    from runway_for_ml.pipeline.datatypes import is_dataset_dict
 
     if is_dataset_dict(output) or isinstance(output, Mapping):
         if split in output:

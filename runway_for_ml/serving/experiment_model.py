@@ -42,6 +42,8 @@ from typing import Any
 from runway_for_ml.config.models import ServeSection
 from runway_for_ml.config.schema import check_section
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys
+from runway_for_ml.experiment.consumed import checkpoint_sha256
+from runway_for_ml.experiment.process import apply_thread_settings
 from runway_for_ml.serving.data_types import BaseType, category, descriptor_type
 from runway_for_ml.serving.examples import ExampleSource, label_vector_outputs, parse_examples, read_examples
 from runway_for_ml.serving.exceptions import InferenceError, InvalidArgumentError, MissingInputError
@@ -240,8 +242,6 @@ class ServedExperiment:
     def __init__(self, exp: Any, checkpoint: str, device: str | None, *, preprocess: bool = True) -> None:
         import torch
 
-        from runway_for_ml.experiment.process import apply_thread_settings
-
         apply_thread_settings(exp.config)
         if device in (None, "auto"):
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -365,7 +365,6 @@ def build_experiment_model(exp: Any, *, checkpoint: str = "best", device: str | 
     read_once: list[bool] = []
 
     def setup(opts: dict[str, Any]) -> ServedExperiment:
-        from runway_for_ml.experiment.consumed import checkpoint_sha256
 
         choice = checkpoint if opts["checkpoint"] == Path(str(checkpoint)).name else opts["checkpoint"]
         served = ServedExperiment(exp, choice, device, preprocess=spec.preprocess)

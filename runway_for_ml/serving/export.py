@@ -29,14 +29,21 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.atomic import write_text_atomic
+from runway_for_ml.config import load_config
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.consumed import checkpoint_sha256
+from runway_for_ml.experiment.process import apply_thread_settings
+from runway_for_ml.project import import_user_modules
 from runway_for_ml.serving.experiment_model import (
     CommandSpec,
     ServeSpec,
+    add_examples_and_labels,
     answer_batch,
+    model_from_spec,
     parse_serve_section,
     serve_spec_of,
 )
+from runway_for_ml.serving.preprocess import ExamplePreprocessor, FittedPreprocessor
 
 __all__ = ["ExportedModel", "export_version", "exported_info", "load_spec", "update_catalog"]
 
@@ -76,8 +83,6 @@ class ExportedModel:
         import torch
 
         from runway_for_ml.executors import build_executor
-        from runway_for_ml.experiment.process import apply_thread_settings
-        from runway_for_ml.project import import_user_modules
 
         self.folder = Path(folder).resolve()
         self.config = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
@@ -150,7 +155,6 @@ def export_version(
 def _fit_preprocessing(exp: Any, spec: Any, config: dict[str, Any], project_root: Path) -> Any:
     """Fit the per-example preprocessing now (reads the pipeline cache), so the folder needs no data."""
     from runway_for_ml.experiment.checks import import_project_code
-    from runway_for_ml.serving.preprocess import ExamplePreprocessor, FittedPreprocessor
 
     import_project_code(config, project_root)
     if spec.preprocess:
@@ -162,8 +166,6 @@ def _section_with_examples(exp: Any, spec: ServeSpec, section: Mapping[str, Any]
     """The serve: section as exported: ``examples`` read from the test split now (the folder has no data)
     and the class names of probability vectors written as their ``labels``."""
     import copy
-
-    from runway_for_ml.serving.experiment_model import add_examples_and_labels, model_from_spec
 
     model = model_from_spec(exp.version_name, spec)
     add_examples_and_labels(model, spec, exp, label_names=_label_names(exp))
@@ -189,7 +191,6 @@ def _write_folder(
     staging: Path, exp: Any, spec: Any, ckpt: Path, config: dict[str, Any], fitted: Any, port: int
 ) -> None:
     """The exported folder's files: checkpoint, config, preprocessing, project code, model file, packaging."""
-    from runway_for_ml.experiment.consumed import checkpoint_sha256
 
     project_root = exp.project_root
     shutil.copy2(ckpt, staging / "model.ckpt")
@@ -228,7 +229,6 @@ def _write_folder(
 
 def _section_from_spec_source(exp: Any) -> dict[str, Any]:
     """The serve: section of the experiment's config file, for a version trained before it existed."""
-    from runway_for_ml.config import load_config
 
     config_file = Path(exp.project_root) / "configs" / "experiments" / f"{exp.name}.jsonnet"
     return load_config(config_file, project_root=exp.project_root).data.get("serve") or {}

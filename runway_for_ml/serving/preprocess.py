@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import ConfigError
+from runway_for_ml.experiment.sections import data_source
 
 __all__ = [
     "PASSTHROUGH_TRANSFORMS",
@@ -56,7 +57,6 @@ _SERVE_SPLIT = "__serve__"
 
 def serving_data_node(config: Mapping[str, Any]) -> tuple[str, str | None]:
     """The node (and split) whose rows the executor gets at inference: ``test.*``, else ``train.*``."""
-    from runway_for_ml.experiment.sections import data_source
 
     sources = data_source(config, "test")
     split = str((config.get("test") or {}).get("split") or "test")
