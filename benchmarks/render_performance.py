@@ -27,7 +27,7 @@ How to read it:
 - **spread**: min and max over the rounds (rounds run in rotating order, both sides warmed up). Where
   the spreads of two sides overlap, the benchmark says "parity" rather than a speed-up.
 - **result**: PASS / MISS against the target; "-" where a figure is context without a target.
-- **machine**: cores and the 1-minute load average at the start and end of the run. These runs were
+- **machine**: cores and the 1-minute load average when the benchmark recorded its first and last figure. These runs were
   made on a small machine shared with other jobs: absolute times follow the load, ratios much less.
   A figure that got worse once its baseline was configured fairly is kept here as measured.
 
@@ -61,7 +61,7 @@ def render(data: dict) -> str:
         lines.append(f"\n## {name}\n")
         lines.append(
             f"`benchmarks/{name}.py` · {m.get('date', '?')} · {m.get('cores', '?')} cores ({m.get('cpu', '?')}), "
-            f"load average {load[0]} at start, {load_end[0]} at end · Python {m.get('python', '?')}\n"
+            f"1-min load average {load[0]} at its first figure, {load_end[0]} at its last · Python {m.get('python', '?')}\n"
         )
         if bench.get("status") == "skipped":
             lines.append(f"Skipped: {bench.get('reason', '')}\n")
