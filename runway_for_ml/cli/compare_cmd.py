@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.compare import compare_versions, select_versions
 from runway_for_ml.experiment.compare_page import build_compare_page
 from runway_for_ml.experiment.names import require_project_root
@@ -55,8 +56,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         out = build_compare_page(data, Path(args.output), title=title)
     except OSError as exc:
-        from runway_for_ml.errors import RunwayError
-
         raise RunwayError(
             f"-o {args.output}: cannot write the page ({exc.strerror or exc})",
             hint="choose a file in a folder you can write to, e.g. -o compare.html",

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from runway_for_ml.config import Override, config_json_schema, load_config
+from runway_for_ml.config.reference import render_reference
 from runway_for_ml.errors import ConfigError, RunwayError
 from runway_for_ml.project import resolve_config_arg
 
@@ -85,8 +86,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_schema(*, markdown: bool) -> int:
     if markdown:
-        from runway_for_ml.config.reference import render_reference
-
         sys.stdout.write(render_reference())
     else:
         sys.stdout.write(json.dumps(config_json_schema(), indent=2) + "\n")

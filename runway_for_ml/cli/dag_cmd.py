@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from runway_for_ml.cli.config_cmd import add_config_arguments
+from runway_for_ml.cli.output import rich_console
 from runway_for_ml.cli.prepare_cmd import add_pipeline_arguments, build_pipeline
 from runway_for_ml.pipeline.render import dag_table, render_dag
 
@@ -32,8 +33,6 @@ def run(args: argparse.Namespace) -> int:
     pipeline = build_pipeline(args)
     plan = pipeline.plan(args.targets)
     if args.format == "text" and args.output is None:
-        from runway_for_ml.cli.output import rich_console
-
         rich_console(highlight=False).print(dag_table(plan))
         return 0
     output = args.output

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runway_for_ml.experiment.report import build_report
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from runway_for_ml.pipeline.projection import METHODS
@@ -52,8 +54,6 @@ def run(args: argparse.Namespace) -> int:
         f"[embed] {exp.version_name} / {args.split}: embeddings.parquet, projection.png, projection.html\n"
     )
     if exp.layout.report_path.is_file():
-        from runway_for_ml.experiment.report import build_report
-
         try:  # the embeddings are written; an old report that cannot be rebuilt is not an error
             build_report(exp.path)
             sys.stderr.write(f"[embed] report updated: {exp.layout.report_path}\n")

@@ -26,6 +26,7 @@ from runway_for_ml.experiment.layout import VersionDir
 from runway_for_ml.experiment.manifest import read_manifest
 from runway_for_ml.experiment.names import require_project_root, resolve_experiment, split_version_name
 from runway_for_ml.experiment.preflight import removed_on_user_error
+from runway_for_ml.launcher import VERSION_DIR, JobSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +80,6 @@ def job_spec(args: argparse.Namespace, config: Any, infer_dir: Path) -> Any:
 
     ``--checkpoint``, ``--config``, ``--opts`` and ``--no-eval`` are in that folder already.
     """
-    from runway_for_ml.launcher import VERSION_DIR, JobSpec
 
     return JobSpec(
         "infer",

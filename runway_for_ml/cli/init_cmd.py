@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from runway_for_ml.atomic import atomic_path
-from runway_for_ml.errors import RunwayError
+from runway_for_ml.errors import RunwayError, did_you_mean
 
 # Files of the template package that are not part of a project.
 _SKIP_TOP = {"__init__.py"}
@@ -59,8 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _template_files(template: str = DEFAULT_TEMPLATE) -> list[tuple[Path, Path]]:
     """(source file, relative destination) pairs of the template."""
     if template not in TEMPLATES:
-        from runway_for_ml.errors import did_you_mean
-
         raise RunwayError(
             f"unknown template '{template}'{did_you_mean(template, TEMPLATES)}",
             hint=f"templates: {', '.join(TEMPLATES)} (runway init --list-templates)",

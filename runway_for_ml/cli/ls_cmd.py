@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from runway_for_ml.cli.output import rich_console
+from runway_for_ml.cli.search_cmd import print_study_listing
 from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.experiment.compare import list_runs
 from runway_for_ml.experiment.manifest import read_manifest
@@ -83,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
     root = require_project_root()
     rows = list_runs(root)
     if args.search:
-        from runway_for_ml.cli.search_cmd import print_study_listing
-
         return print_study_listing(root, args.search, as_json=args.json or args.format == "json")
     _mark_search_trials(rows)
     if args.experiment:

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.signals import sigterm_as_interrupt
 from runway_for_ml.version import __version__
 
 # name -> (module under runway_for_ml.cli, one-line help)
@@ -107,8 +108,6 @@ def run_command(name: str, args: argparse.Namespace, *, debug: bool = False) -> 
     if debug:
         os.environ["RUNWAY_DEBUG"] = "1"  # for the processes this command starts (DDP ranks, jobs)
     try:
-        from runway_for_ml.experiment.signals import sigterm_as_interrupt
-
         with sigterm_as_interrupt():
             code = _load_command(name).run(args)
         return int(code or 0)

@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.atomic import write_text_atomic
+from runway_for_ml.config import load_config
+from runway_for_ml.config.migrate import migrate_file, render_config, render_report
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.sections import validate_sections
 from runway_for_ml.pipeline.user_code import import_pipeline_code, unknown_transform_names
 from runway_for_ml.project import find_project_root, import_user_modules
 
@@ -35,7 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.config.migrate import migrate_file, render_config, render_report
 
     source = Path(args.old_config)
     output = Path(args.output) if args.output else None
@@ -107,8 +109,6 @@ def _remaining(text_or_file: str | Path, config: dict[str, Any], root: Path | No
 
 
 def _config_checks(path: Path, config: dict[str, Any], root: Path | None) -> list[str]:
-    from runway_for_ml.config import load_config
-    from runway_for_ml.experiment.sections import validate_sections
 
     try:
         # The same checks as `runway config` (the file as written), then the experiment sections.

@@ -33,6 +33,7 @@ from runway_for_ml.experiment.names import (
     split_version_name,
     validate_name,
 )
+from runway_for_ml.project import similar_files
 
 __all__ = ["add_ext_var_argument", "apply_ext_vars", "experiment_argument", "load_experiment_config", "preflight"]
 
@@ -78,8 +79,6 @@ def experiment_argument(text: str, root: Path, *, version: bool = False) -> str:
         path = Path(text).expanduser()
         experiments = (Path(root) / "configs" / "experiments").resolve()
         if not path.is_file():
-            from runway_for_ml.project import similar_files
-
             raise RunwayError(f"config file not found: {text}{similar_files(path)}", hint="check the path")
         if path.resolve().parent != experiments:
             raise RunwayError(

@@ -16,6 +16,8 @@ from typing import Any
 from runway_for_ml.cli.config_cmd import add_config_arguments, ext_vars_from
 from runway_for_ml.cli.output import rich_console
 from runway_for_ml.config import load_config
+from runway_for_ml.launcher import JobSpec, add_launcher_arguments, maybe_submit
+from runway_for_ml.pipeline.inspect import render_inspection
 from runway_for_ml.pipeline.user_code import import_pipeline_code
 from runway_for_ml.progress import Heartbeats
 from runway_for_ml.project import find_project_root, resolve_config_arg
@@ -24,7 +26,6 @@ from runway_for_ml.project import find_project_root, resolve_config_arg
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     add_pipeline_arguments(parser)
-    from runway_for_ml.launcher import add_launcher_arguments
 
     add_launcher_arguments(parser)
 
@@ -78,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"{mark} {node}  {record.seconds:.2f}s  {_rows_text(record.rows)} rows")
 
     pipeline = build_pipeline(args, progress)
-    from runway_for_ml.launcher import maybe_submit
 
     code = maybe_submit(job_spec(args, pipeline.config), args)
     if code is not None:  # submitted to SLURM (validated above): the job runs the pipeline
@@ -91,15 +91,12 @@ def run(args: argparse.Namespace) -> int:
         beats.stop_all()
     console.print(run_table(report))
     for node, info in report.inspections.items():
-        from runway_for_ml.pipeline.inspect import render_inspection
-
         render_inspection(node, info, console)
     return 0
 
 
 def job_spec(args: argparse.Namespace, config: Any) -> Any:
     """The SLURM job of ``runway prepare``: the same config, overrides and pipeline options."""
-    from runway_for_ml.launcher import JobSpec
 
     argv = ["prepare", args.config]
     for flag, values in (("--opts", args.opts), ("--targets", args.targets), ("--regenerate", args.regenerate)):

@@ -27,6 +27,7 @@ from runway_for_ml.experiment.manifest import read_manifest
 from runway_for_ml.experiment.names import require_project_root
 from runway_for_ml.experiment.preflight import removed_on_user_error
 from runway_for_ml.experiment.run import run_in_version
+from runway_for_ml.launcher import VERSION_DIR, JobSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +72,6 @@ def print_results(result: dict[str, Any]) -> None:
 
 def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
     """The SLURM job of ``runway run``: train, infer and evaluate in the version folder made at submit time."""
-    from runway_for_ml.launcher import VERSION_DIR, JobSpec
 
     checkpoint = ["--checkpoint", args.checkpoint] if args.checkpoint else []
     return JobSpec(

@@ -17,6 +17,7 @@ from typing import Any
 from runway_for_ml.atomic import write_text_atomic
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.names import require_project_root, resolve_experiment, split_version_name
+from runway_for_ml.serving.openapi import build_openapi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,7 +133,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_openapi(args: argparse.Namespace) -> int:
     """The spec needs only the ``serve:`` section: an experiment without trained versions works too."""
-    from runway_for_ml.serving.openapi import build_openapi
 
     model = openapi_model(args.version, checkpoint=args.checkpoint)
     spec = build_openapi(model, api_key=bool(getattr(args, "api_key_env", None)))

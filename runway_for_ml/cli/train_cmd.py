@@ -30,6 +30,7 @@ from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.layout import VersionDir
 from runway_for_ml.experiment.names import require_project_root, resolve_experiment
 from runway_for_ml.experiment.preflight import removed_on_user_error
+from runway_for_ml.launcher import VERSION_DIR, JobSpec
 
 
 def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
@@ -38,7 +39,6 @@ def job_spec(args: argparse.Namespace, config: Any, version_dir: Path) -> Any:
     ``--opts`` / ``--from`` are in that folder's resolved config and ``--resume`` / ``--version``
     chose it, so the job needs only the folder.
     """
-    from runway_for_ml.launcher import VERSION_DIR, JobSpec
 
     return JobSpec(
         "train",

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from runway_for_ml.errors import ConfigError, check_keys
+from runway_for_ml.errors import ConfigError, check_keys, did_you_mean
 
 __all__ = ["LORA_KEYS", "apply_lora", "check_target_modules", "lora_settings", "merged_copy"]
 
@@ -93,7 +93,6 @@ def check_target_modules(model: Any, settings: Mapping[str, Any]) -> None:
             name == target or name.endswith("." + target) or re.fullmatch(target, name) for name in module_names
         ):
             candidates = _linear_names(model)
-            from runway_for_ml.errors import did_you_mean
 
             raise ConfigError(
                 f"{where}.target_modules: '{target}' matches no module of {type(model).__name__}"

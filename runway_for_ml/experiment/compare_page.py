@@ -27,6 +27,7 @@ from typing import Any
 
 from runway_for_ml.atomic import write_text_atomic
 from runway_for_ml.experiment.compare import SEED_KEY
+from runway_for_ml.experiment.curves import metric_direction
 
 __all__ = ["build_compare_page", "log_axis"]
 
@@ -208,8 +209,6 @@ def _table_html(data: dict[str, Any], page_dir: Path) -> str:
         direction = next((v["metrics"][m]["direction"] for v in versions if m in v["metrics"]), "max")
         best[f"{m} {part}"] = _best_of([v["metrics"].get(m, {}).get(part) for v in versions], direction)
     for m in data["eval_metrics"]:
-        from runway_for_ml.experiment.curves import metric_direction
-
         best[m] = _best_of([v["eval"].get(m) for v in versions], metric_direction(m.rpartition("/")[2]))
     if metric["name"]:
         best[metric["name"]] = _best_of(list(metric["values"].values()), metric["direction"])

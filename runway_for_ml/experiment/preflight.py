@@ -34,6 +34,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml import loggers
 from runway_for_ml.config.schema import typed_config
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys, did_you_mean
 from runway_for_ml.experiment.layout import LOCKS_DIR
@@ -108,7 +109,6 @@ def _check_wandb(config: Mapping[str, Any]) -> None:
     settings = meta.get("wandb")
     if settings is None:
         return
-    from runway_for_ml import loggers
 
     if not isinstance(settings, Mapping):
         raise ConfigError(f"meta.wandb: expected an object, found {settings!r}")

@@ -23,6 +23,7 @@ from runway_for_ml.atomic import write_text_atomic
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.compare import read_metrics
 from runway_for_ml.experiment.layout import REPORT_NAME, VersionDir
+from runway_for_ml.pipeline.render import render_dag
 
 __all__ = ["REPORT_NAME", "build_report", "read_training_curves"]
 
@@ -87,7 +88,6 @@ def _dag_svg(config: dict[str, Any], project_root: Path | None) -> str | None:
         from runway_for_ml.experiment.checks import import_project_code
         from runway_for_ml.experiment.data import pipeline_for
         from runway_for_ml.experiment.sections import data_source
-        from runway_for_ml.pipeline.render import render_dag
 
         import_project_code(config, project_root)
         pipeline = pipeline_for(config, project_root)

@@ -25,6 +25,7 @@ from typing import Any
 
 import submitit
 
+from runway_for_ml.experiment.manifest import now_iso, read_manifest, update_manifest
 from runway_for_ml.launcher.slurm import DEFAULT_MAX_REQUEUES
 
 __all__ = ["JobFailed", "RunwayJob", "restart_count"]
@@ -168,14 +169,12 @@ class RunwayJob(submitit.helpers.Checkpointable):
     def _record(self, **fields: Any) -> None:
         if not self.version_dir:
             return
-        from runway_for_ml.experiment.manifest import update_manifest
 
         update_manifest(Path(self.version_dir), slurm=fields)
 
     def _set_status(self, status: str, **fields: Any) -> None:
         if not self.version_dir:
             return
-        from runway_for_ml.experiment.manifest import update_manifest
 
         update_manifest(Path(self.version_dir), status=status, **fields)
 
@@ -183,7 +182,6 @@ class RunwayJob(submitit.helpers.Checkpointable):
         """The signals recorded so far in the manifest (``slurm.signals``), oldest first."""
         if not self.version_dir:
             return []
-        from runway_for_ml.experiment.manifest import read_manifest
 
         return list((read_manifest(Path(self.version_dir)).get("slurm") or {}).get("signals") or [])
 
@@ -224,6 +222,5 @@ def _signal_reason() -> str:
 
 
 def _now() -> str:
-    from runway_for_ml.experiment.manifest import now_iso
 
     return now_iso()

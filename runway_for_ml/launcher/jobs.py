@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.errors import RunwayError
+from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.experiment.manifest import write_json_atomic
 
 __all__ = [
@@ -302,8 +302,6 @@ def require_records(records: list[JobRecord], selector: str | None, experiments_
         return records
     chosen = [r for r in records if selector in (r.version, r.experiment, r.job_id, r.job_id.split("_")[0], r.sweep)]
     if not chosen:
-        from runway_for_ml.errors import did_you_mean
-
         known = sorted({r.version or r.job_id for r in records})
         raise RunwayError(
             f"no SLURM job of runway matches {selector!r} in {jobs_dir(experiments_root)}{did_you_mean(selector, known)}",

@@ -69,8 +69,6 @@ def _experiment_of(spec: JobSpec) -> str | None:
     if spec.experiment:
         return spec.experiment
     if spec.version_dir is not None:
-        from runway_for_ml.experiment.manifest import read_manifest
-
         name = read_manifest(Path(spec.version_dir)).get("experiment")
         return str(name) if name else None
     return None

@@ -23,6 +23,7 @@ from typing import Any
 
 from runway_for_ml.config import ResolvedConfig, apply_overrides, parse_value, validate_config
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
+from runway_for_ml.experiment.compare import list_runs
 from runway_for_ml.experiment.layout import VersionDir, project_root_of
 from runway_for_ml.experiment.manifest import now_iso, write_json_atomic
 from runway_for_ml.experiment.names import resolve_experiment
@@ -336,10 +337,6 @@ def sweep_rows(experiments_root: Path, state: dict[str, Any]) -> list[dict[str, 
 
 
 def _key_metrics(state: dict[str, Any]) -> dict[str, Any]:
-    try:
-        from runway_for_ml.experiment.compare import list_runs
-    except ImportError:  # pragma: no cover
-        return {}
     roots = {
         str(Path(p["version_dir"]).parent.parent)
         for p in state["points"]

@@ -15,6 +15,8 @@ import re
 import sys
 import sysconfig
 
+from runway_for_ml.version import __version__
+
 # Classes whose source is *not* part of a transform's version: the framework's own base classes
 # (their code changes with the framework version, which would invalidate every cache for nothing).
 FRAMEWORK_BASE_MODULE = "runway_for_ml.pipeline.transform"
@@ -32,8 +34,6 @@ def library_version(module_name: str, kind: str) -> tuple[str, str] | None:
     if kind == "stdlib":
         return "python", f"{sys.version_info.major}.{sys.version_info.minor}"
     if kind == "framework":
-        from runway_for_ml.version import __version__
-
         return "runway_for_ml", __version__
     if kind == "library":
         dist = _distribution_name(module_name.partition(".")[0])

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runway_for_ml.errors import RunwayError, TransformError
+from runway_for_ml.pipeline.builtin_transforms import ShuffleAndTake
 from runway_for_ml.pipeline.config_reads import ConfigReads
 from runway_for_ml.pipeline.datatypes import count_rows
 from runway_for_ml.pipeline.graph import NodeSpec
@@ -156,8 +157,6 @@ class PipelineRun:
             with datasets_caching_off():
                 out = transform(arg)
             if self.p.dummy and spec.role == "input":
-                from runway_for_ml.pipeline.builtin_transforms import ShuffleAndTake
-
                 take = ShuffleAndTake()
                 take.configure(n=self.p.dummy_rows, seed=self.p.seed or 0)
                 out = take(out)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.atomic import atomic_path, write_text_atomic
-from runway_for_ml.errors import RunwayError
+from runway_for_ml.errors import RunwayError, did_you_mean
 
 __all__ = ["FORMATS", "STATUS_COLOURS", "dag_table", "render_dag"]
 
@@ -33,8 +33,6 @@ def render_dag(plan: Sequence[Any], fmt: str = "text", path: str | Path | None =
     ``path`` (required) and return None.
     """
     if fmt not in FORMATS:
-        from runway_for_ml.errors import did_you_mean
-
         raise RunwayError(
             f"unknown DAG format '{fmt}'{did_you_mean(fmt, FORMATS)}", hint=f"use one of {', '.join(FORMATS)}"
         )

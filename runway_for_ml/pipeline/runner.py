@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config import load_config
 from runway_for_ml.config.loader import ResolvedConfig, resolve_cache_dir
 from runway_for_ml.config.models import MetaSection
 from runway_for_ml.errors import ConfigError, RunwayError, TransformError
@@ -104,7 +105,6 @@ class DataPipeline:
 
         >>> DataPipeline.from_config("configs/experiments/x.jsonnet", ["meta.seed=3"], dummy=True)  # doctest: +SKIP
         """
-        from runway_for_ml.config import ResolvedConfig, load_config
 
         if isinstance(path_or_dict, ResolvedConfig):
             config = ResolvedConfig.from_dict(path_or_dict.data, opts, path=path_or_dict.path) if opts else path_or_dict

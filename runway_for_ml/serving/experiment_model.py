@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config import load_config
 from runway_for_ml.config.models import ServeSection
 from runway_for_ml.config.schema import check_section
 from runway_for_ml.errors import ConfigError, RunwayError, check_keys
@@ -48,6 +49,7 @@ from runway_for_ml.serving.data_types import BaseType, category, descriptor_type
 from runway_for_ml.serving.examples import ExampleSource, label_vector_outputs, parse_examples, read_examples
 from runway_for_ml.serving.exceptions import InferenceError, InvalidArgumentError, MissingInputError
 from runway_for_ml.serving.model import RESERVED_ROUTES, Command, RunwayModel
+from runway_for_ml.serving.preprocess import ExamplePreprocessor, FittedPreprocessor
 
 __all__ = [
     "CommandSpec",
@@ -221,8 +223,6 @@ def serve_spec_of(exp: Any) -> ServeSpec:
     if exp.config.get("serve") is not None:
         section = exp.resolved_config.section("serve")
     elif exp.project_root is not None:
-        from runway_for_ml.config import load_config
-
         config_file = Path(exp.project_root) / "configs" / "experiments" / f"{exp.name}.jsonnet"
         if config_file.is_file():
             config = load_config(config_file, project_root=exp.project_root)
@@ -299,8 +299,6 @@ class _ExamplePreprocessorLazy:
         if self._pre is None:
             with self._lock:
                 if self._pre is None:
-                    from runway_for_ml.serving.preprocess import ExamplePreprocessor, FittedPreprocessor
-
                     if not self.enabled:  # serve.preprocess: false
                         self._pre = FittedPreprocessor([])
                     else:

@@ -46,6 +46,7 @@ from runway_for_ml.serving.exceptions import (
     shown,
 )
 from runway_for_ml.serving.metrics import ServerMetrics
+from runway_for_ml.serving.openapi import build_openapi
 from runway_for_ml.serving.transport import (
     ServerConfig,
     bind_socket,
@@ -219,8 +220,6 @@ class ServingApp:
             return _Response(200, self.metrics.render().encode(), "text/plain; version=0.0.4; charset=utf-8")
         if route == "openapi.json":
             if self._openapi is None:
-                from runway_for_ml.serving.openapi import build_openapi
-
                 self._openapi = _json(build_openapi(self.model, api_key=bool(self.config.api_key)))
             return self._openapi
         if route == "ui":
