@@ -24,6 +24,8 @@ from runway_for_ml.cli.output import rich_console
 from runway_for_ml.cli.serve_cmd import add_server_arguments
 from runway_for_ml.errors import RunwayError, did_you_mean
 from runway_for_ml.progress import PlainProgress
+from runway_for_ml.serving import bench
+from runway_for_ml.serving.experiment_model import build_experiment_model, load_experiment
 
 
 def _ints(text: str) -> list[int]:
@@ -83,8 +85,6 @@ def _serve_argv(version_path: Path, args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.serving import bench
-    from runway_for_ml.serving.experiment_model import build_experiment_model, load_experiment
 
     exp = load_experiment(args.version)
     model = build_experiment_model(exp, checkpoint=args.checkpoint, device=args.device)

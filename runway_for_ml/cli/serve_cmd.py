@@ -15,9 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.atomic import write_text_atomic
+from runway_for_ml.config import load_config
+from runway_for_ml.config.models import ServeSection
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.names import require_project_root, resolve_experiment, split_version_name
+from runway_for_ml.serving.experiment_model import (
+    build_experiment_model,
+    load_experiment,
+    model_from_spec,
+    parse_serve_section,
+    serve_spec_of,
+)
 from runway_for_ml.serving.openapi import build_openapi
+from runway_for_ml.serving.server import ServerConfig, bind_socket, serve
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +46,6 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, port: bool = True) 
 
     The defaults shown are :class:`~runway_for_ml.config.models.ServeSection`'s (the section's owner).
     """
-    from runway_for_ml.config.models import ServeSection
 
     default = {name: field.default for name, field in ServeSection.model_fields.items()}
     if port:
@@ -86,8 +95,6 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, port: bool = True) 
 
 def server_config(args: argparse.Namespace, section: Any = None) -> Any:
     """A :class:`ServerConfig`: the flags given override the ``serve:`` section object (its defaults when absent)."""
-    from runway_for_ml.config.models import ServeSection
-    from runway_for_ml.serving.server import ServerConfig
 
     api_key = None
     if getattr(args, "api_key_env", None):
@@ -118,8 +125,6 @@ def server_config(args: argparse.Namespace, section: Any = None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.serving.experiment_model import build_experiment_model, load_experiment, serve_spec_of
-    from runway_for_ml.serving.server import bind_socket, serve
 
     if args.openapi is not None:
         return _write_openapi(args)
@@ -148,8 +153,6 @@ def _write_openapi(args: argparse.Namespace) -> int:
 
 def openapi_model(ref: str, checkpoint: str = "best") -> Any:
     """A model with the commands of ``ref`` (a version, or an experiment name read from its config file)."""
-    from runway_for_ml.config import load_config
-    from runway_for_ml.serving.experiment_model import model_from_spec, parse_serve_section
 
     root = require_project_root()
     name, number = split_version_name(ref)
@@ -162,7 +165,6 @@ def openapi_model(ref: str, checkpoint: str = "best") -> Any:
             return model_from_spec(
                 name, parse_serve_section(config.section("serve"), f"{named.config_path}: "), checkpoint
             )
-    from runway_for_ml.serving.experiment_model import load_experiment, serve_spec_of
 
     exp = load_experiment(ref)
     return model_from_spec(exp.version_name, serve_spec_of(exp), checkpoint)

@@ -124,7 +124,6 @@ ALLOWED_LAZY_IMPORTS: dict[tuple[str, str], str] = {
 PENDING_LAZY_IMPORTERS: dict[str, str] = {
     "runway_for_ml.cli.search_cmd": "runway search is being reworked in parallel (issue 16): hoist when it lands",
     "runway_for_ml.experiment.search": "runway search is being reworked in parallel (issue 16): hoist when it lands",
-    "runway_for_ml.experiment.search_space": "runway search is being reworked in parallel (issue 16): hoist when it lands",
     "runway_for_ml.launcher.search_workers": "runway search is being reworked in parallel (issue 16): hoist when it lands",
 }
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
@@ -191,18 +190,24 @@ def light_lazy_imports(root: Path) -> list[tuple[str, str, int]]:
     """``(importer, imported, line)``: a function-level import of a package module that loads no
     third-party library the importer does not load already (so it could sit at module level)."""
     places = _import_places(root)
+
+    def deps(module: str) -> set[str]:  # what importing `module` runs first: its packages, its module-level imports
+        parts = module.split(".")
+        return {".".join(parts[:i]) for i in range(1, len(parts))} | places[module].module_level
+
     libraries: dict[str, set[str]] = {}
 
-    def libs(module: str) -> set[str]:  # third-party libraries loaded by importing `module` (module level)
+    def libs(module: str) -> set[str]:  # third-party libraries loaded by importing `module` (reachability)
         if module not in libraries:
-            libraries[module] = set()
-            parts = module.split(".")
-            deps = {".".join(parts[:i]) for i in range(1, len(parts))}  # its packages' __init__ run first
-            for dep in deps | places.get(module, _ModuleImports()).module_level:
-                if dep in places:
-                    libraries[module] |= libs(dep)
-                elif dep.split(".")[0] not in STDLIB and dep.split(".")[0] != root.name:
-                    libraries[module].add(dep)
+            seen, todo, found_libs = {module}, [module], set()
+            while todo:
+                for dep in deps(todo.pop()):
+                    if dep in places and dep not in seen:
+                        seen.add(dep)
+                        todo.append(dep)
+                    elif dep not in places and dep.split(".")[0] not in STDLIB and dep.split(".")[0] != root.name:
+                        found_libs.add(dep)
+            libraries[module] = found_libs
         return libraries[module]
 
     found = []
