@@ -285,7 +285,7 @@ class SlurmSection(PassThrough):
     exclude: str | None = Field(None, description="nodes not to run on (sbatch --exclude)")
     setup: list[str] | None = Field(None, description="shell lines run in the job before srun (modules, venv)")
     additional_parameters: dict[str, Any] | None = Field(
-        None, description="other sbatch options: {key: value} becomes #SBATCH --key=value"
+        None, description="other sbatch options: {key: value} becomes the line #SBATCH --<key>=<value>"
     )
     python: str | None = Field(None, description="the interpreter the job runs (default: the submitting one)")
 
