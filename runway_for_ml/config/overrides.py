@@ -3,7 +3,8 @@
 Grammar: ``KEY.PATH=VALUE``, split at the first ``=``. Path parts are separated by ``.``; node names
 such as ``process:Split`` are ordinary parts, and a part that is an integer indexes a list. The value
 is parsed as JSON (numbers, ``true``/``false``/``null``, lists, objects); the Python spellings
-``True``/``False``/``None`` are accepted; anything else is kept as a string. Nothing is ever
+``True``/``False``/``None`` are accepted; a list or object may also be written in jsonnet's syntax
+(``[{name: "f1"}]``), read as data only; anything else is kept as a string. Nothing is ever
 evaluated as code: ``max``, ``3/4`` and ``__import__('os')`` stay strings.
 
 >>> parse_override("train.batch_size=64")
@@ -50,13 +51,41 @@ class Override:
 
 
 def parse_value(text: str) -> Any:
-    """Parse an override value: JSON first, then Python's True/False/None, else the string itself."""
+    """Parse an override value: JSON first, then Python's True/False/None, then a jsonnet literal, else the string.
+
+    A list or object may be written as in the config files (jsonnet: unquoted keys, single quotes,
+    trailing commas): ``[{name: "f1"}]`` is the same as ``[{"name": "f1"}]``. It is evaluated by jsonnet
+    with imports refused and no external variables, so it can only be data.
+
+    >>> parse_value('[{name: "f1", kwargs: {average: "macro"}},]')
+    [{'kwargs': {'average': 'macro'}, 'name': 'f1'}]
+    >>> parse_value("[max]")
+    '[max]'
+    """
     if text in _PY_LITERALS:
         return _PY_LITERALS[text]
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        return text
+        pass
+    if text.lstrip()[:1] in ("[", "{"):
+        literal = _jsonnet_literal(text)
+        if literal is not _MISSING:
+            return literal
+    return text
+
+
+def _jsonnet_literal(text: str) -> Any:
+    """``text`` evaluated as a jsonnet expression with imports refused; ``_MISSING`` when it is not one."""
+    import _jsonnet  # the C extension of the `jsonnet` package (light)
+
+    def refuse_imports(_base: str, rel: str) -> tuple[str, bytes]:
+        raise RuntimeError(f"imports are not allowed in --opts values ({rel})")
+
+    try:
+        return json.loads(_jsonnet.evaluate_snippet("--opts value", text, import_callback=refuse_imports))
+    except (RuntimeError, ValueError):
+        return _MISSING
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

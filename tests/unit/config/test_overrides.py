@@ -74,3 +74,23 @@ def test_index_one_past_the_end_inside_a_path_creates_the_item():
 def test_malformed_items(item, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides({"x": {"y": 5}, "lst": [1]}, [item])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[{name: "f1"}]', [{"name": "f1"}]),
+        ("[{name: 'f1', kwargs: {average: 'macro'}},]", [{"name": "f1", "kwargs": {"average": "macro"}}]),
+        ("{lr: 1e-3}", {"lr": 1e-3}),
+    ],
+)
+def test_lists_and_objects_may_be_written_as_in_the_config_files(text, expected):
+    assert parse_value(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ['{a: import "/etc/hostname"}', '{a: importstr "/etc/hostname"}', '{h: std.extVar("HOME")}', "[1, 2"]
+)
+def test_jsonnet_values_read_no_files_or_environment(text):
+    # Imports and external variables are refused: the text stays a string (and fails validation later).
+    assert parse_value(text) == text
