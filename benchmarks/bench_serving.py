@@ -86,9 +86,12 @@ def _served(project: Path, version: str):
     from runway_for_ml.serving.experiment_model import ServedExperiment, serve_spec_of
 
     exp = Experiment.load(version, project_root=project)
-    served = ServedExperiment(exp, "best", "cpu")
+    spec = serve_spec_of(exp)
+    # As `runway serve` does: the serve section says whether requests go through the pipeline's
+    # per-example preprocessing (the text template's executor tokenizes in serve_step: preprocess false).
+    served = ServedExperiment(exp, "best", "cpu", preprocess=spec.preprocess)
     served.preprocess.build()
-    return served, serve_spec_of(exp).commands["classify"]
+    return served, spec.commands["classify"]
 
 
 def _command(spec):
@@ -225,9 +228,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait(url: str, path: str, expect: bytes = b"", timeout: float = 600) -> None:
+def _wait(url: str, path: str, expect: bytes = b"", timeout: float = 600, proc: subprocess.Popen | None = None) -> None:
     started = time.time()
     while time.time() - started < timeout:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {proc.returncode} before {path} answered")
         try:
             with urllib.request.urlopen(url + path, timeout=5) as response:
                 if response.status == 200 and expect in response.read():
@@ -387,7 +392,7 @@ def bench_model(model: str, project: Path, version: str, bodies: list[bytes], re
             # One at a time: a dozen processes importing torch at once on a small shared machine take minutes.
             proc, url = _start(argv, project)
             started.append({"name": name, "proc": proc, "url": url, "ready": ready, "rounds": []})
-            _wait(url, *ready)
+            _wait(url, *ready, proc=proc)
         # gunicorn answers /health as soon as one worker is up: wait for all its workers' models.
         deadline = time.time() + 600
         while len(list(project.glob("gunicorn-ready-*"))) < 2 * CORES + 1 and time.time() < deadline:
