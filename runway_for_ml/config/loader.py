@@ -27,7 +27,24 @@ from runway_for_ml.project import find_project_root, similar_files
 
 _MISSING_HINT = "give a path to a .jsonnet file, or an experiment name inside a runway project (see `runway ls`)"
 
-__all__ = ["ResolvedConfig", "evaluate_jsonnet", "load_config", "resolve_cache_dir"]
+__all__ = ["ResolvedConfig", "evaluate_jsonnet", "load_config", "lookup_path", "resolve_cache_dir"]
+
+
+def lookup_path(data: Any, dotted: str, default: Any = None) -> Any:
+    """The value at a dotted key path (``"train.batch_size"``; integer parts index lists), else ``default``.
+
+    >>> lookup_path({"eval": {"metrics": [{"name": "f1"}]}}, "eval.metrics.0.name")
+    'f1'
+    """
+    node: Any = data
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return default
+    return node
 
 
 @dataclass
@@ -77,15 +94,7 @@ class ResolvedConfig:
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """``cfg.get("train.batch_size", 32)``: a nested value by dotted path."""
-        node: Any = self.data
-        for part in dotted.split("."):
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
-                node = node[int(part)]
-            else:
-                return default
-        return node
+        return lookup_path(self.data, dotted, default)
 
     def to_json(self, indent: int = 2) -> str:
         return json.dumps(self.data, indent=indent, sort_keys=False, default=str)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runway_for_ml.config.loader import lookup_path
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 
 __all__ = [
@@ -56,7 +57,7 @@ def check_search_config(data: Mapping[str, Any], project_root: Path, *, where: s
     for key in section.space:
         if key.startswith("search."):
             raise ConfigError(f"{where}search.space['{key}']: the search section cannot search over itself")
-        if _lookup(data, key) is _MISSING:
+        if lookup_path(data, key, _MISSING) is _MISSING:
             raise ConfigError(
                 f"{where}search.space['{key}']: not a key of the config{did_you_mean(key, known)}",
                 hint="space keys are dotted config paths as in --opts, e.g. train.optimizer_config.optimizer_params.lr; "
@@ -75,18 +76,6 @@ def check_search_config(data: Mapping[str, Any], project_root: Path, *, where: s
 
 
 _MISSING = object()
-
-
-def _lookup(data: Any, dotted: str) -> Any:
-    node = data
-    for part in dotted.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
 
 
 def _config_keys(data: Any, prefix: str = "") -> list[str]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.atomic import write_json_atomic
+from runway_for_ml.pipeline.cache_files import pid_alive
 
 __all__ = ["GRACE_PERIOD_S", "HEARTBEAT_INTERVAL_S", "JOURNAL", "MAX_RETRY", "open_storage", "retry_callback"]
 
@@ -45,16 +46,6 @@ def machine_id() -> str:
     with contextlib.suppress(OSError):
         parts.append(os.readlink("/proc/self/ns/pid"))
     return "|".join(parts)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,7 +87,7 @@ def _storage_class() -> type:
                     started = trial.datetime_start.timestamp() if trial.datetime_start else now
                     dead = now - started > GRACE_PERIOD_S
                 elif beat.get("machine") == self._machine and int(beat.get("pid") or 0) != os.getpid():
-                    dead = not _pid_alive(int(beat.get("pid") or 0))
+                    dead = not pid_alive(int(beat.get("pid") or 0))
                 else:
                     dead = now - float(beat.get("at") or 0) > GRACE_PERIOD_S
                 if dead:

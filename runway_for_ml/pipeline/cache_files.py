@@ -73,7 +73,7 @@ def tmp_abandoned(path: Path, age: float, host: str, older_than_seconds: float |
     """Whether the writer of temp folder ``path`` is gone (so the folder can be deleted)."""
     owner = read_json(path / OWNER_FILE)
     if owner is not None and owner.get("host") == host:
-        return not _pid_alive(int(owner.get("pid", -1)))  # certain on this host, whatever the age
+        return not pid_alive(int(owner.get("pid", -1)))  # certain on this host, whatever the age
     if owner is None:
         # Killed before writing .owner, or created a moment ago by a live writer: judge by age.
         limit = _UNOWNED_TMP_MAX_AGE if older_than_seconds is None else max(older_than_seconds, 60.0)
@@ -189,7 +189,8 @@ def fsync_tree(folder: Path) -> None:
         fsync_path(Path(dirpath))
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this host (a pid <= 0 never does)."""
     if pid <= 0:
         return False
     try:
