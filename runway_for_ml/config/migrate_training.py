@@ -5,20 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from runway_for_ml.config.migrate_optim import OptimizerSection
 from runway_for_ml.config.migrate_rules import (
     LORA_EXTRA,
     LORA_RENAMES,
-    ORIGINAL_OPTIMIZERS,
     TEST_OBSOLETE,
     TRAIN_OBSOLETE,
-    TRANSFORMERS_ADAFACTOR,
     WHY,
-    MigratorBase,
 )
 
 
-class TrainingSections(MigratorBase):
-    """executor (and model_config), train (and LoRA), test, eval and metrics."""
+class TrainingSections(OptimizerSection):
+    """executor (and model_config), train (and LoRA), test, eval and metrics; the optimizer rules inherited."""
 
     # ----------------------------------------------------------------- executor and model
     def executor(self, key: str, ex: Any) -> None:
@@ -161,21 +159,26 @@ class TrainingSections(MigratorBase):
                 self.keep(path, v)
             else:
                 self.to_user(path, v, "train")
-        if isinstance(additional, Mapping):
-            for k, v in additional.items():
-                target = {
-                    "gradient_accumulation_steps": "train.trainer_paras.accumulate_grad_batches",
-                    "gradient_clipping": "train.trainer_paras.gradient_clip_val",
-                    "warmup_steps": "train.optimizer_config.scheduler_params.num_warmup_steps",
-                }.get(k)
-                if target is None:
-                    self.step("dropped", f"train.additional.{k}", None, "no such setting here")
-                elif k == "gradient_clipping" and not v:
-                    self.step("dropped", f"train.additional.{k}", None, "no clipping is the default")
-                else:
-                    self.move(f"train.additional.{k}", target, v, "a Lightning / scheduler setting", action="renamed")
+        self.additional(additional)
         self.optimizer()
         self.val_batch_size()
+
+    def additional(self, additional: Any) -> None:
+        """``train.additional``: the original's accumulation, clipping and warmup settings."""
+        if not isinstance(additional, Mapping):
+            return
+        for k, v in additional.items():
+            target = {
+                "gradient_accumulation_steps": "train.trainer_paras.accumulate_grad_batches",
+                "gradient_clipping": "train.trainer_paras.gradient_clip_val",
+                "warmup_steps": "train.optimizer_config.scheduler_params.num_warmup_steps",
+            }.get(k)
+            if target is None:
+                self.step("dropped", f"train.additional.{k}", None, "no such setting here")
+            elif k == "gradient_clipping" and not v:
+                self.step("dropped", f"train.additional.{k}", None, "no clipping is the default")
+            else:
+                self.move(f"train.additional.{k}", target, v, "a Lightning / scheduler setting", action="renamed")
 
     def early_stopping(self, patience: Any, paras: Any) -> None:
         """The original added EarlyStopping(monitor, **early_stopping_callback_paras) when early_stop_patience > 0."""
@@ -246,139 +249,6 @@ class TrainingSections(MigratorBase):
             was=train["batch_size"],
         )
 
-    # ----------------------------------------------------------------- optimizer and schedule
-    def optimizer(self) -> None:
-        """Write the original's effective optimizer and schedule where the same name means something else here.
-
-        The original's BaseExecutor built ``AdamW`` and ``Adafactor`` from transformers and ``Adam`` from
-        torch, and any ``scheduler`` other than ``linear`` / ``cosine`` was a constant schedule after
-        ``num_warmup_steps`` (its LambdaLR started one step ahead: last_epoch=0).
-        """
-        train = self.new.get("train")
-        oc = train.get("optimizer_config") if isinstance(train, dict) else None
-        if not isinstance(oc, dict):
-            return
-        base = "train.optimizer_config"
-        name = oc.get("optimizer_name")
-        params = oc.get("optimizer_params")
-        params = dict(params) if isinstance(params, Mapping) else {}
-        if name == "AdamW":
-            what, theirs, ours = ORIGINAL_OPTIMIZERS[name]
-            for key, value in theirs.items():
-                if key not in params:
-                    params[key] = value
-                    self.step(
-                        "set",
-                        f"{base}.optimizer_name",
-                        f"{base}.optimizer_params.{key}",
-                        f"the original's AdamW was {what} ({key} {value}); AdamW here is torch.optim.AdamW "
-                        f"({key} {ours[key]} by default)",
-                    )
-            if "correct_bias" in params:
-                correct = params.pop("correct_bias")
-                if correct:
-                    self.step(
-                        "dropped",
-                        f"{base}.optimizer_params.correct_bias",
-                        None,
-                        "torch's AdamW always corrects the bias",
-                    )
-                else:
-                    self.step(
-                        "todo",
-                        f"{base}.optimizer_params.correct_bias",
-                        None,
-                        "torch's AdamW always corrects the bias; for correct_bias: false name an optimizer class "
-                        "that supports it in optimizer_name (a dotted path)",
-                    )
-            if "no_deprecation_warning" in params:
-                params.pop("no_deprecation_warning")
-                self.step("dropped", f"{base}.optimizer_params.no_deprecation_warning", None, "a transformers option")
-        elif name == "Adafactor":
-            oc["optimizer_name"] = TRANSFORMERS_ADAFACTOR
-            self.step(
-                "converted",
-                f"{base}.optimizer_name",
-                f"{base}.optimizer_name",
-                "the original's Adafactor was transformers' (relative_step, scale_parameter, warmup_init ...); "
-                "Adafactor here is torch.optim.Adafactor, another algorithm, so transformers' is named by its path",
-            )
-        elif name is not None and name not in ORIGINAL_OPTIMIZERS and "." not in str(name):
-            self.step(
-                "note",
-                f"{base}.optimizer_name",
-                None,
-                f"the original accepted AdamW, Adafactor and Adam only (it stopped with ValueError for '{name}'); "
-                f"here '{name}' is torch.optim.{name}",
-            )
-        if params or "optimizer_params" in oc:
-            oc["optimizer_params"] = params
-        self.schedule(oc, base)
-
-    def schedule(self, oc: dict[str, Any], base: str) -> None:
-        scheduler = oc.get("scheduler")
-        sp = oc.get("scheduler_params")
-        sp = dict(sp) if isinstance(sp, Mapping) else {}
-        warmup = sp.get("num_warmup_steps", 0)
-        warmup = warmup if isinstance(warmup, int) and not isinstance(warmup, bool) else 0
-        where = f"{base}.scheduler_params.num_warmup_steps"
-        if scheduler == "cosine":
-            self.step(
-                "note",
-                f"{base}.scheduler",
-                None,
-                "the original's 'cosine' stopped with NameError (optim is not imported in its base_executor), "
-                "so no result used it; here 'cosine' is a half cosine to 0 over the training steps after the warmup",
-            )
-            return
-        if scheduler == "linear":
-            self.step(
-                "note",
-                f"{base}.scheduler",
-                None,
-                "the original's linear schedule ran one step ahead (its LambdaLR started at last_epoch=0): its "
-                "lr reached 0 at the last step; here the last step keeps 1/(steps - warmup) of the peak. "
-                "The difference depends on the number of steps, so no setting expresses it",
-            )
-            if warmup >= 1 and not self.already_migrated:
-                sp["num_warmup_steps"] = warmup - 1
-                oc["scheduler_params"] = sp
-                self.step(
-                    "converted",
-                    where,
-                    where,
-                    f"the same warmup ramp: the original's started one step ahead (last_epoch=0), so its {warmup} "
-                    f"warmup steps reach the peak lr at the step where {warmup - 1} do here",
-                )
-            return
-        # Any other name (or none): the original's constant schedule after num_warmup_steps.
-        if scheduler not in (None, "constant", "none"):
-            why = (
-                f"the original ran any scheduler other than linear / cosine ('{scheduler}' included) as a "
-                "constant lr after num_warmup_steps"
-            )
-            oc["scheduler"] = "constant" if warmup > 1 else "none"
-            self.step("converted", f"{base}.scheduler", f"{base}.scheduler", why)
-        if warmup >= 1 and not self.already_migrated:
-            sp["num_warmup_steps"] = warmup - 1
-            oc["scheduler_params"] = sp
-            self.step(
-                "converted",
-                where,
-                where,
-                f"the same lr at every step: the original's warmup started one step ahead (its LambdaLR "
-                f"started at last_epoch=0), so its {warmup} warmup steps are {warmup - 1} here",
-            )
-            if warmup > 1 and oc.get("scheduler") in (None, "none"):
-                oc["scheduler"] = "constant"
-                self.step(
-                    "set",
-                    f"{base}.scheduler_params.num_warmup_steps",
-                    f"{base}.scheduler",
-                    "the original warmed up with no scheduler named (a constant schedule); here no scheduler "
-                    "means no warmup",
-                )
-
     def lora(self, use_lora: Any, lora_config: Any) -> None:
         if not use_lora:
             self.step(
@@ -390,22 +260,7 @@ class TrainingSections(MigratorBase):
             if lora_config is not None:
                 self.step("dropped", "train.lora_config", None, "LoRA is off")
             return
-        config = dict(lora_config or {})
-        prefix = "train.lora_config"
-        # The original allowed one LoRA config per sub-model ({"unet": {...}}); take the single one.
-        nested = [k for k, v in config.items() if isinstance(v, Mapping)]
-        if nested and len(config) == len(nested):
-            if len(nested) > 1:
-                self.step(
-                    "todo",
-                    prefix,
-                    "train.lora",
-                    f"one LoRA config per model here; kept '{nested[0]}', dropped {nested[1:]}",
-                )
-            else:
-                self.step("converted", f"{prefix}.{nested[0]}", "train.lora", "one LoRA config per model here")
-            prefix = f"{prefix}.{nested[0]}"
-            config = dict(config[nested[0]])
+        prefix, config = self.single_lora_config("train.lora_config", dict(lora_config or {}))
         lora: dict[str, Any] = {}
         if not config.get("target_modules") and "target_modules" in config and config.get("suffices_to_lora"):
             config.pop("target_modules")  # the original's empty list meant "use suffices_to_lora"
@@ -441,6 +296,23 @@ class TrainingSections(MigratorBase):
             )
         self.put("train.lora", lora, overwrite=True)
         self.step("converted", "train.use_lora", "train.lora", "LoRA is on when train.lora is present")
+
+    def single_lora_config(self, prefix: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The original allowed one LoRA config per sub-model (``{"unet": {...}}``); take the single one."""
+        nested = [k for k, v in config.items() if isinstance(v, Mapping)]
+        if nested and len(config) == len(nested):
+            if len(nested) > 1:
+                self.step(
+                    "todo",
+                    prefix,
+                    "train.lora",
+                    f"one LoRA config per model here; kept '{nested[0]}', dropped {nested[1:]}",
+                )
+            else:
+                self.step("converted", f"{prefix}.{nested[0]}", "train.lora", "one LoRA config per model here")
+            prefix = f"{prefix}.{nested[0]}"
+            config = dict(config[nested[0]])
+        return prefix, config
 
     def test(self, key: str, test: Any) -> None:
         if not isinstance(test, Mapping):
