@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.experiment.compare import compare_versions, select_versions
+from runway_for_ml.experiment.compare import compare_versions
 from runway_for_ml.experiment.compare_page import build_compare_page
 from runway_for_ml.experiment.names import require_project_root
+from runway_for_ml.experiment.selection import select_versions
 
 DEFAULT_OUTPUT = "compare.html"
 

@@ -11,7 +11,7 @@ import argparse
 import json
 
 from runway_for_ml.cli.output import rich_console
-from runway_for_ml.experiment.compare import diff_versions
+from runway_for_ml.experiment.diff import diff_versions
 from runway_for_ml.experiment.names import require_project_root, resolve_version
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from runway_for_ml.cli.output import rich_console
 from runway_for_ml.cli.search_cmd import print_study_listing
 from runway_for_ml.errors import RunwayError, did_you_mean
-from runway_for_ml.experiment.compare import list_runs
+from runway_for_ml.experiment.listing import list_runs
 from runway_for_ml.experiment.manifest import read_manifest
 from runway_for_ml.experiment.names import list_experiment_names, require_project_root
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from runway_for_ml.atomic import write_text_atomic
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.experiment.compare import read_metrics
 from runway_for_ml.experiment.layout import REPORT_NAME, VersionDir
+from runway_for_ml.experiment.listing import read_metrics
 from runway_for_ml.pipeline.render import render_dag
 
 __all__ = ["REPORT_NAME", "build_report", "read_training_curves"]

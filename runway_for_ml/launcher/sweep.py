@@ -23,8 +23,8 @@ from typing import Any
 
 from runway_for_ml.config import ResolvedConfig, apply_overrides, parse_value, validate_config
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
-from runway_for_ml.experiment.compare import list_runs
 from runway_for_ml.experiment.layout import VersionDir, project_root_of
+from runway_for_ml.experiment.listing import list_runs
 from runway_for_ml.experiment.manifest import now_iso, write_json_atomic
 from runway_for_ml.experiment.names import resolve_experiment
 from runway_for_ml.experiment.versions import create_versions

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from runway_for_ml.cli.main import main
-from runway_for_ml.experiment.compare import compare_versions, select_versions
+from runway_for_ml.experiment.compare import compare_versions
 from runway_for_ml.experiment.curves import read_curves
+from runway_for_ml.experiment.selection import select_versions
 
 LR = "train.optimizer_config.optimizer_params.lr"
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +109,7 @@ def test_table_shows_differing_keys_last_and_best(project: Path, tmp_path: Path,
 
 
 def test_group_by_averages_seeds(project: Path) -> None:
-    from runway_for_ml.experiment.compare_page import _curves_figure
+    from runway_for_ml.experiment.compare_curves import curves_figure
 
     dirs = select_versions(project, ["digits"])
     data = compare_versions(dirs, group_by=LR)
@@ -117,7 +118,7 @@ def test_group_by_averages_seeds(project: Path) -> None:
     assert groups["lr=0.001"] == [f"digits_V{i}" for i in range(7, 12)]
     # Versions with the template's lr that also differ in their loggers are groups of their own.
     assert sum(len(m) for m in groups.values()) == 23
-    _, figure, _ = _curves_figure(data)
+    _, figure, _ = curves_figure(data)
     mean = next(t for t in figure.data if t.name == "lr=0.0001 (n=5)" and t.xaxis == "x")
     members = [dict(read_curves(project / "experiments" / m).epoch["train_loss"]) for m in groups["lr=0.0001"]]
     expected = [np.mean([m[x] for m in members]) for x in (0.0, 1.0)]
@@ -129,10 +130,10 @@ def test_group_by_averages_seeds(project: Path) -> None:
 
 
 def test_parallel_coordinates_log_axis(project: Path) -> None:
-    from runway_for_ml.experiment.compare_page import _parallel_figure
+    from runway_for_ml.experiment.compare_parallel import parallel_figure
 
     data = compare_versions(select_versions(project, ["digits"]))
-    _, figure, _ = _parallel_figure(data)
+    _, figure, _ = parallel_figure(data)
     titles = [a.text for a in figure.layout.annotations if a.text.startswith("<b>")]
     assert titles == ["<b>…optimizer_params.lr (log)</b>", "<b>test accuracy</b>"]  # not meta.seed
     ticks = [a.text for a in figure.layout.annotations if a.x == 0 and not a.text.startswith("<b>")]

@@ -306,7 +306,7 @@ def _check_what_the_page_promises(snippet: Snippet, words: list[str], out: str, 
         same = [o["path"] for o in manifest.get("overrides") or [] if "previous" in o and o["value"] == o["previous"]]
         assert not same, f"{snippet.source}: --opts sets {', '.join(same)} to the config's own value: nothing changes"
     if sub == "diff":
-        from runway_for_ml.experiment.compare import diff_versions
+        from runway_for_ml.experiment.diff import diff_versions
         from runway_for_ml.experiment.names import resolve_version
 
         names = [w for w in words[1:] if not w.startswith("-") and w != "diff"]

@@ -11,8 +11,8 @@ import pytest
 
 from runway_for_ml.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic, write_text_exclusive
 from runway_for_ml.errors import RunwayError
-from runway_for_ml.experiment.compare import list_runs
 from runway_for_ml.experiment.layout import VersionDir, lock_file
+from runway_for_ml.experiment.listing import list_runs
 from runway_for_ml.experiment.manifest import update_manifest
 
 

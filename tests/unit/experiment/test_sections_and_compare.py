@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from runway_for_ml.errors import ConfigError
-from runway_for_ml.experiment.compare import diff_versions, flatten, list_runs
+from runway_for_ml.experiment.diff import diff_versions
+from runway_for_ml.experiment.listing import flatten, list_runs
 from runway_for_ml.experiment.manifest import update_manifest
 from runway_for_ml.experiment.sections import data_source, validate_sections
 
