@@ -16,8 +16,30 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.cli.common import add_launch_arguments, add_opts_argument, command_line
-from runway_for_ml.cli.preflight import add_ext_var_argument
+from runway_for_ml.cli.output import work_on_stderr
+from runway_for_ml.cli.preflight import (
+    add_ext_var_argument,
+    apply_ext_vars,
+    experiment_argument,
+    load_experiment_config,
+)
+from runway_for_ml.config.loader import ResolvedConfig
+from runway_for_ml.config.search_section import check_search_section
 from runway_for_ml.errors import RunwayError
+from runway_for_ml.experiment.names import require_project_root, resolve_experiment
+from runway_for_ml.experiment.preflight import check_run_config
+from runway_for_ml.experiment.search import (
+    StudyDir,
+    check_search_config,
+    create_study,
+    find_study,
+    removed_when_empty,
+    run_worker,
+    study_listing,
+)
+from runway_for_ml.launcher import chosen_launcher
+from runway_for_ml.launcher.search_workers import submit_search_workers
+from runway_for_ml.launcher.slurm import check_slurm_available, sbatch_parameters
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,9 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runway_for_ml.cli.preflight import apply_ext_vars, experiment_argument
-    from runway_for_ml.experiment.names import require_project_root
-
     root = require_project_root()
     apply_ext_vars(args)
     if args.worker_of:
@@ -87,14 +106,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _launcher(args: argparse.Namespace, config: Any) -> str:
-    from runway_for_ml.launcher import chosen_launcher
-
     return chosen_launcher(args, config)
 
 
 def _check_slurm(config: Any) -> None:
-    from runway_for_ml.launcher.slurm import check_slurm_available, sbatch_parameters
-
     data = getattr(config, "data", config)
     check_slurm_available()
     sbatch_parameters(data.get("slurm"), trainer_paras=(data.get("train") or {}).get("trainer_paras"))
@@ -102,10 +117,6 @@ def _check_slurm(config: Any) -> None:
 
 def _checked_config(args: argparse.Namespace, root: Path) -> Any:
     """The experiment config with --opts, its search section and every space corner checked (nothing written)."""
-    from runway_for_ml.cli.preflight import load_experiment_config
-    from runway_for_ml.experiment.preflight import check_run_config
-    from runway_for_ml.experiment.search import check_search_config
-
     config = load_experiment_config(args, root)
     where = f"{config.path}: " if config.path else ""
     check_search_config(config.data, root, where=where)
@@ -114,10 +125,6 @@ def _checked_config(args: argparse.Namespace, root: Path) -> Any:
 
 
 def _create_study(args: argparse.Namespace, root: Path, config: Any) -> Path:
-    from runway_for_ml.config.search_section import check_search_section
-    from runway_for_ml.experiment.names import resolve_experiment
-    from runway_for_ml.experiment.search import create_study
-
     section = check_search_section(config.data["search"])
     study_dir = create_study(
         resolve_experiment(args.experiment, root), config, section, command_line=command_line(args), trials=args.trials
@@ -127,9 +134,6 @@ def _create_study(args: argparse.Namespace, root: Path, config: Any) -> Path:
 
 
 def _resumed_study(args: argparse.Namespace, root: Path) -> tuple[Path, Any]:
-    from runway_for_ml.config.loader import ResolvedConfig
-    from runway_for_ml.experiment.search import StudyDir, find_study
-
     if args.opts:
         raise RunwayError(
             "--opts cannot change a study being resumed: its trials must share one base config",
@@ -163,8 +167,6 @@ def _print_dashboard(study_dir: Path) -> None:
 
 def _submit(args: argparse.Namespace, study_dir: Path, config: Any, fresh: bool) -> int:
     import shutil
-
-    from runway_for_ml.launcher.search_workers import submit_search_workers
 
     try:
         code = submit_search_workers(
@@ -203,9 +205,6 @@ def _print_best(study_dir: Path) -> None:
 
 
 def _run_here(args: argparse.Namespace, study_dir: Path, *, fresh: bool, worker: int) -> int:
-    from runway_for_ml.cli.output import work_on_stderr
-    from runway_for_ml.experiment.search import removed_when_empty, run_worker
-
     with removed_when_empty(study_dir, fresh), work_on_stderr():
         result = run_worker(study_dir, command_line=command_line(args), worker=worker)
     _print_result(result, study_dir)
@@ -236,8 +235,6 @@ def _print_result(result: dict[str, Any], study_dir: Path) -> None:
 def print_study_listing(root: Path, study: str, *, as_json: bool = False) -> int:
     """``runway ls --search STUDY``: the study's trials (versions), best first by the search metric."""
     import json
-
-    from runway_for_ml.experiment.search import study_listing
 
     listing = study_listing(root, study)
     if as_json:

@@ -45,9 +45,14 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.atomic import write_json_atomic, write_text_atomic
+from runway_for_ml.config.loader import ResolvedConfig
+from runway_for_ml.config.search_section import SearchSection
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
 from runway_for_ml.experiment.layout import LOCKS_DIR, experiments_dir, lock_file
 from runway_for_ml.experiment.manifest import now_iso, read_manifest, update_manifest
+from runway_for_ml.experiment.names import NamedExperiment
+from runway_for_ml.experiment.run import infer_and_report
+from runway_for_ml.experiment.search_page import write_search_page
 from runway_for_ml.experiment.search_space import (
     build_pruner,
     build_sampler,
@@ -61,6 +66,10 @@ from runway_for_ml.experiment.search_space import (
     short_params,
 )
 from runway_for_ml.experiment.search_storage import JOURNAL, open_storage, retry_callback
+from runway_for_ml.experiment.sections import data_source
+from runway_for_ml.experiment.trainer import extra_callbacks
+from runway_for_ml.experiment.versions import create_version
+from runway_for_ml.project import find_project_root
 
 __all__ = [
     "BEST_JSON",
@@ -121,8 +130,6 @@ class StudyDir:
         return json.loads((self.path / CONFIG_JSON).read_text(encoding="utf-8"))
 
     def section(self) -> Any:
-        from runway_for_ml.config.search_section import SearchSection
-
         return SearchSection.model_validate(self.info()["search"])
 
     def set_trials(self, trials: int) -> None:
@@ -251,16 +258,12 @@ def run_worker(
     Returns ``{"study", "finished", "ran": [trial numbers run here], "best": best.json's content}``.
     Raises ConfigError when the executor never logs ``search.metric`` (the trial's version is removed).
     """
-    from runway_for_ml.experiment.names import NamedExperiment
-
     folder = StudyDir(Path(study_dir).resolve())
     info = folder.info()
     section = folder.section()
     base = folder.base_config()
     root = Path(info.get("project_root") or "")
     if not root.is_dir():
-        from runway_for_ml.project import find_project_root
-
         root = find_project_root(folder.path) or Path.cwd()
     study = load_study(folder.path, pruner=build_pruner(section, base))
     # Seeded per worker and per start: a resumed study must not draw its first trials' params again.
@@ -314,7 +317,6 @@ def prepare_study_data(data: Mapping[str, Any], project_root: Path, report: Call
     concurrent workers compute each node once); returns the run's node records."""
     from runway_for_ml.experiment.checks import import_project_code
     from runway_for_ml.experiment.data import pipeline_for
-    from runway_for_ml.experiment.sections import data_source
 
     if not data.get("data_pipeline"):
         return []
@@ -367,8 +369,6 @@ def _run_trial(w: _Worker, trial: Any) -> None:
     from optuna.storages._heartbeat import get_heartbeat_thread
     from optuna.trial import TrialState
 
-    from runway_for_ml.experiment.run import infer_and_report
-    from runway_for_ml.experiment.trainer import extra_callbacks
     from runway_for_ml.experiment.training import train_in_version
 
     params = decode_params(w.section, trial.params)
@@ -453,9 +453,6 @@ def _tell(w: _Worker, trial: Any, state: Any, value: float | None = None) -> Non
 
 def _trial_version(w: _Worker, trial: Any, params: dict[str, Any], retried: list[int]) -> Path:
     """The trial's version folder: the one of the trial it retries (resumed from last.ckpt), else a new one."""
-    from runway_for_ml.config.loader import ResolvedConfig
-    from runway_for_ml.experiment.versions import create_version
-
     record = {
         "study": w.study_dir.name,
         "trial": trial.number,
@@ -617,8 +614,6 @@ def write_study_outputs(study_dir: Path, *, page: bool = True) -> dict[str, Any]
     }
     write_json_atomic(folder.path / BEST_JSON, best)
     if page:
-        from runway_for_ml.experiment.search_page import write_search_page
-
         write_search_page(study, folder.path, rows=rows, best=best, info=info)
     return best
 

@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.config.loader import lookup_path
+from runway_for_ml.config.overrides import apply_override
+from runway_for_ml.config.search_section import check_search_section
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
+from runway_for_ml.experiment.preflight import check_run_config
 
 __all__ = [
     "apply_params",
@@ -43,9 +46,6 @@ def check_search_config(data: Mapping[str, Any], project_root: Path, *, where: s
     """The checked ``search`` section of ``data``: its shape, every space key a key of the config, every
     space corner a valid run config, the sampler and pruner buildable. Raises ConfigError (exit 2).
     """
-    from runway_for_ml.config.search_section import check_search_section
-    from runway_for_ml.experiment.preflight import check_run_config
-
     if not isinstance(data.get("search"), dict):
         raise ConfigError(
             f"{where}the config has no 'search' section: nothing to search over",
@@ -104,8 +104,6 @@ def _first(entry: Any) -> Any:
 
 def apply_params(data: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of ``data`` with each ``dotted.key: value`` of ``params`` set (as ``--opts`` would)."""
-    from runway_for_ml.config.overrides import apply_override
-
     out = copy.deepcopy(dict(data))
     for key, value in params.items():
         apply_override(out, key.split("."), value, source="search")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.launcher.spec import JobSpec
+from runway_for_ml.launcher.submission import submit, wait_for_jobs
 
 __all__ = ["submit_search_workers", "worker_specs"]
 
@@ -66,8 +67,6 @@ def submit_search_workers(
 
     Returns 0 once submitted, or with ``wait`` 0 when every task COMPLETED (else 1).
     """
-    from runway_for_ml.launcher.submission import submit, wait_for_jobs
-
     study_dir = Path(study_dir).resolve()
     specs = worker_specs(
         study_dir, config, workers=workers, experiment=experiment, command_line=command_line, debug=debug

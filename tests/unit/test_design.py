@@ -120,12 +120,6 @@ ALLOWED_LAZY_IMPORTS: dict[tuple[str, str], str] = {
         "the one sanctioned upward edge (.importlinter): a SLURM job replays the command in-process"
     ),
 }
-# Modules whose light lazy imports wait for work in flight on them (every one of their lazies is let pass).
-PENDING_LAZY_IMPORTERS: dict[str, str] = {
-    "runway_for_ml.cli.search_cmd": "runway search is being reworked in parallel (issue 16): hoist when it lands",
-    "runway_for_ml.experiment.search": "runway search is being reworked in parallel (issue 16): hoist when it lands",
-    "runway_for_ml.launcher.search_workers": "runway search is being reworked in parallel (issue 16): hoist when it lands",
-}
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 
@@ -219,11 +213,7 @@ def light_lazy_imports(root: Path) -> list[tuple[str, str, int]]:
 
 
 def test_function_level_imports_are_for_heavy_libraries_only():
-    lazy = [
-        c
-        for c in light_lazy_imports(PACKAGE)
-        if (c[0], c[1]) not in ALLOWED_LAZY_IMPORTS and c[0] not in PENDING_LAZY_IMPORTERS
-    ]
+    lazy = [c for c in light_lazy_imports(PACKAGE) if (c[0], c[1]) not in ALLOWED_LAZY_IMPORTS]
     lines = sorted({f"{importer}:{line} imports {imported}" for importer, imported, line in lazy})
     assert not lines, (
         f"{len(lines)} function-level import(s) of light package modules: import them at module level "
@@ -235,8 +225,7 @@ def test_function_level_imports_are_for_heavy_libraries_only():
 def test_allowed_lazy_imports_are_still_lazy():
     found = light_lazy_imports(PACKAGE)
     stale = sorted(set(ALLOWED_LAZY_IMPORTS) - {(c[0], c[1]) for c in found})
-    stale += sorted(set(PENDING_LAZY_IMPORTERS) - {c[0] for c in found})
-    assert not stale, f"remove these from ALLOWED_LAZY_IMPORTS / PENDING_LAZY_IMPORTERS: {stale}"
+    assert not stale, f"remove these from ALLOWED_LAZY_IMPORTS: {stale}"
 
 
 def test_the_lazy_import_check_tells_heavy_from_light(tmp_path):
