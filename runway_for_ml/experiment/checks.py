@@ -14,17 +14,37 @@ from pathlib import Path
 from typing import Any
 
 from runway_for_ml.errors import ConfigError, RunwayError, did_you_mean
+from runway_for_ml.experiment.process import apply_thread_settings
 from runway_for_ml.experiment.sections import data_source, validate_sections
 from runway_for_ml.loggers import LOGGERS
 from runway_for_ml.metrics import normalize_metric_specs
 from runway_for_ml.project import import_user_modules
 
-__all__ = ["check_config", "import_project_code"]
+__all__ = ["check_config", "import_project_code", "prepare_executor_class"]
 
 
 def import_project_code(config: Mapping[str, Any], project_root: Path | None) -> None:
     """Import the project's user packages and ``meta.user_modules`` (their ``@register_*`` run)."""
     import_user_modules(project_root, (config.get("meta") or {}).get("user_modules") or ())
+
+
+def prepare_executor_class(data: Mapping[str, Any], project_root: Path | None) -> type:
+    """Set up this process for running the experiment, and return its executor class.
+
+    Imports the project's code, applies the thread settings, seeds everything with ``meta.seed`` (when
+    given) and looks up ``executor.ExecutorClass``: what training and prediction both do before building data.
+    """
+    # torch and Lightning: imported only by the functions that run a model
+    import pytorch_lightning as pl
+
+    from runway_for_ml.executors.base import get_executor_class
+
+    import_project_code(data, project_root)
+    apply_thread_settings(data)
+    seed = (data.get("meta") or {}).get("seed")
+    if seed is not None:
+        pl.seed_everything(int(seed), workers=True, verbose=False)
+    return get_executor_class(str((data.get("executor") or {}).get("ExecutorClass")))
 
 
 def check_config(

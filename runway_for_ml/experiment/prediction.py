@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runway_for_ml.experiment.checks import import_project_code
-from runway_for_ml.experiment.process import apply_thread_settings, quiet_lightning
+from runway_for_ml.experiment.checks import prepare_executor_class
+from runway_for_ml.experiment.process import quiet_lightning
 from runway_for_ml.metrics import EvalRecorder
 
 __all__ = ["LoadedModel", "load_for_prediction", "predict_rows"]
@@ -50,21 +50,15 @@ def load_for_prediction(
     ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``) moves the executor there; ``None``: the config's
     accelerator (``train.trainer_paras.accelerator``, GPU when there is one for ``auto``).
     """
-    import pytorch_lightning as pl
     import torch
 
     # torch and Lightning: imported by the functions that run a model, not by `runway --help`
-    from runway_for_ml.executors.base import build_executor, get_executor_class, wants_tokenizer
+    from runway_for_ml.executors.base import build_executor, wants_tokenizer
     from runway_for_ml.executors.prediction import resolve_device
     from runway_for_ml.experiment.datamodule import LazySplits, RunwayDataModule, find_tokenizer
 
     data = getattr(config, "data", config)
-    import_project_code(data, project_root)
-    apply_thread_settings(data)
-    seed = (data.get("meta") or {}).get("seed")
-    if seed is not None:
-        pl.seed_everything(int(seed), workers=True, verbose=False)
-    cls = get_executor_class(str((data.get("executor") or {}).get("ExecutorClass")))
+    cls = prepare_executor_class(data, project_root)
     tokenizer = find_tokenizer(config, project_root) if wants_tokenizer(cls) else None
     executor = build_executor(data, LazySplits(config, project_root, "train"), tokenizer=tokenizer)
     # Only the weights are needed; loading them directly avoids Lightning restoring (and warning about)

@@ -30,7 +30,7 @@ from typing import Any
 from runway_for_ml.config.loader import load_config
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.chaining import record_consumed
-from runway_for_ml.experiment.checks import check_config, import_project_code
+from runway_for_ml.experiment.checks import check_config, prepare_executor_class
 from runway_for_ml.experiment.ddp import (
     VERSION_DIR_ENV,
     ddp_worker_version_dir,
@@ -47,7 +47,6 @@ from runway_for_ml.experiment.names import (
     resolve_experiment,
     validate_name,
 )
-from runway_for_ml.experiment.process import apply_thread_settings
 from runway_for_ml.experiment.signals import sigterm_as_interrupt, under_runway_slurm
 from runway_for_ml.experiment.trainer import build_trainer, scalar_metrics
 from runway_for_ml.experiment.versions import create_version
@@ -237,17 +236,13 @@ def _fit(layout: VersionDir, project_root: Path | None, resuming: bool, *, write
     from pytorch_lightning.utilities.model_helpers import is_overridden
 
     # torch and Lightning
-    from runway_for_ml.executors.base import build_executor, get_executor_class, wants_tokenizer
+    from runway_for_ml.executors.base import build_executor, wants_tokenizer
     from runway_for_ml.experiment.datamodule import build_datamodule
 
     config = layout.read_config()
     data = config.data
-    import_project_code(data, project_root)
-    apply_thread_settings(data)
+    cls = prepare_executor_class(data, project_root)
     seed = (data.get("meta") or {}).get("seed")
-    if seed is not None:
-        pl.seed_everything(int(seed), workers=True, verbose=False)
-    cls = get_executor_class(str((data.get("executor") or {}).get("ExecutorClass")))
     datamodule, node_keys = build_datamodule(config, project_root, stage="train", tokenizer=wants_tokenizer(cls))
     splits = datamodule.splits
     if writer:
