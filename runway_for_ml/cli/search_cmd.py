@@ -28,15 +28,10 @@ from runway_for_ml.config.search_section import check_search_section
 from runway_for_ml.errors import RunwayError
 from runway_for_ml.experiment.names import require_project_root, resolve_experiment
 from runway_for_ml.experiment.preflight import check_run_config
-from runway_for_ml.experiment.search import (
-    StudyDir,
-    check_search_config,
-    create_study,
-    find_study,
-    removed_when_empty,
-    run_worker,
-    study_listing,
-)
+from runway_for_ml.experiment.search import run_worker
+from runway_for_ml.experiment.search_outputs import study_listing
+from runway_for_ml.experiment.search_space import check_search_config
+from runway_for_ml.experiment.search_study import StudyDir, create_study, find_study, removed_when_empty
 from runway_for_ml.launcher import chosen_launcher
 from runway_for_ml.launcher.search_workers import submit_search_workers
 from runway_for_ml.launcher.slurm import check_slurm_available, sbatch_parameters
