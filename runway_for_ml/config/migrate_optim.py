@@ -110,18 +110,23 @@ class OptimizerSection(MigratorBase):
                 "lr reached 0 at the last step; here the last step keeps 1/(steps - warmup) of the peak. "
                 "The difference depends on the number of steps, so no setting expresses it",
             )
-            if warmup >= 1 and not self.already_migrated:
-                sp["num_warmup_steps"] = warmup - 1
-                oc["scheduler_params"] = sp
-                self.step(
-                    "converted",
-                    where,
-                    where,
-                    f"the same warmup ramp: the original's started one step ahead (last_epoch=0), so its {warmup} "
-                    f"warmup steps reach the peak lr at the step where {warmup - 1} do here",
-                )
+            self.shift_warmup(
+                oc,
+                sp,
+                where,
+                warmup,
+                f"the same warmup ramp: the original's started one step ahead (last_epoch=0), so its {warmup} "
+                f"warmup steps reach the peak lr at the step where {warmup - 1} do here",
+            )
             return
         self.constant_schedule(oc, sp, base, warmup)
+
+    def shift_warmup(self, oc: dict[str, Any], sp: dict[str, Any], where: str, warmup: int, why: str) -> None:
+        """One warmup step fewer than the original (its LambdaLR started one step ahead), unless already migrated."""
+        if warmup >= 1 and not self.already_migrated:
+            sp["num_warmup_steps"] = warmup - 1
+            oc["scheduler_params"] = sp
+            self.step("converted", where, where, why)
 
     def constant_schedule(self, oc: dict[str, Any], sp: dict[str, Any], base: str, warmup: int) -> None:
         """Any scheduler name but linear / cosine (or none): the original's constant lr after num_warmup_steps."""
@@ -134,22 +139,20 @@ class OptimizerSection(MigratorBase):
             )
             oc["scheduler"] = "constant" if warmup > 1 else "none"
             self.step("converted", f"{base}.scheduler", f"{base}.scheduler", why)
-        if warmup >= 1 and not self.already_migrated:
-            sp["num_warmup_steps"] = warmup - 1
-            oc["scheduler_params"] = sp
+        self.shift_warmup(
+            oc,
+            sp,
+            where,
+            warmup,
+            f"the same lr at every step: the original's warmup started one step ahead (its LambdaLR "
+            f"started at last_epoch=0), so its {warmup} warmup steps are {warmup - 1} here",
+        )
+        if warmup > 1 and not self.already_migrated and oc.get("scheduler") in (None, "none"):
+            oc["scheduler"] = "constant"
             self.step(
-                "converted",
-                where,
-                where,
-                f"the same lr at every step: the original's warmup started one step ahead (its LambdaLR "
-                f"started at last_epoch=0), so its {warmup} warmup steps are {warmup - 1} here",
+                "set",
+                f"{base}.scheduler_params.num_warmup_steps",
+                f"{base}.scheduler",
+                "the original warmed up with no scheduler named (a constant schedule); here no scheduler "
+                "means no warmup",
             )
-            if warmup > 1 and oc.get("scheduler") in (None, "none"):
-                oc["scheduler"] = "constant"
-                self.step(
-                    "set",
-                    f"{base}.scheduler_params.num_warmup_steps",
-                    f"{base}.scheduler",
-                    "the original warmed up with no scheduler named (a constant schedule); here no scheduler "
-                    "means no warmup",
-                )
