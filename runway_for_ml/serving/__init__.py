@@ -20,11 +20,10 @@ A model file written for the SDK runs here by changing only its imports::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from runway_for_ml.serving import data_types
-from runway_for_ml.serving.data_types import BaseType
 from runway_for_ml.serving.exceptions import ServingError
 from runway_for_ml.serving.model import Command, RunwayModel
 
@@ -34,24 +33,11 @@ __all__ = ["Command", "RunwayModel", "ServingError", "command", "data_types", "d
 default_model = RunwayModel()
 
 
-def setup(decorated_fn: Callable[..., Any] | None = None, *, options: Mapping[str, BaseType] | None = None) -> Any:
-    """``@runway.setup`` / ``@runway.setup(options={...})`` on the module's default model."""
-    return default_model.setup(decorated_fn, options=options)
-
-
-def command(
-    name: str,
-    inputs: Mapping[str, BaseType] | None = None,
-    outputs: Mapping[str, BaseType] | None = None,
-    description: str | None = None,
-    batched: bool = False,
-    examples: list[Any] | None = None,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``@runway.command(name, inputs=..., outputs=...)`` on the module's default model (``examples``:
-    request bodies, or ``{"inputs": body, "label": answer}``, listed by ``/meta`` and offered by ``/ui``)."""
-    return default_model.command(
-        name, inputs=inputs, outputs=outputs, description=description, batched=batched, examples=examples
-    )
+# ``@runway.setup`` / ``@runway.setup(options={...})`` and ``@runway.command(name, inputs=..., outputs=...)``
+# (``examples``: request bodies, or ``{"inputs": body, "label": answer}``, listed by ``/meta`` and offered by
+# ``/ui``) register on the module's default model.
+setup = default_model.setup
+command = default_model.command
 
 
 def run(
