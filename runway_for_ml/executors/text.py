@@ -271,6 +271,14 @@ class _GenerativeExecutor(HFTextExecutor):
             return self.decode(batch[self.label_column])
         return None
 
+    def prediction_record(self, batch: Mapping[str, Any], input_text: Any, prediction: Any) -> dict[str, Any]:
+        """What ``predict_step`` returns: the inputs and generated texts, with the references when the batch has them."""
+        out: dict[str, Any] = {"input_text": input_text, "prediction": prediction}
+        references = self.references(batch)
+        if references is not None:
+            out["target"] = references
+        return out
+
 
 @register_executor
 class Seq2SeqExecutor(_GenerativeExecutor):
@@ -298,11 +306,7 @@ class Seq2SeqExecutor(_GenerativeExecutor):
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         inputs = self.model_inputs(batch)
         generated = self.inference_model().generate(**inputs, **self.generation_kwargs())
-        out: dict[str, Any] = {"input_text": self.input_texts(batch), "prediction": self.decode(generated)}
-        references = self.references(batch)
-        if references is not None:
-            out["target"] = references
-        return out
+        return self.prediction_record(batch, self.input_texts(batch), self.decode(generated))
 
     def embed_step(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """Mean of the encoder output over the real tokens: ``[B, d_model]``."""
@@ -373,11 +377,7 @@ class CausalLMExecutor(_GenerativeExecutor):
         mask_column = column.replace("input_ids", "attention_mask")
         ids, mask = self._left_padded(batch[column], batch.get(mask_column))
         generated = self.inference_model().generate(input_ids=ids, attention_mask=mask, **self.generation_kwargs())
-        out: dict[str, Any] = {"input_text": self.decode(ids), "prediction": self.decode(generated[:, ids.shape[1] :])}
-        references = self.references(batch)
-        if references is not None:
-            out["target"] = references
-        return out
+        return self.prediction_record(batch, self.decode(ids), self.decode(generated[:, ids.shape[1] :]))
 
     def embed_step(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """Mean of the last hidden states over the real tokens: ``[B, hidden_size]``."""
