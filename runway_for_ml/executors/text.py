@@ -271,6 +271,19 @@ class _GenerativeExecutor(HFTextExecutor):
             return self.decode(batch[self.label_column])
         return None
 
+    def scratch_token_ids(self, *keys: str) -> dict[str, int] | None:
+        """Training from scratch with a tokenizer: its ids for ``keys`` (eos falls back to sep, bos to cls) that
+        ``config_kwargs`` does not set; ``None`` otherwise."""
+        tok = self.tokenizer
+        if tok is None or not self.model_config.get("train_from_scratch"):
+            return None
+        given = self.model_config.get("config_kwargs") or {}
+        ids = {
+            "eos_token_id": tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id,
+            "bos_token_id": tok.bos_token_id if tok.bos_token_id is not None else tok.cls_token_id,
+        }
+        return {key: int(ids[key]) for key in keys if ids[key] is not None and key not in given}
+
     def prediction_record(self, batch: Mapping[str, Any], input_text: Any, prediction: Any) -> dict[str, Any]:
         """What ``predict_step`` returns: the inputs and generated texts, with the references when the batch has them."""
         out: dict[str, Any] = {"input_text": input_text, "prediction": prediction}
@@ -293,13 +306,10 @@ class Seq2SeqExecutor(_GenerativeExecutor):
 
     def model_overrides(self) -> dict[str, Any]:
         out = super().model_overrides()
-        tok = self.tokenizer
-        if tok is not None and self.model_config.get("train_from_scratch"):
-            given = self.model_config.get("config_kwargs") or {}
-            eos = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
-            if eos is not None and "eos_token_id" not in given:
-                out["eos_token_id"] = int(eos)
-            if "decoder_start_token_id" not in given:
+        scratch = self.scratch_token_ids("eos_token_id")
+        if scratch is not None:
+            out.update(scratch)
+            if "decoder_start_token_id" not in (self.model_config.get("config_kwargs") or {}):
                 out["decoder_start_token_id"] = self.pad_token_id
         return out
 
@@ -343,14 +353,7 @@ class CausalLMExecutor(_GenerativeExecutor):
 
     def model_overrides(self) -> dict[str, Any]:
         out = super().model_overrides()
-        tok = self.tokenizer
-        if tok is not None and self.model_config.get("train_from_scratch"):
-            given = self.model_config.get("config_kwargs") or {}
-            eos = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
-            bos = tok.bos_token_id if tok.bos_token_id is not None else tok.cls_token_id
-            for key, value in (("eos_token_id", eos), ("bos_token_id", bos)):
-                if value is not None and key not in given:
-                    out[key] = int(value)
+        out.update(self.scratch_token_ids("eos_token_id", "bos_token_id") or {})
         return out
 
     def _left_padded(self, ids: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
