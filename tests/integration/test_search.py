@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from chromium_headless import CHROMIUM, headless_args, needs_chromium
 
 from runway_for_ml.cli.main import main
 from runway_for_ml.experiment.manifest import read_manifest
@@ -175,10 +176,8 @@ def test_resume_of_a_finished_study_runs_nothing(study, monkeypatch, capsys):
 
 # ----------------------------------------------------------------------------- search.html in a browser
 
-CHROMIUM = __import__("shutil").which("chromium") or __import__("shutil").which("chromium-browser")
 
-
-@pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true", reason="chromium is not installed")
+@needs_chromium
 def test_search_page_renders_offline_in_headless_chromium(study, tmp_path):
     """The page draws Optuna's figures with its inlined plotly.js, fetching nothing from the network."""
     assert CHROMIUM is not None, "make test installs chromium"
@@ -215,16 +214,8 @@ def _drive_chromium(url: str, tmp_path: Path, *, done: str, result: str) -> dict
 
     proc = subprocess.Popen(
         [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *headless_args(tmp_path / "chromium-profile"),
             "--allow-file-access-from-files",
-            f"--user-data-dir={tmp_path / 'chromium-profile'}",
             "--remote-debugging-port=0",
             "about:blank",
         ],

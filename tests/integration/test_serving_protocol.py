@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from chromium_headless import CHROMIUM, headless_args, needs_chromium
 from PIL import Image
 
 from runway_for_ml.serving.bench import http_load, start_server_process, wait_ready
@@ -328,14 +329,6 @@ def test_a_failing_first_setup_stops_the_server_with_its_reason():
     assert "setup failed: Invalid argument: scale: 99 is above the maximum 10.0" in out.stderr
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None and os.environ.get("CI") != "true", reason="chromium is not installed (make test installs it)"
-)
-
-
 @needs_chromium
 def test_ui_page_renders_a_form_per_command_in_headless_chromium(server, tmp_path):
     assert CHROMIUM is not None, "make test installs chromium"
@@ -431,17 +424,7 @@ def test_ui_gives_json_array_inputs_an_example(server, tmp_path):
 
 
 def _chromium_flags(tmp_path: Path) -> list[str]:
-    return [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ]
+    return headless_args(tmp_path / "chromium-profile")
 
 
 def _chromium_dom(url: str, tmp_path: Path) -> str:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from chromium_headless import headless_args, needs_chromium
 from test_chaining import CLF, make_version
 
 from runway_for_ml.cli.main import main
@@ -32,11 +31,6 @@ DATA = {
     },
     "train": {"data_node": "output:Split"},
 }
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-# Skipped without chromium, except under CI=true, where `make test` has installed it.
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None and os.environ.get("CI") != "true", reason="chromium is not installed (make test installs it)"
-)
 
 
 @pytest.fixture
@@ -51,18 +45,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def chromium(tmp_path: Path, url: str, *extra: str) -> str:
     """Run headless Chromium on ``url`` (scripts run); return the DOM it dumps (or '' for a screenshot)."""
-    assert CHROMIUM is not None, "make test installs chromium"
-    profile = tmp_path / "chromium-profile"
     command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
+        *headless_args(tmp_path / "chromium-profile"),
         "--virtual-time-budget=3000",
         "--window-size=900,700",
         *extra,
